@@ -1,0 +1,1 @@
+"""The platform's message contracts: the single source of truth for `contracts/`."""

@@ -1,0 +1,22 @@
+"""Base class of every message payload (the CloudEvent `data`)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Kind = Literal["command", "event"]
+Classification = Literal["internal", "pseudonymous", "personal", "special-category"]
+
+
+class Message(BaseModel):
+    """A versioned payload. `type_name` ends with `.v<N>`; a changed shape is a new version."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type_name: ClassVar[str]
+    kind: ClassVar[Kind]
+    context: ClassVar[str]
+    classification: ClassVar[Classification] = "pseudonymous"
+    summary: ClassVar[str] = ""

@@ -1,0 +1,1 @@
+"""KiT platform plumbing: configuration, embedded servers, outbox relay, tracked consumers, CLI."""

@@ -1,0 +1,74 @@
+"""Settings read from the environment, in one place.
+
+Every setting has a default that runs the embedded platform on one machine; setting
+`KIT_NATS_URL` / `KIT_DATABASE_URL` switches to external servers.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    nats_url: str | None
+    database_url: str | None
+    nats_port: int
+    http_port: int
+    http_host: str
+    jwt_secret: str | None
+    max_deliver: int
+    dead_letter_after: int
+
+    @property
+    def embedded_nats(self) -> bool:
+        return self.nats_url is None
+
+    @property
+    def embedded_postgres(self) -> bool:
+        return self.database_url is None
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    return Settings(
+        data_dir=Path(env.get("KIT_DATA_DIR", ".kit")).resolve(),
+        nats_url=env.get("KIT_NATS_URL") or None,
+        database_url=env.get("KIT_DATABASE_URL") or None,
+        nats_port=int(env.get("KIT_NATS_PORT", "4222")),
+        http_port=int(env.get("KIT_HTTP_PORT", "8000")),
+        http_host=env.get("KIT_HTTP_HOST", "127.0.0.1"),
+        jwt_secret=env.get("KIT_JWT_SECRET") or None,
+        max_deliver=int(env.get("KIT_MAX_DELIVER", "20")),
+        dead_letter_after=int(env.get("KIT_DEAD_LETTER_AFTER", "5")),
+    )
+
+
+def jwt_secret(settings: Settings) -> str:
+    """The token signing secret: configured, or generated once and kept in the data dir."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_dir / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def nats_url(settings: Settings) -> str:
+    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+
+
+def postgres_dir(settings: Settings) -> Path:
+    return settings.data_dir / "postgres"
+
+
+def database_url(settings: Settings) -> str:
+    """External URL, or the embedded server's Unix socket (it lives in its data directory)."""
+    return settings.database_url or f"postgresql://postgres:@/postgres?host={postgres_dir(settings)}"

@@ -1,0 +1,136 @@
+"""Durable pull consumers that keep the platform's promises.
+
+- Messages of a fetched batch are handled in stream order, never concurrently.
+- Nothing is acked before its effect is committed (explicit acks, after the commit).
+- A failing message is retried in place with backoff, then sent to `kit.dlq.<consumer>` with the
+  reason and acked, so the consumer goes on. A message the server already delivered too often
+  (the process kept dying on it) goes straight to the dead-letter subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy as ServerAckPolicy
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
+
+from kit.streams import DLQ_STREAM, dlq_subject
+
+log = logging.getLogger("kit.consumer")
+
+Handle = Callable[[list[Msg]], Awaitable[None]]
+"""Applies a run of messages in order. Either commits all their effects at once or raises having
+committed none, or is idempotent per message (a retry of an applied message changes nothing)."""
+
+
+def safe_error(error: BaseException) -> str:
+    """An error text fit for a header: no input values (pydantic echoes them unless told not to)."""
+    if isinstance(error, ValidationError):
+        parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)]
+        text = f"ValidationError: {'; '.join(parts)}"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return text.replace("\r", " ").replace("\n", " ")[:500]
+
+
+class Consumer:
+    def __init__(self, *, name: str, handle: Handle, dead_letter_after: int = 5, max_deliveries: int = 20,
+                 retry_base_delay: float = 0.2, ack_wait: float = 10.0):
+        self.name = name
+        self.handle = handle
+        self.dead_letter_after = dead_letter_after  # attempts in process before dead-lettering
+        self.max_deliveries = max_deliveries  # server deliveries (crashes) before dead-lettering untried
+        self.ack_wait = ack_wait
+        self.retry_base_delay = retry_base_delay
+        self.processed = 0
+        self.dead_lettered = 0
+        self.js: JetStreamContext | None = None
+        self.batch_size = 200
+        self.declaration: tuple[str, str, ConsumerConfig] | None = None  # for kit.nats_setup.prepare
+
+    def declare(self, *, stream: str, subject: str, batch_size: int = 200) -> None:
+        """The durable pull consumer this runs on (created or updated by kit.nats_setup.prepare)."""
+        self.batch_size = batch_size
+        self.declaration = (stream, subject, ConsumerConfig(
+            durable_name=self.name, ack_policy=ServerAckPolicy.EXPLICIT, ack_wait=self.ack_wait,
+            max_deliver=self.max_deliveries + 1, deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=batch_size * 2,
+        ))
+
+    async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
+        """Fetch and process until `stop` is set.
+
+        We drive the fetch loop with nats-py rather than FastStream's `PullSub(batch=True)`: its
+        loop waits out the whole timeout to fill a batch (latency) and lets one timeout path of
+        nats-py 2.16 escape as an error that restarts the subscriber.
+        """
+        assert self.declaration is not None
+        self.js = js
+        stream = self.declaration[0]
+        sub = await js.pull_subscribe_bind(durable=self.name, stream=stream)
+        try:
+            while not stop.is_set():
+                try:
+                    messages = await sub.fetch(self.batch_size, timeout=0.5)
+                except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                    continue
+                await self.process(messages)
+        finally:
+            await sub.unsubscribe()
+
+    async def process(self, messages: list[Msg]) -> None:
+        """The whole batch in one commit when it succeeds; otherwise one at a time, with retries."""
+        if all(m.metadata.num_delivered <= self.max_deliveries for m in messages):
+            try:
+                await self.handle(messages)
+            except Exception as e:  # noqa: BLE001 - fall back to one at a time to isolate the culprit
+                log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(messages), safe_error(e))
+            else:
+                for m in messages:
+                    await m.ack()
+                self.processed += len(messages)
+                return
+        for m in messages:
+            await self.process_one(m)
+
+    async def process_one(self, msg: Msg) -> None:
+        error: BaseException | None = None
+        if msg.metadata.num_delivered <= self.max_deliveries:
+            for attempt in range(1, self.dead_letter_after + 1):
+                try:
+                    await self.handle([msg])
+                    await msg.ack()
+                    self.processed += 1
+                    return
+                except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                    error = e
+                    log.warning("%s: attempt %d failed: %s", self.name, attempt, safe_error(e))
+                    if attempt < self.dead_letter_after:
+                        await msg.in_progress()
+                        await asyncio.sleep(self.retry_base_delay * 2 ** (attempt - 1))
+        else:
+            error = RuntimeError(f"delivered {msg.metadata.num_delivered} times without being acked")
+        await self.dead_letter(msg, error)
+
+    async def dead_letter(self, msg: Msg, error: BaseException | None) -> None:
+        assert self.js is not None
+        headers = {
+            "Kit-Consumer": self.name,
+            "Kit-Error": safe_error(error) if error else "unknown",
+            "Kit-Original-Subject": msg.subject,
+            "Kit-Original-Stream": msg.metadata.stream,
+            "Kit-Original-Sequence": str(msg.metadata.sequence.stream),
+            "Kit-Deliveries": str(msg.metadata.num_delivered),
+            "Nats-Msg-Id": f"dlq:{self.name}:{msg.metadata.stream}:{msg.metadata.sequence.stream}",
+        }
+        await self.js.publish(dlq_subject(self.name), msg.data, headers=headers, stream=DLQ_STREAM)
+        await msg.ack()
+        self.dead_lettered += 1
+        log.error("%s: dead-lettered %s#%d: %s", self.name, msg.metadata.stream,
+                  msg.metadata.sequence.stream, headers["Kit-Error"])

@@ -1,0 +1,75 @@
+"""The subject and stream layout, declared once.
+
+| subject                         | stream            | what                                            |
+|---------------------------------|-------------------|-------------------------------------------------|
+| kit.ingest.<agency>[.>]         | KIT_INGEST        | partner CloudEvents (work queue until handled)  |
+| kit.receipts.<agency>           | KIT_RECEIPTS      | outcome of every ingest message (retained)      |
+| kit.events.<service>.<type>     | KIT_EVENTS_<SVC>  | integration events, in each service's log order |
+| kit.dlq.<consumer>              | KIT_DLQ           | messages that could not be handled, with reason |
+"""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+DAY = 24 * 3600.0
+SERVICES_WITH_EVENTS = ("intake",)
+
+INGEST_STREAM = "KIT_INGEST"
+RECEIPTS_STREAM = "KIT_RECEIPTS"
+DLQ_STREAM = "KIT_DLQ"
+
+
+def ingest_subject(agency: str) -> str:
+    return f"kit.ingest.{agency}"
+
+
+def receipt_subject(agency: str) -> str:
+    return f"kit.receipts.{agency}"
+
+
+def events_stream(service: str) -> str:
+    return f"KIT_EVENTS_{service.upper()}"
+
+
+def event_subject(service: str, type_name: str) -> str:
+    # kit.intake.youth_registered.v1 -> kit.events.intake.youth_registered.v1
+    return f"kit.events.{service}.{type_name.removeprefix('kit.').split('.', 1)[1]}"
+
+
+def dlq_subject(consumer: str) -> str:
+    return f"kit.dlq.{consumer}"
+
+
+def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+    common = dict(storage=StorageType.FILE, num_replicas=replicas)
+    configs = [
+        # Work queue: a message stays until the intake service acks it after committing its effect.
+        StreamConfig(name=INGEST_STREAM, subjects=["kit.ingest.>"], retention=RetentionPolicy.WORK_QUEUE,
+                     max_age=30 * DAY, duplicate_window=3600, **common),
+        StreamConfig(name=RECEIPTS_STREAM, subjects=["kit.receipts.>"], retention=RetentionPolicy.LIMITS,
+                     max_age=90 * DAY, duplicate_window=3600, **common),
+        StreamConfig(name=DLQ_STREAM, subjects=["kit.dlq.>"], retention=RetentionPolicy.LIMITS,
+                     max_age=365 * DAY, **common),
+    ]
+    for service in SERVICES_WITH_EVENTS:
+        # The integration log: kept without age limit so every projection can be rebuilt from it.
+        configs.append(StreamConfig(
+            name=events_stream(service), subjects=[f"kit.events.{service}.>"],
+            retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD,
+            duplicate_window=3600, **common,
+        ))
+    return configs
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create the streams, or update them in place when their config changed."""
+    for config in stream_configs(replicas):
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)

@@ -1,0 +1,99 @@
+"""`kit up`: embedded servers (unless external URLs are configured), then every service as its own
+process, restarted if it dies; on SIGINT/SIGTERM everything it started is stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from kit.config import Settings, database_url, nats_url, postgres_dir
+from kit.embedded import EmbeddedNats, EmbeddedPostgres
+from kit.nats_setup import prepare
+from kit.services import SERVICES
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(KIT_NATS_URL=nats_url(settings), KIT_DATABASE_URL=database_url(settings),
+               KIT_DATA_DIR=str(settings.data_dir))
+    return env
+
+
+class Supervisor:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.nats = None if settings.nats_url else EmbeddedNats(settings.data_dir / "nats", settings.nats_port)
+        self.postgres = None if settings.database_url else EmbeddedPostgres(postgres_dir(settings))
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stopping = False
+
+    def start_servers(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.nats:
+            self.nats.start()
+            print(f"nats-server (JetStream) on {self.nats.url}, data in {self.nats.store_dir}", flush=True)
+        if self.postgres:
+            self.postgres.start()
+            print(f"PostgreSQL on {self.postgres.url}", flush=True)
+        asyncio.run(prepare(nats_url(self.settings)))
+
+    def spawn(self, name: str) -> None:
+        # Own session: a Ctrl-C reaches only the supervisor, which stops services before servers.
+        self.children[name] = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", name],
+                                               env=child_env(self.settings), start_new_session=True)
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            self.start_servers()
+            for name in SERVICES:
+                self.spawn(name)
+            self._announce()
+            while not self.stopping:
+                for name, proc in list(self.children.items()):
+                    if proc.poll() is not None and not self.stopping:
+                        print(f"service {name} exited with {proc.returncode}; restarting", flush=True)
+                        time.sleep(1)
+                        self.spawn(name)
+                time.sleep(0.2)
+        finally:
+            self.stop()
+        return 0
+
+    def _announce(self) -> None:
+        url = f"http://{self.settings.http_host}:{self.settings.http_port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not self.stopping:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        print(f"KiT platform is up: {url}/health, API docs at {url}/docs; Ctrl-C stops everything.", flush=True)
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stopping = True
+
+    def stop(self) -> None:
+        self.stopping = True
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.children.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.nats:
+            self.nats.stop()
+        if self.postgres:
+            self.postgres.stop()
+        print("KiT platform stopped.", flush=True)

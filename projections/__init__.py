@@ -1,0 +1,1 @@
+"""Read models built from the integration streams; each one rebuildable from scratch."""

@@ -1,0 +1,79 @@
+"""Composition root of the views service: one durable consumer per projection and upstream stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from faststream.nats import NatsBroker
+from nats.aio.msg import Msg
+from psycopg_pool import ConnectionPool
+
+from events.envelope import CloudEvent
+from kit.config import Settings, database_url, nats_url
+from kit.consumer import Consumer
+from kit.db import ensure_schema
+from kit.nats_setup import prepare
+from kit.streams import SERVICES_WITH_EVENTS, events_stream
+from projections.tracking import SCHEMA, Projection, apply_all, create_positions_table
+from projections.youth_directory import YouthDirectory
+
+log = logging.getLogger("kit.views")
+
+PROJECTIONS: tuple[Projection, ...] = (YouthDirectory(),)
+
+
+class ViewsService:
+    def __init__(self, settings: Settings, projections: tuple[Projection, ...] = PROJECTIONS):
+        self.settings = settings
+        self.db_url = database_url(settings)
+        self.nats_url = nats_url(settings)
+        self.projections = projections
+        self.pool: ConnectionPool | None = None
+        self.broker = NatsBroker(self.nats_url, name="kit-views", logger=logging.getLogger("kit.views.broker"))
+        self.consumers: list[Consumer] = []
+        for projection in projections:
+            for service in SERVICES_WITH_EVENTS:
+                consumer = Consumer(name=f"views-{projection.name}-{service}".replace("_", "-"),
+                                    handle=self._handler(projection),
+                                    dead_letter_after=settings.dead_letter_after,
+                                    max_deliveries=settings.max_deliver)
+                consumer.declare(stream=events_stream(service), subject=f"kit.events.{service}.>",
+                                 batch_size=500)
+                self.consumers.append(consumer)
+
+    def _handler(self, projection: Projection):
+        async def handle(messages: list[Msg]) -> None:
+            await asyncio.to_thread(self.apply, projection, [m.data for m in messages])
+        return handle
+
+    def apply(self, projection: Projection, payloads: list[bytes]) -> None:
+        events = [CloudEvent.model_validate_json(p) for p in payloads]
+        assert self.pool is not None
+        with self.pool.connection() as conn, conn.transaction():
+            apply_all(conn, projection, events)
+
+    def create_tables(self) -> None:
+        ensure_schema(self.db_url, SCHEMA)
+        assert self.pool is not None
+        with self.pool.connection() as conn, conn.transaction():
+            create_positions_table(conn)
+            for projection in self.projections:
+                projection.create_tables(conn)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self.pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True)
+        try:
+            self.create_tables()
+            await prepare(self.nats_url, [c.declaration for c in self.consumers])
+            await self.broker.start()
+            log.info("views service running: %s", ", ".join(p.name for p in self.projections))
+            js = self.broker.config.connection_state.stream
+            await asyncio.gather(*(c.run(js, stop) for c in self.consumers))
+            await self.broker.stop()
+        finally:
+            self.pool.close()
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    await ViewsService(settings).run(stop)

@@ -1,0 +1,1 @@
+"""Independently runnable services, one package per bounded context."""

@@ -1,0 +1,1 @@
+"""The HTTP API operators and auditors use (FastAPI, bearer tokens)."""

@@ -1,0 +1,27 @@
+"""Bearer tokens: short-lived HS256 JWTs carrying the operator's pseudonymous id, agency and role."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import jwt
+
+from services.api.operators import Operator
+
+LIFETIME = timedelta(hours=8)
+ALGORITHM = "HS256"
+
+
+def issue(operator: Operator, secret: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    claims = {"sub": operator.id, "agency": operator.agency, "role": operator.role,
+              "iat": int(now.timestamp()), "exp": int((now + LIFETIME).timestamp())}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify(token: str, secret: str) -> Operator | None:
+    try:
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+    except jwt.PyJWTError:
+        return None
+    return Operator(id=claims["sub"], username="", agency=claims["agency"], role=claims["role"])

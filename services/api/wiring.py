@@ -1,0 +1,42 @@
+"""Composition root of the HTTP API service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+from psycopg_pool import ConnectionPool
+
+from kit.config import Settings, database_url, jwt_secret
+from kit.db import ensure_schema
+from projections.tracking import SCHEMA as VIEWS_SCHEMA
+from projections.youth_directory import YouthDirectory
+from services.api import operators
+from services.api.app import create_app
+
+log = logging.getLogger("kit.api")
+
+
+def prepare_database(url: str) -> None:
+    """Tables the API reads; created here too so the API can start before the views service."""
+    ensure_schema(url, VIEWS_SCHEMA)
+    with ConnectionPool(url, min_size=1, max_size=1) as pool, pool.connection() as conn, conn.transaction():
+        operators.create_tables(conn)
+        YouthDirectory().create_tables(conn)
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    url = database_url(settings)
+    prepare_database(url)
+    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
+    app = create_app(pool, jwt_secret(settings))
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
+                            access_log=False)  # access lines carry URLs with youth ids: not in logs
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # the CLI owns signals
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+    pool.close()

@@ -1,0 +1,40 @@
+"""The intake service's event store: an eventsourcing Application in the `intake` schema."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from services.intake.aggregates import CaseReference, IngestReceipt, Youth, case_reference_id, receipt_id
+
+SCHEMA = "intake"
+
+
+class IntakeApplication(Application[uuid.UUID]):
+    name = "intake"
+    is_snapshotting_enabled = False
+
+    def existing_receipt(self, agency: str, ingest_id: str) -> dict[str, Any] | None:
+        try:
+            receipt: IngestReceipt = self.repository.get(receipt_id(agency, ingest_id))
+        except AggregateNotFoundError:
+            return None
+        return receipt.receipt
+
+    def youth_for_case_ref(self, agency: str, case_ref: str) -> str | None:
+        try:
+            ref: CaseReference = self.repository.get(case_reference_id(agency, case_ref))
+        except AggregateNotFoundError:
+            return None
+        return ref.youth_id
+
+    def record(self, *aggregates: Youth | CaseReference | IngestReceipt) -> bool:
+        """Save all in one transaction; False if one of them already existed (a concurrent twin)."""
+        try:
+            self.save(*aggregates)
+        except IntegrityError:
+            return False
+        return True
