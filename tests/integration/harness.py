@@ -1,0 +1,49 @@
+"""Run services in the test's event loop, against the real servers of the `platform` fixture."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import nats
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from kit.streams import receipt_subject
+
+
+@contextlib.asynccontextmanager
+async def running(*services):
+    """Start each service's `run(stop)` as a task; stop them all on exit."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(s.run(stop)) for s in services]
+    try:
+        yield tasks
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+
+
+async def publish_ingest(js, agency: str, payload: bytes, subject: str | None = None):
+    return await js.publish(subject or f"kit.ingest.{agency}", payload, stream="KIT_INGEST")
+
+
+async def receipts(js, agency: str, expected: int, timeout: float = 15.0) -> list[dict]:
+    """Read receipts for an agency from the start of the receipts stream (as an offline partner would)."""
+    sub = await js.subscribe(receipt_subject(agency), ordered_consumer=True,
+                             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+    found = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(found) < expected:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                break
+            try:
+                msg = await sub.next_msg(timeout=remaining)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                break
+            found.append(json.loads(msg.data))
+    finally:
+        await sub.unsubscribe()
+    return found

@@ -1,0 +1,101 @@
+"""Partner ingest -> intake store -> relay -> integration stream -> projection, on real servers."""
+
+import json
+
+import psycopg
+import pytest
+
+from events.builders import example, register_youth
+from events.envelope import CloudEvent
+from events.intake import RegisterYouth
+from kit.streams import events_stream
+from projections.wiring import ViewsService
+from services.intake.wiring import IntakeService
+from tests.conftest import eventually
+from tests.integration.harness import publish_ingest, receipts, running
+
+pytestmark = pytest.mark.integration
+AGENCY = "comune-milano-m7"
+
+
+def youths(database_url: str) -> list[tuple]:
+    with psycopg.connect(database_url) as conn:
+        try:
+            return conn.execute("SELECT youth_id::text, registering_agency, partner_case_ref FROM views.youths"
+                                " ORDER BY source_seq").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+def stored_event_count(database_url: str) -> int:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM intake.intake_events").fetchone()[0]
+
+
+async def test_an_accepted_registration_reaches_the_view_and_the_partner_gets_a_receipt(platform, nc):
+    js = nc.jetstream()
+    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+        await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
+        await publish_ingest(js, AGENCY, example(RegisterYouth.type_name).to_json_bytes())
+        [receipt] = await receipts(js, AGENCY, 1)
+        assert receipt["status"] == "accepted" and receipt["ingest_id"] == "mi7-ingest-0001"
+        rows = await eventually(lambda: youths(platform.database_url))
+        assert rows == [(receipt["subject"], AGENCY, "MI7-2026-0042")]
+
+        info = await js.stream_info(events_stream("intake"))
+        msg = await js.get_msg(events_stream("intake"), info.state.last_seq)
+        event = CloudEvent.model_validate_json(msg.data)
+        assert event.id == receipt["event_ids"][0] and event.subject == receipt["subject"]
+        assert event.kitcausationid == "mi7-ingest-0001" and event.kitseq is not None
+
+
+async def test_a_rejected_message_changes_nothing_and_says_why(platform, nc):
+    js = nc.jetstream()
+    bad = json.loads(register_youth(AGENCY, id="bad-1").to_json_bytes())
+    del bad["data"]["birth_year"]
+    wrong_type = json.loads(register_youth(AGENCY, id="bad-2").to_json_bytes())
+    wrong_type["data"]["country"] = 39
+    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+        await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
+        before = stored_event_count(platform.database_url)
+        await publish_ingest(js, AGENCY, json.dumps(bad).encode())
+        await publish_ingest(js, AGENCY, json.dumps(wrong_type).encode())
+        await publish_ingest(js, AGENCY, b"{not json")
+        got = await receipts(js, AGENCY, 3)
+    assert [r["status"] for r in got] == ["rejected"] * 3
+    assert got[0]["reasons"] == [{"field": "data.birth_year", "code": "missing", "message": "Field required"}]
+    assert got[1]["reasons"][0]["field"] == "data.country"
+    assert got[2]["reasons"][0]["code"] == "invalid_json" and got[2]["ingest_id"].startswith("nats-seq-")
+    # only the three receipts were stored: no youth, no case reference
+    assert stored_event_count(platform.database_url) - before == 3
+    assert youths(platform.database_url) == []
+
+
+async def test_resending_the_same_cloudevent_id_gives_the_same_receipt_and_no_second_effect(platform, nc):
+    js = nc.jetstream()
+    message = register_youth(AGENCY, id="resend-1").to_json_bytes()
+    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+        await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
+        await publish_ingest(js, AGENCY, message)
+        await publish_ingest(js, AGENCY, message)
+        first, second = await receipts(js, AGENCY, 2)
+        await eventually(lambda: youths(platform.database_url))
+    assert first == second and first["status"] == "accepted"
+    assert len(youths(platform.database_url)) == 1
+
+
+async def test_a_message_on_another_agencys_subject_is_unauthorised(platform, nc):
+    js = nc.jetstream()
+    async with running(IntakeService(platform.settings)):
+        await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
+        await publish_ingest(js, "ngo-lugano", register_youth(AGENCY).to_json_bytes())
+        [receipt] = await receipts(js, "ngo-lugano", 1)
+    assert receipt["status"] == "rejected" and receipt["reasons"][0]["code"] == "agency_mismatch"
+
+
+async def _stream_exists(js, name: str) -> bool:
+    try:
+        await js.stream_info(name)
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,87 @@
+"""Partner messages: a clear, actionable reason for every way a message can be wrong."""
+
+import json
+
+from events.builders import example, register_youth
+from events.intake import RegisterYouth
+from services.intake.ingest import ingest_id_of, parse_ingest
+
+AGENCY = "comune-milano-m7"
+
+
+def raw(**changes) -> bytes:
+    document = json.loads(example(RegisterYouth.type_name).to_json_bytes())
+    for key, value in changes.items():
+        if value is None:
+            document.pop(key)
+        else:
+            document[key] = value
+    return json.dumps(document).encode()
+
+
+def raw_data(**changes) -> bytes:
+    document = json.loads(raw())
+    for key, value in changes.items():
+        if value is None:
+            document["data"].pop(key)
+        else:
+            document["data"][key] = value
+    return json.dumps(document).encode()
+
+
+def reasons(data: bytes, agency: str = AGENCY):
+    outcome = parse_ingest(agency, data)
+    assert isinstance(outcome, list), "expected a rejection"
+    return [(r.field, r.code) for r in outcome]
+
+
+def test_the_checked_in_example_is_accepted():
+    envelope, command = parse_ingest(AGENCY, raw())
+    assert envelope.type == RegisterYouth.type_name
+    assert command == RegisterYouth(partner_case_ref="MI7-2026-0042", birth_year=2005, country="IT", region="IT-25")
+
+
+def test_not_json_is_rejected():
+    assert reasons(b"\xff not json") == [("", "invalid_json")]
+    assert reasons(b"[1, 2]") == [("", "invalid_cloudevent")]
+
+
+def test_a_missing_envelope_attribute_names_the_attribute():
+    assert reasons(raw(specversion=None)) == [("specversion", "missing")]
+    assert reasons(raw(kitcorrelationid=None)) == [("kitcorrelationid", "missing")]
+
+
+def test_an_unknown_envelope_attribute_is_rejected():
+    assert reasons(raw(nickname="Luca")) == [("nickname", "extra_forbidden")]
+
+
+def test_a_missing_or_mistyped_data_field_names_the_field():
+    assert reasons(raw_data(birth_year=None)) == [("data.birth_year", "missing")]
+    assert reasons(raw_data(birth_year="two thousand")) == [("data.birth_year", "int_parsing")]
+    assert reasons(raw_data(country="FR")) == [("data.country", "literal_error")]
+
+
+def test_personal_data_in_the_payload_is_refused_not_stored():
+    assert reasons(raw_data(full_name="Mario Rossi")) == [("data.full_name", "extra_forbidden")]
+
+
+def test_the_reasons_never_echo_the_input_value():
+    outcome = parse_ingest(AGENCY, raw_data(partner_case_ref="RSSMRA85T10A562S Mario Rossi"))
+    assert isinstance(outcome, list)
+    text = json.dumps([r.model_dump() for r in outcome])
+    assert "Rossi" not in text and "RSSMRA" not in text
+
+
+def test_an_agency_publishing_for_another_agency_is_rejected():
+    assert reasons(raw(), agency="ngo-lugano") == [("kitagency", "agency_mismatch")]
+
+
+def test_an_event_type_partners_may_not_send_is_rejected():
+    assert reasons(raw(type="kit.intake.youth_registered.v1")) == [("type", "unknown_type")]
+    assert reasons(raw(type="kit.intake.register_youth.v9")) == [("type", "unknown_type")]
+
+
+def test_the_receipt_key_is_the_cloudevent_id_or_the_stream_sequence():
+    assert ingest_id_of(register_youth(id="abc-1").to_json_bytes(), 7) == "abc-1"
+    assert ingest_id_of(b"garbage", 7) == "nats-seq-7"
+    assert ingest_id_of(b'{"id": 5}', 8) == "nats-seq-8"
