@@ -1,0 +1,127 @@
+"""Durable consumers: effect and position in one transaction, redelivery without second effect,
+dead-lettering after bounded retries, nothing acked before the commit."""
+
+import asyncio
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from events.builders import envelope
+from events.intake import YouthRegistered
+from kit.nats_setup import prepare
+from kit.streams import DLQ_STREAM, event_subject, events_stream
+from projections.wiring import ViewsService
+from tests.conftest import eventually
+from tests.integration.harness import running
+
+pytestmark = pytest.mark.integration
+STREAM = events_stream("intake")
+SUBJECT = event_subject("intake", YouthRegistered.type_name)
+
+
+class Recording:
+    """A projection that records what it applied, failing on demand."""
+
+    name = "recording"
+
+    def __init__(self, fail_times: dict[int, int] | None = None, always_fail: set[int] = frozenset()):
+        self.fail_times = dict(fail_times or {})
+        self.always_fail = always_fail
+
+    def create_tables(self, conn):
+        conn.execute("CREATE TABLE IF NOT EXISTS views.recording (seq bigint PRIMARY KEY, youth text)")
+
+    def apply(self, conn, event):
+        if event.kitseq in self.always_fail:
+            raise ValueError(f"cannot apply position {event.kitseq}")
+        if self.fail_times.get(event.kitseq, 0) > 0:
+            self.fail_times[event.kitseq] -= 1
+            raise ConnectionError("database hiccup")
+        conn.execute("INSERT INTO views.recording VALUES (%s, %s)", (event.kitseq, event.subject))
+
+
+def integration_event(seq: int, youth: str | None = None) -> bytes:
+    youth = youth or str(uuid.uuid4())
+    data = YouthRegistered(youth_id=youth, registering_agency="ngo-lugano", partner_case_ref=f"r{seq}",
+                           birth_year=2003, country="CH", region="CH-TI")
+    return envelope(data, agency="ngo-lugano", subject=youth, source="urn:kit:service:intake", kitseq=seq,
+                    id=f"evt-{seq}").to_json_bytes()
+
+
+def applied(url: str) -> list[int]:
+    with psycopg.connect(url) as conn:
+        try:
+            return [r[0] for r in conn.execute("SELECT seq FROM views.recording ORDER BY seq")]
+        except psycopg.errors.UndefinedTable:
+            return []
+
+
+async def publish(js, seq: int, payload: bytes | None = None, msg_id: str | None = None):
+    await js.publish(SUBJECT, payload or integration_event(seq), stream=STREAM,
+                     headers={"Nats-Msg-Id": msg_id or f"evt-{seq}"})
+
+
+async def test_a_redelivered_or_republished_event_has_no_second_effect(platform, nc):
+    js = nc.jetstream()
+    await prepare(platform.nats_url)
+    for seq in (1, 2, 3):
+        await publish(js, seq)
+    await publish(js, 2, msg_id="evt-2-republished-after-the-dedupe-window")
+    await publish(js, 4)
+    async with running(ViewsService(platform.settings, projections=(Recording(),))):
+        await eventually(lambda: applied(platform.database_url) == [1, 2, 3, 4])
+        await asyncio.sleep(0.5)
+    assert applied(platform.database_url) == [1, 2, 3, 4]
+
+
+async def test_a_failing_effect_is_not_acked_and_is_retried_until_committed(platform, nc):
+    js = nc.jetstream()
+    await prepare(platform.nats_url)
+    for seq in (1, 2, 3):
+        await publish(js, seq)
+    service = ViewsService(platform.settings, projections=(Recording(fail_times={2: 2}),))
+    async with running(service):
+        await eventually(lambda: applied(platform.database_url) == [1, 2, 3])
+    consumer = (await js.consumer_info(STREAM, service.consumers[0].name))
+    assert consumer.num_ack_pending == 0 and consumer.num_pending == 0
+    assert service.consumers[0].dead_lettered == 0
+
+
+async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_subject_and_the_rest_flows(platform, nc):
+    js = nc.jetstream()
+    await prepare(platform.nats_url)
+    await publish(js, 1)
+    await publish(js, 2, payload=b'{"specversion": "1.0", "id": "broken"}')  # not a valid integration event
+    await publish(js, 3)
+    await publish(js, 4)
+    service = ViewsService(platform.settings, projections=(Recording(always_fail={4}),))
+    async with running(service):
+        await eventually(lambda: service.consumers[0].dead_lettered == 2, timeout=30)
+        await eventually(lambda: applied(platform.database_url) == [1, 3])
+    info = await js.stream_info(DLQ_STREAM)
+    assert info.state.messages == 2
+    first = await js.get_msg(DLQ_STREAM, 1)
+    assert first.data == b'{"specversion": "1.0", "id": "broken"}'
+    assert first.headers["Kit-Consumer"] == service.consumers[0].name
+    assert first.headers["Kit-Original-Sequence"] == "2"
+    assert "ValidationError" in first.headers["Kit-Error"] and "Field required" in first.headers["Kit-Error"]
+    second = await js.get_msg(DLQ_STREAM, 2)
+    assert "cannot apply position 4" in second.headers["Kit-Error"]
+    # the dead-lettered messages are acked: nothing is pending or redelivered forever
+    consumer = await js.consumer_info(STREAM, service.consumers[0].name)
+    assert consumer.num_ack_pending == 0 and consumer.num_pending == 0
+
+
+async def test_dead_letter_headers_never_carry_input_values(platform, nc):
+    js = nc.jetstream()
+    await prepare(platform.nats_url)
+    document = json.loads(integration_event(1))
+    document["data"]["partner_case_ref"] = "Mario Rossi RSSMRA85T10A562S"
+    await publish(js, 1, payload=json.dumps(document).encode())
+    service = ViewsService(platform.settings)
+    async with running(service):
+        await eventually(lambda: service.consumers[0].dead_lettered == 1, timeout=30)
+    message = await js.get_msg(DLQ_STREAM, 1)
+    assert "Rossi" not in json.dumps(dict(message.headers))
