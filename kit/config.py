@@ -23,6 +23,7 @@ class Settings:
     jwt_secret: str | None
     max_deliver: int
     dead_letter_after: int
+    ack_wait: float = 10.0
 
     @property
     def embedded_nats(self) -> bool:
@@ -45,6 +46,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         jwt_secret=env.get("KIT_JWT_SECRET") or None,
         max_deliver=int(env.get("KIT_MAX_DELIVER", "20")),
         dead_letter_after=int(env.get("KIT_DEAD_LETTER_AFTER", "5")),
+        ack_wait=float(env.get("KIT_ACK_WAIT", "10")),
     )
 
 

@@ -24,9 +24,10 @@ from kit.streams import DLQ_STREAM, dlq_subject
 
 log = logging.getLogger("kit.consumer")
 
-Handle = Callable[[list[Msg]], Awaitable[None]]
-"""Applies a run of messages in order. Either commits all their effects at once or raises having
-committed none, or is idempotent per message (a retry of an applied message changes nothing)."""
+Handle = Callable[[list[Msg]], Awaitable[int]]
+"""Applies a run of messages in order and returns how many leading ones are done (applied or
+recognised as duplicates); the rest arrived ahead of their turn. Raises having committed none of
+them, or is idempotent per message (a retry of an applied message changes nothing)."""
 
 
 def safe_error(error: BaseException) -> str:
@@ -41,9 +42,11 @@ def safe_error(error: BaseException) -> str:
 
 class Consumer:
     def __init__(self, *, name: str, handle: Handle, dead_letter_after: int = 5, max_deliveries: int = 20,
-                 retry_base_delay: float = 0.2, ack_wait: float = 10.0):
+                 retry_base_delay: float = 0.2, ack_wait: float = 10.0,
+                 on_dead_letter: Callable[[Msg], Awaitable[None]] | None = None):
         self.name = name
         self.handle = handle
+        self.on_dead_letter = on_dead_letter  # e.g. move a read model's position past the message
         self.dead_letter_after = dead_letter_after  # attempts in process before dead-lettering
         self.max_deliveries = max_deliveries  # server deliveries (crashes) before dead-lettering untried
         self.ack_wait = ack_wait
@@ -60,7 +63,7 @@ class Consumer:
         self.declaration = (stream, subject, ConsumerConfig(
             durable_name=self.name, ack_policy=ServerAckPolicy.EXPLICIT, ack_wait=self.ack_wait,
             max_deliver=self.max_deliveries + 1, deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=batch_size * 2,
+            max_ack_pending=batch_size,
         ))
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
@@ -85,29 +88,41 @@ class Consumer:
             await sub.unsubscribe()
 
     async def process(self, messages: list[Msg]) -> None:
-        """The whole batch in one commit when it succeeds; otherwise one at a time, with retries."""
+        """The whole batch in one commit when it succeeds; otherwise one at a time, with retries.
+
+        Messages after an out-of-order one (a redelivery still due) are left unacked: the server
+        redelivers them after the ones they must follow.
+        """
         if all(m.metadata.num_delivered <= self.max_deliveries for m in messages):
             try:
-                await self.handle(messages)
+                done = await self.handle(messages)
             except Exception as e:  # noqa: BLE001 - fall back to one at a time to isolate the culprit
                 log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(messages), safe_error(e))
             else:
-                for m in messages:
-                    await m.ack()
-                self.processed += len(messages)
+                await self._ack(messages[:done])
+                if done < len(messages):
+                    log.info("%s: %d message(s) arrived ahead of their turn; left for redelivery",
+                             self.name, len(messages) - done)
                 return
         for m in messages:
-            await self.process_one(m)
+            if not await self.process_one(m):
+                break
 
-    async def process_one(self, msg: Msg) -> None:
+    async def _ack(self, messages: list[Msg]) -> None:
+        for m in messages:
+            await m.ack()
+        self.processed += len(messages)
+
+    async def process_one(self, msg: Msg) -> bool:
+        """True when the message is done with (applied, a duplicate, or dead-lettered)."""
         error: BaseException | None = None
         if msg.metadata.num_delivered <= self.max_deliveries:
             for attempt in range(1, self.dead_letter_after + 1):
                 try:
-                    await self.handle([msg])
-                    await msg.ack()
-                    self.processed += 1
-                    return
+                    if await self.handle([msg]) == 0:
+                        return False  # ahead of its turn: leave it for redelivery
+                    await self._ack([msg])
+                    return True
                 except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
                     error = e
                     log.warning("%s: attempt %d failed: %s", self.name, attempt, safe_error(e))
@@ -117,6 +132,7 @@ class Consumer:
         else:
             error = RuntimeError(f"delivered {msg.metadata.num_delivered} times without being acked")
         await self.dead_letter(msg, error)
+        return True
 
     async def dead_letter(self, msg: Msg, error: BaseException | None) -> None:
         assert self.js is not None
@@ -130,6 +146,8 @@ class Consumer:
             "Nats-Msg-Id": f"dlq:{self.name}:{msg.metadata.stream}:{msg.metadata.sequence.stream}",
         }
         await self.js.publish(dlq_subject(self.name), msg.data, headers=headers, stream=DLQ_STREAM)
+        if self.on_dead_letter is not None:
+            await self.on_dead_letter(msg)
         await msg.ack()
         self.dead_lettered += 1
         log.error("%s: dead-lettered %s#%d: %s", self.name, msg.metadata.stream,

@@ -1,13 +1,15 @@
 """Apply integration events to a read model with their position, in one transaction.
 
-Positions are kept per upstream service (`source`) by its log position (`kitseq`): the relay
-keeps stream order equal to log order, so a position at or below the recorded one is a
-redelivery or a republish and is skipped with no effect.
+The position of a read model is, per integration stream, the stream sequence of the last message
+it has dealt with. The relay guarantees each stream holds every event of its service once, in log
+order, so: a sequence at or below the position is a redelivery (skip it, no effect); the next
+sequence is applied; anything beyond it arrived ahead of its turn (a redelivery of an earlier
+message is still due after a crash) and is left for later.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from enum import Enum
 from typing import Protocol
 
 import psycopg
@@ -26,28 +28,59 @@ class Projection(Protocol):
     def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None: ...
 
 
+class Turn(Enum):
+    APPLY = "apply"
+    DUPLICATE = "duplicate"
+    AHEAD = "ahead"
+
+
 def create_positions_table(conn: psycopg.Connection) -> None:
     conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {}.positions (projection text, upstream text, notification_id bigint NOT NULL,"
-        " PRIMARY KEY (projection, upstream))").format(sql.Identifier(SCHEMA)))
+        "CREATE TABLE IF NOT EXISTS {}.positions (projection text, stream text, position bigint NOT NULL,"
+        " PRIMARY KEY (projection, stream))").format(sql.Identifier(SCHEMA)))
 
 
-def advance(conn: psycopg.Connection, projection: str, upstream: str, notification_id: int) -> bool:
-    """Record the new position; False (nothing written) when it is not beyond the recorded one."""
-    row = conn.execute(sql.SQL(
-        "INSERT INTO {0}.positions AS p VALUES (%s, %s, %s) ON CONFLICT (projection, upstream) DO UPDATE"
-        " SET notification_id = EXCLUDED.notification_id WHERE p.notification_id < EXCLUDED.notification_id"
-        " RETURNING 1").format(sql.Identifier(SCHEMA)), (projection, upstream, notification_id)).fetchone()
-    return row is not None
+def position(conn: psycopg.Connection, projection: str, stream: str) -> int:
+    row = conn.execute(sql.SQL("SELECT position FROM {}.positions WHERE projection = %s AND stream = %s"
+                               " FOR UPDATE").format(sql.Identifier(SCHEMA)), (projection, stream)).fetchone()
+    return row[0] if row else 0
 
 
-def apply_all(conn: psycopg.Connection, projection: Projection, events: Iterable[CloudEvent]) -> int:
-    """Apply events in order inside the caller's transaction; returns how many had an effect."""
-    applied = 0
-    for event in events:
-        if event.kitseq is None:
-            raise ValueError(f"integration event {event.id} has no kitseq")
-        if advance(conn, projection.name, event.source, event.kitseq):
-            projection.apply(conn, event)
-            applied += 1
-    return applied
+def turn_of(current: int, sequence: int) -> Turn:
+    if sequence <= current:
+        return Turn.DUPLICATE
+    return Turn.APPLY if sequence == current + 1 else Turn.AHEAD
+
+
+def save_position(conn: psycopg.Connection, projection: str, stream: str, sequence: int) -> None:
+    conn.execute(sql.SQL(
+        "INSERT INTO {}.positions VALUES (%s, %s, %s) ON CONFLICT (projection, stream)"
+        " DO UPDATE SET position = EXCLUDED.position").format(sql.Identifier(SCHEMA)),
+        (projection, stream, sequence))
+
+
+def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
+                  messages: list[tuple[int, bytes]]) -> int:
+    """Apply (sequence, payload) pairs in order inside the caller's transaction.
+
+    Returns how many leading messages are done (applied or duplicates); stops at one ahead of
+    its turn. A payload that is not a valid integration event raises.
+    """
+    current = position(conn, projection.name, stream)
+    done = 0
+    for sequence, payload in messages:
+        turn = turn_of(current, sequence)
+        if turn is Turn.AHEAD:
+            break
+        if turn is Turn.APPLY:
+            projection.apply(conn, CloudEvent.model_validate_json(payload))
+            current = sequence
+        done += 1
+    save_position(conn, projection.name, stream, current)
+    return done
+
+
+def skip_in_turn(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> None:
+    """Move the position past a dead-lettered message, without effect."""
+    if turn_of(position(conn, projection.name, stream), sequence) is Turn.APPLY:
+        save_position(conn, projection.name, stream, sequence)

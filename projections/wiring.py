@@ -9,13 +9,12 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from psycopg_pool import ConnectionPool
 
-from events.envelope import CloudEvent
 from kit.config import Settings, database_url, nats_url
 from kit.consumer import Consumer
 from kit.db import ensure_schema
 from kit.nats_setup import prepare
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
-from projections.tracking import SCHEMA, Projection, apply_all, create_positions_table
+from projections.tracking import SCHEMA, Projection, apply_in_turn, create_positions_table, skip_in_turn
 from projections.youth_directory import YouthDirectory
 
 log = logging.getLogger("kit.views")
@@ -36,22 +35,30 @@ class ViewsService:
             for service in SERVICES_WITH_EVENTS:
                 consumer = Consumer(name=f"views-{projection.name}-{service}".replace("_", "-"),
                                     handle=self._handler(projection),
+                                    on_dead_letter=self._skipper(projection),
                                     dead_letter_after=settings.dead_letter_after,
-                                    max_deliveries=settings.max_deliver)
+                                    max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
                 consumer.declare(stream=events_stream(service), subject=f"kit.events.{service}.>",
                                  batch_size=500)
                 self.consumers.append(consumer)
 
     def _handler(self, projection: Projection):
-        async def handle(messages: list[Msg]) -> None:
-            await asyncio.to_thread(self.apply, projection, [m.data for m in messages])
+        async def handle(messages: list[Msg]) -> int:
+            stream = messages[0].metadata.stream
+            batch = [(m.metadata.sequence.stream, m.data) for m in messages]
+            return await asyncio.to_thread(self._in_transaction, apply_in_turn, projection, stream, batch)
         return handle
 
-    def apply(self, projection: Projection, payloads: list[bytes]) -> None:
-        events = [CloudEvent.model_validate_json(p) for p in payloads]
+    def _skipper(self, projection: Projection):
+        async def skip(message: Msg) -> None:
+            await asyncio.to_thread(self._in_transaction, skip_in_turn, projection, message.metadata.stream,
+                                    message.metadata.sequence.stream)
+        return skip
+
+    def _in_transaction(self, function, *args):
         assert self.pool is not None
         with self.pool.connection() as conn, conn.transaction():
-            apply_all(conn, projection, events)
+            return function(conn, *args)
 
     def create_tables(self) -> None:
         ensure_schema(self.db_url, SCHEMA)

@@ -1,6 +1,8 @@
-"""HTTP API: health, tokens, and the youth directory of the caller's agency."""
+"""HTTP API: health, tokens, and the youth directory of the caller's agency.
 
-from __future__ import annotations
+No `from __future__ import annotations` here: FastAPI must resolve the dependencies declared in
+`Annotated[...]` on the nested functions at definition time.
+"""
 
 from typing import Annotated
 

@@ -37,10 +37,11 @@ class IntakeService:
         self.app: IntakeApplication | None = None
         self.broker = NatsBroker(self.nats_url, name="kit-intake", logger=logging.getLogger("kit.intake.broker"))
         self.consumer = Consumer(name="intake-ingest", handle=self.handle,
-                                 dead_letter_after=settings.dead_letter_after, max_deliveries=settings.max_deliver)
+                                 dead_letter_after=settings.dead_letter_after,
+                                 max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
         self.consumer.declare(stream=INGEST_STREAM, subject="kit.ingest.>", batch_size=100)
 
-    async def handle(self, messages: list[Msg]) -> None:
+    async def handle(self, messages: list[Msg]) -> int:
         """Idempotent per message: a message already answered is answered again, never re-applied."""
         assert self.app is not None
         for msg in messages:
@@ -54,6 +55,7 @@ class IntakeService:
                     receipt_subject(agency), stream=RECEIPTS_STREAM,
                     headers={"Nats-Msg-Id": f"receipt:{agency}:{receipt['ingest_id']}:again:{msg.metadata.sequence.stream}"},
                 )
+        return len(messages)
 
     async def run(self, stop: asyncio.Event) -> None:
         ensure_schema(self.db_url, SCHEMA)

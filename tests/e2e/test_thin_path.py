@@ -1,0 +1,142 @@
+"""The thin path through the real entry points: `kit up`, `kit users add`, a partner publishing the
+checked-in example with plain nats-py, the HTTP API; then SIGTERM leaves nothing running."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import nats
+import psutil
+import pytest
+
+from kit.embedded import free_port
+from tests.integration.harness import receipts
+
+pytestmark = pytest.mark.e2e
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+EXAMPLE = CONTRACTS / "examples" / "kit.intake.register_youth.v1.json"
+
+
+def kit(env, *args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kit.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=60, **kw)
+
+
+def start_platform(env) -> subprocess.Popen:
+    log = open(Path(env["KIT_DATA_DIR"]).parent / "kit-up.log", "a")  # a pipe nobody reads would fill up
+    return subprocess.Popen([sys.executable, "-m", "kit.cli", "up"], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        assert proc.poll() is None, "kit up exited early"
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the platform did not answer /health within 30 s")
+
+
+def stop_platform(proc: subprocess.Popen, data_dir: Path) -> None:
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    time.sleep(0.5)
+    leftovers = [p for p in psutil.process_iter(["cmdline"])
+                 if p.info["cmdline"] and str(data_dir) in " ".join(p.info["cmdline"])]
+    leftovers += [p for p in psutil.process_iter(["cmdline", "environ"]) if _env_mentions(p, data_dir)]
+    assert leftovers == [], f"processes left after SIGTERM: {[p.info['cmdline'] for p in leftovers]}"
+
+
+def _env_mentions(process, data_dir: Path) -> bool:
+    try:
+        return (process.info.get("environ") or {}).get("KIT_DATA_DIR") == str(data_dir)
+    except Exception:
+        return False
+
+
+def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
+    data_dir = tmp_path / "kit-data"
+    http_port, nats_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
+    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port))
+    base = f"http://127.0.0.1:{http_port}"
+
+    proc = start_platform(env)
+    try:
+        wait_healthy(base, proc)
+        for agency, user in (("comune-milano-m7", "giulia"), ("ngo-lugano", "marco")):
+            added = kit(env, "users", "add", "--agency", agency, "--role", "key_worker", "--username", user,
+                        "--password", "correct horse battery")
+            assert added.returncode == 0, added.stderr
+        assert kit(env, "users", "add", "--agency", "x", "--role", "wizard", "--username", "u",
+                   "--password", "0123456789").returncode == 2
+
+        receipt = asyncio.run(publish_example(nats_port))
+        assert receipt["status"] == "accepted", receipt
+        youth_id = receipt["subject"]
+
+        token = login(base, "giulia")
+        headers = {"Authorization": f"Bearer {token}"}
+        record = _eventually_get(f"{base}/api/v1/youths/{youth_id}", headers)
+        assert record["partner_case_ref"] == "MI7-2026-0042" and record["registering_agency"] == "comune-milano-m7"
+        page = httpx.get(f"{base}/api/v1/youths", headers=headers).json()
+        assert page["total"] == 1 and page["items"][0]["youth_id"] == youth_id
+
+        other = {"Authorization": f"Bearer {login(base, 'marco')}"}
+        assert httpx.get(f"{base}/api/v1/youths/{youth_id}", headers=other).status_code == 404
+        assert httpx.get(f"{base}/api/v1/youths/{youth_id}").status_code == 401
+        assert httpx.post(f"{base}/api/v1/token", data={"username": "giulia", "password": "wrong"}).status_code == 401
+        assert "/api/v1/token" in httpx.get(f"{base}/openapi.json").json()["paths"]
+    finally:
+        stop_platform(proc, data_dir)
+
+    # a restart keeps everything
+    proc = start_platform(env)
+    try:
+        wait_healthy(base, proc)
+        headers = {"Authorization": f"Bearer {login(base, 'giulia')}"}
+        assert httpx.get(f"{base}/api/v1/youths/{youth_id}", headers=headers).status_code == 200
+    finally:
+        stop_platform(proc, data_dir)
+
+
+async def publish_example(nats_port: int) -> dict:
+    """What an outside system does: plain nats-py, the checked-in example, a JetStream publish."""
+    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    try:
+        js = nc.jetstream()
+        ack = await js.publish("kit.ingest.comune-milano-m7", EXAMPLE.read_bytes(),
+                               headers={"Nats-Msg-Id": json.loads(EXAMPLE.read_text())["id"]})
+        assert ack.stream == "KIT_INGEST"
+        [receipt] = await receipts(js, "comune-milano-m7", 1, timeout=30)
+        return receipt
+    finally:
+        await nc.close()
+
+
+def login(base: str, username: str) -> str:
+    response = httpx.post(f"{base}/api/v1/token", data={"username": username, "password": "correct horse battery"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    return body["access_token"]
+
+
+def _eventually_get(url: str, headers: dict, timeout: float = 15.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = httpx.get(url, headers=headers)
+        if response.status_code == 200:
+            return response.json()
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not visible within {timeout}s: {response.status_code} {response.text}")
