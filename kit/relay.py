@@ -6,7 +6,7 @@
   after a crash is dropped by the stream.
 - Integration events carry `Nats-Expected-Last-Msg-Id`: the stream refuses a message whose
   predecessor is not the last one it holds, so stream order always equals log order.
-- Records the position only after every ack of the page.
+- Records the position only after every ack of the page (at most once a second while busy).
 - Only the holder of a PostgreSQL advisory lock relays: one active relay per service.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -65,7 +66,7 @@ class RelayPositions:
 
 class OutboxRelay:
     def __init__(self, *, app: Application, js: JetStreamContext, url: str, schema: str, name: str,
-                 events_stream: str, translate: Translate, page_size: int = 500):
+                 events_stream: str, translate: Translate, page_size: int = 500, save_interval: float = 1.0):
         self.app = app
         self.js = js
         self.url = url
@@ -73,6 +74,7 @@ class OutboxRelay:
         self.events_stream = events_stream
         self.translate = translate
         self.page_size = page_size
+        self.save_interval = save_interval
         self.positions = RelayPositions(url, schema)
         self.lock_key = f"kit-relay:{name}"
         self.published = 0
@@ -91,6 +93,9 @@ class OutboxRelay:
 
     async def _lead(self, stop: asyncio.Event) -> None:
         conn = await asyncio.to_thread(psycopg.connect, self.url, autocommit=True)
+        # LISTEN on a connection of its own: psycopg hands notifications that arrive while another
+        # statement runs to handlers only, so sharing it would lose wake-ups.
+        listener = await asyncio.to_thread(psycopg.connect, self.url, autocommit=True)
         try:
             while not await asyncio.to_thread(self._try_lock, conn):
                 if await _sleep_or_stop(stop, 1.0):
@@ -98,14 +103,19 @@ class OutboxRelay:
             self.is_leader = True
             log.info("relay %s is active", self.name)
             channel = self.app.recorder.channel_name  # type: ignore[attr-defined]
-            await asyncio.to_thread(conn.execute, psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
-            position = await asyncio.to_thread(self.positions.load, conn, self.name)
+            await asyncio.to_thread(listener.execute,
+                                    psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
+            position = saved = await asyncio.to_thread(self.positions.load, conn, self.name)
+            saved_at = time.monotonic()
             tail_msg_id, tail_notification = await self._stream_tail()
             while not stop.is_set():
                 notifications = await asyncio.to_thread(
                     self.app.recorder.select_notifications, position + 1, self.page_size)
                 if not notifications:
-                    await asyncio.to_thread(_wait_notify, conn, 0.25)
+                    if saved != position:
+                        await asyncio.to_thread(self.positions.save, conn, self.name, position)
+                        saved, saved_at = position, time.monotonic()
+                    await asyncio.to_thread(_wait_notify, listener, 0.25)
                     continue
                 outgoing: list[tuple[Outgoing, int]] = []
                 for n in notifications:
@@ -113,9 +123,14 @@ class OutboxRelay:
                     outgoing.extend((o, n.id) for o in self.translate(domain_event, n.id))
                 tail_msg_id, tail_notification = await self._publish(outgoing, tail_msg_id, tail_notification)
                 position = notifications[-1].id
-                await asyncio.to_thread(self.positions.save, conn, self.name, position)
+                # Saving less often than every page keeps a commit off the hot path; a crash
+                # only means republishing, which the stream chain and dedupe absorb.
+                if time.monotonic() - saved_at > self.save_interval:
+                    await asyncio.to_thread(self.positions.save, conn, self.name, position)
+                    saved, saved_at = position, time.monotonic()
         finally:
             self.is_leader = False
+            await asyncio.to_thread(listener.close)
             await asyncio.to_thread(conn.close)  # closing the session releases the advisory lock
 
     def _try_lock(self, conn: psycopg.Connection) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from psycopg import sql
 
 from services.intake.aggregates import CaseReference, IngestReceipt, Youth, case_reference_id, receipt_id
 
@@ -30,6 +31,16 @@ class IntakeApplication(Application[uuid.UUID]):
         except AggregateNotFoundError:
             return None
         return ref.youth_id
+
+    def existing_ids(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        """Which of these aggregates exist, in one query."""
+        if not ids:
+            return set()
+        recorder = self.recorder
+        query = sql.SQL("SELECT DISTINCT originator_id FROM {} WHERE originator_id = ANY(%s)").format(
+            sql.Identifier(recorder.datastore.schema, recorder.events_table_name))  # type: ignore[attr-defined]
+        with recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            return {row["originator_id"] for row in conn.execute(query, (ids,))}
 
     def record(self, *aggregates: Youth | CaseReference | IngestReceipt) -> bool:
         """Save all in one transaction; False if one of them already existed (a concurrent twin)."""

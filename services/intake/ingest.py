@@ -2,12 +2,14 @@
 
 The receipt is stored with the effect in one transaction (an IngestReceipt aggregate keyed by
 agency and CloudEvent id), so a redelivered or re-sent message finds it and changes nothing.
+A fetched batch is decided in order and stored in one transaction: one commit per batch.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +19,8 @@ from events.envelope import CloudEvent
 from events.intake import RegisterYouth
 from events.receipts import Reason, Receipt
 from events.registry import INGEST_TYPES, model_for
-from services.intake.aggregates import CaseReference, IngestReceipt, Youth, integration_event_id
+from services.intake.aggregates import (CaseReference, IngestReceipt, Youth, case_reference_id,
+                                        integration_event_id, receipt_id)
 from services.intake.application import IntakeApplication
 from services.intake.decisions import decide_register_youth
 
@@ -69,29 +72,90 @@ def ingest_id_of(raw: bytes, stream_seq: int) -> str:
     return f"nats-seq-{stream_seq}"
 
 
-def handle_ingest(app: IntakeApplication, *, subject_agency: str, raw: bytes, stream_seq: int,
-                  now: datetime) -> tuple[dict[str, Any], bool]:
-    """Returns (receipt, is_new). Safe to call again with the same message: the same receipt."""
+class Lookups:
+    """What the decisions of one batch need to know, prefetched in one query.
+
+    Answers from the batch itself first (two messages of one batch may touch the same key),
+    then from the store.
+    """
+
+    def __init__(self, app: IntakeApplication, keys: list[uuid.UUID]):
+        self.app = app
+        self.stored = app.existing_ids(keys)
+        self.receipts: dict[uuid.UUID, dict[str, Any]] = {}
+        self.case_refs: dict[uuid.UUID, str] = {}
+
+    def receipt(self, agency: str, ingest_id: str) -> dict[str, Any] | None:
+        key = receipt_id(agency, ingest_id)
+        if key in self.receipts:
+            return self.receipts[key]
+        return self.app.existing_receipt(agency, ingest_id) if key in self.stored else None
+
+    def case_ref_owner(self, agency: str, case_ref: str) -> str | None:
+        key = case_reference_id(agency, case_ref)
+        if key in self.case_refs:
+            return self.case_refs[key]
+        return self.app.youth_for_case_ref(agency, case_ref) if key in self.stored else None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    agency: str  # from the subject the partner published on
+    raw: bytes
+    stream_seq: int
+
+    @property
+    def ingest_id(self) -> str:
+        return ingest_id_of(self.raw, self.stream_seq)
+
+
+def handle_ingest(app: IntakeApplication, batch: list[Incoming], now: datetime) -> list[tuple[dict[str, Any], bool]]:
+    """Decide every message of the batch and store all effects and receipts in one transaction.
+
+    Returns (receipt, is_new) per message; a message answered before (redelivered, or re-sent
+    with the same CloudEvent id) gets its first receipt back and changes nothing. If a concurrent
+    replica wrote one of the same keys meanwhile, the batch is decided again, message by message.
+    """
+    outcomes, aggregates = decide_batch(app, batch, now)
+    if app.record(*aggregates):
+        return outcomes
+    if len(batch) > 1:
+        return [outcome for incoming in batch for outcome in handle_ingest(app, [incoming], now)]
     for _attempt in range(3):
-        ingest_id = ingest_id_of(raw, stream_seq)
-        existing = app.existing_receipt(subject_agency, ingest_id)
-        if existing is not None:
-            return existing, False
-        receipt, aggregates = decide(app, subject_agency, ingest_id, raw, now)
+        outcomes, aggregates = decide_batch(app, batch, now)
         if app.record(*aggregates):
-            return receipt, True
+            return outcomes
     raise RuntimeError("conflicting concurrent writes for one ingest message")
 
 
-def decide(app: IntakeApplication, agency: str, ingest_id: str, raw: bytes, now: datetime):
-    parsed = parse_ingest(agency, raw)
+def decide_batch(app: IntakeApplication, batch: list[Incoming], now: datetime):
+    parsed = [parse_ingest(i.agency, i.raw) for i in batch]
+    keys = [receipt_id(i.agency, i.ingest_id) for i in batch]
+    keys += [case_reference_id(p[0].kitagency, p[1].partner_case_ref) for p in parsed
+             if not isinstance(p, list) and isinstance(p[1], RegisterYouth)]
+    lookups = Lookups(app, keys)
+    outcomes: list[tuple[dict[str, Any], bool]] = []
+    aggregates: list[Any] = []
+    for incoming, parsed_one in zip(batch, parsed):
+        existing = lookups.receipt(incoming.agency, incoming.ingest_id)
+        if existing is not None:
+            outcomes.append((existing, False))
+            continue
+        receipt, new = decide(lookups, incoming.agency, incoming.ingest_id, parsed_one, now)
+        lookups.receipts[receipt_id(incoming.agency, incoming.ingest_id)] = receipt
+        outcomes.append((receipt, True))
+        aggregates += new
+    return outcomes, aggregates
+
+
+def decide(lookups: Lookups, agency: str, ingest_id: str, parsed, now: datetime):
     aggregates: list[Any] = []
     subject = None
     if isinstance(parsed, list):
         outcome: list[Reason] | list[str] = parsed
     else:
         envelope, command = parsed
-        outcome, aggregates, subject = apply_command(app, envelope, command, now)
+        outcome, aggregates, subject = apply_command(lookups, envelope, command, now)
     if outcome and isinstance(outcome[0], Reason):
         receipt = Receipt(ingest_id=ingest_id, agency=agency, status="rejected", reasons=outcome,
                           subject=subject, recorded_at=now)
@@ -103,20 +167,22 @@ def decide(app: IntakeApplication, agency: str, ingest_id: str, raw: bytes, now:
     return receipt_json, [*aggregates, IngestReceipt(agency=agency, ingest_id=ingest_id, receipt=receipt_json)]
 
 
-def apply_command(app: IntakeApplication, envelope: CloudEvent, command: Any, now: datetime):
+def apply_command(lookups: Lookups, envelope: CloudEvent, command: Any, now: datetime):
     meta = {
         "agency": envelope.kitagency, "actor": envelope.kitactor, "ingest_id": envelope.id,
         "correlation_id": envelope.kitcorrelationid, "causation_id": envelope.id,
     }
     if isinstance(command, RegisterYouth):
-        existing = app.youth_for_case_ref(envelope.kitagency, command.partner_case_ref)
+        existing = lookups.case_ref_owner(envelope.kitagency, command.partner_case_ref)
         youth_id = str(uuid.uuid4())
         decided = decide_register_youth(command, agency=envelope.kitagency, now=now, new_youth_id=youth_id,
                                         existing_youth_for_case_ref=existing)
         if isinstance(decided, list):
             return decided, [], existing
-        youth = Youth(youth_id=youth_id, registering_agency=decided.registering_agency, partner_case_ref=decided.partner_case_ref,
-                      birth_year=decided.birth_year, country=decided.country, region=decided.region, meta=meta)
+        youth = Youth(youth_id=youth_id, registering_agency=decided.registering_agency,
+                      partner_case_ref=decided.partner_case_ref, birth_year=decided.birth_year,
+                      country=decided.country, region=decided.region, meta=meta)
         ref = CaseReference(agency=envelope.kitagency, case_ref=command.partner_case_ref, youth_id=youth_id)
+        lookups.case_refs[ref.id] = youth_id
         return [integration_event_id(uuid.UUID(youth_id), 1)], [youth, ref], youth_id
     raise AssertionError(f"no handler for {type(command).__name__}")  # registry and handlers out of sync

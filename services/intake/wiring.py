@@ -18,7 +18,7 @@ from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, events_stream, receipt_subject
 from services.intake.application import SCHEMA, IntakeApplication
-from services.intake.ingest import handle_ingest
+from services.intake.ingest import Incoming, handle_ingest
 from services.intake.translation import SERVICE, translate
 
 log = logging.getLogger("kit.intake")
@@ -44,16 +44,14 @@ class IntakeService:
     async def handle(self, messages: list[Msg]) -> int:
         """Idempotent per message: a message already answered is answered again, never re-applied."""
         assert self.app is not None
-        for msg in messages:
-            agency = agency_of(msg.subject)
-            receipt, is_new = await asyncio.to_thread(
-                handle_ingest, self.app, subject_agency=agency, raw=msg.data,
-                stream_seq=msg.metadata.sequence.stream, now=datetime.now(timezone.utc))
-            if not is_new:  # the first receipt went out through the outbox; answer the re-send too
+        batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
+        outcomes = await asyncio.to_thread(handle_ingest, self.app, batch, datetime.now(timezone.utc))
+        for incoming, (receipt, is_new) in zip(batch, outcomes):
+            if not is_new:  # the first receipt went out through the outbox; answer the repeat too
                 await self.broker.publish(
                     json.dumps(receipt, separators=(",", ":"), sort_keys=True).encode(),
-                    receipt_subject(agency), stream=RECEIPTS_STREAM,
-                    headers={"Nats-Msg-Id": f"receipt:{agency}:{receipt['ingest_id']}:again:{msg.metadata.sequence.stream}"},
+                    receipt_subject(incoming.agency), stream=RECEIPTS_STREAM,
+                    headers={"Nats-Msg-Id": f"receipt:{incoming.agency}:{receipt['ingest_id']}:again:{incoming.stream_seq}"},
                 )
         return len(messages)
 

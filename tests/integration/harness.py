@@ -28,14 +28,15 @@ async def publish_ingest(js, agency: str, payload: bytes, subject: str | None = 
     return await js.publish(subject or f"kit.ingest.{agency}", payload, stream="KIT_INGEST")
 
 
-async def receipts(js, agency: str, expected: int, timeout: float = 15.0) -> list[dict]:
-    """Read receipts for an agency from the start of the receipts stream (as an offline partner would)."""
+async def receipts(js, agency: str, expected: int, timeout: float = 15.0, until=None) -> list[dict]:
+    """Read receipts for an agency from the start of the receipts stream (as an offline partner would),
+    until `expected` are read, `until(found)` holds, or the timeout."""
     sub = await js.subscribe(receipt_subject(agency), ordered_consumer=True,
                              config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
     found = []
     try:
         deadline = asyncio.get_running_loop().time() + timeout
-        while len(found) < expected:
+        while len(found) < expected and not (until and until(found)):
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 break
