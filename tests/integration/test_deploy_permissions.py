@@ -1,0 +1,77 @@
+"""deploy/nats/accounts.conf on a real nats-server: a partner publishes and reads only its own."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nats
+import nats.errors
+import pytest
+
+from events.builders import register_youth
+from kit import partner
+from kit.embedded import free_port, nats_server_binary, wait_for_port
+from kit.streams import ensure_streams
+from services.intake.wiring import IntakeService
+from tests.integration.harness import running
+
+pytestmark = pytest.mark.integration
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
+PASSWORDS = {
+    "KIT_SVC_INTAKE_PASSWORD": "intake-secret", "KIT_SVC_VIEWS_PASSWORD": "views-secret",
+    "KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret",
+}
+
+
+@pytest.fixture
+def secured_nats(tmp_path: Path):
+    port = free_port()
+    shutil.copy(DEPLOY / "accounts.conf", tmp_path / "accounts.conf")
+    (tmp_path / "server.conf").write_text(
+        f"listen: 127.0.0.1:{port}\njetstream {{ store_dir: {tmp_path / 'js'} }}\ninclude ./accounts.conf\n")
+    process = subprocess.Popen([nats_server_binary(), "-c", str(tmp_path / "server.conf")],
+                               env={**os.environ, **PASSWORDS}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for_port(port)
+    yield port
+    process.terminate()
+    process.wait(10)
+
+
+async def connect(port: int, user: str, password: str):
+    return await nats.connect(f"nats://{user}:{password}@127.0.0.1:{port}", allow_reconnect=False,
+                              error_cb=_ignore)
+
+
+async def _ignore(error):  # permission violations arrive here too; the test checks their effect
+    pass
+
+
+async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats, platform):
+    port = secured_nats
+    service_nc = await connect(port, "svc-intake", "intake-secret")
+    await ensure_streams(service_nc.jetstream())
+    milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
+    js = milano.jetstream(timeout=1.0)
+
+    ack = await partner.publish(js, "comune-milano-m7", register_youth("comune-milano-m7").to_json_bytes())
+    assert ack.stream == "KIT_INGEST"
+    with pytest.raises((nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError)):
+        await partner.publish(js, "ngo-lugano", register_youth("ngo-lugano").to_json_bytes())
+    assert (await service_nc.jetstream().stream_info("KIT_INGEST")).state.messages == 1
+
+    intake_url = f"nats://svc-intake:intake-secret@127.0.0.1:{port}"
+    settings = platform.settings.__class__(**{**platform.settings.__dict__, "nats_url": intake_url})
+    async with running(IntakeService(settings)):
+        receipts = []
+        for _ in range(50):
+            receipts += await partner.read_receipts(js, "comune-milano-m7", timeout=0.5)
+            if receipts:
+                break
+    assert [r["status"] for r in receipts] == ["accepted"]
+
+    with pytest.raises(Exception):  # another agency's receipts: the consumer cannot even be created
+        await partner.read_receipts(js, "ngo-lugano", timeout=0.5)
+    await milano.close()
+    await service_nc.close()
