@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+from pathlib import Path
 
 from kit.config import database_url, load_settings
 
@@ -56,11 +57,12 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 def cmd_contracts(args: argparse.Namespace) -> int:
     from kit import contracts
 
+    root = Path(args.dir) if args.dir else contracts.CONTRACTS_DIR
     if args.action == "generate":
-        written = contracts.generate()
-        print(f"wrote {len(written)} files under {contracts.CONTRACTS_DIR}")
+        written = contracts.generate(root)
+        print(f"wrote {len(written)} files under {root}")
         return 0
-    problems = contracts.check()
+    problems = contracts.check(root)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -102,6 +104,7 @@ def parser() -> argparse.ArgumentParser:
 
     contracts = sub.add_parser("contracts", help="generate or check contracts/ against events/")
     contracts.add_argument("action", choices=["generate", "check"])
+    contracts.add_argument("--dir", help="contracts directory (default: the repository's contracts/)")
     contracts.set_defaults(func=cmd_contracts)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON figures")

@@ -1,5 +1,6 @@
 """The thin path through the real entry points: `kit up`, `kit users add`, a partner publishing the
-checked-in example with plain nats-py, the HTTP API; then SIGTERM leaves nothing running."""
+checked-in example with plain nats-py (examples/partner_publish.py, as the README says), the HTTP
+API; then SIGTERM leaves nothing running, and a restart keeps everything."""
 
 import asyncio
 import json
@@ -19,8 +20,7 @@ from kit.embedded import free_port
 from tests.integration.harness import receipts
 
 pytestmark = pytest.mark.e2e
-CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
-EXAMPLE = CONTRACTS / "examples" / "kit.intake.register_youth.v1.json"
+PARTNER_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "partner_publish.py"
 
 
 def kit(env, *args, **kw) -> subprocess.CompletedProcess:
@@ -81,8 +81,12 @@ def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
         assert kit(env, "users", "add", "--agency", "x", "--role", "wizard", "--username", "u",
                    "--password", "0123456789").returncode == 2
 
-        receipt = asyncio.run(publish_example(nats_port))
+        published = subprocess.run([sys.executable, str(PARTNER_EXAMPLE)], env=env, capture_output=True, text=True,
+                                   timeout=60)
+        assert published.returncode == 0, published.stderr
+        receipt = json.loads(published.stdout.split("\n", 1)[1])
         assert receipt["status"] == "accepted", receipt
+        assert receipt == asyncio.run(read_receipt(nats_port))
         youth_id = receipt["subject"]
 
         token = login(base, "giulia")
@@ -110,15 +114,11 @@ def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
         stop_platform(proc, data_dir)
 
 
-async def publish_example(nats_port: int) -> dict:
-    """What an outside system does: plain nats-py, the checked-in example, a JetStream publish."""
+async def read_receipt(nats_port: int) -> dict:
+    """The receipt is retained: a partner that was offline reads it later."""
     nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
     try:
-        js = nc.jetstream()
-        ack = await js.publish("kit.ingest.comune-milano-m7", EXAMPLE.read_bytes(),
-                               headers={"Nats-Msg-Id": json.loads(EXAMPLE.read_text())["id"]})
-        assert ack.stream == "KIT_INGEST"
-        [receipt] = await receipts(js, "comune-milano-m7", 1, timeout=30)
+        [receipt] = await receipts(nc.jetstream(), "comune-milano-m7", 1, timeout=30)
         return receipt
     finally:
         await nc.close()

@@ -1,0 +1,39 @@
+"""The `kit` commands a developer and CI use, run as processes."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def kit(*args, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_contracts_check_passes_on_the_repository_and_fails_after_a_property_is_deleted(tmp_path: Path):
+    assert kit("contracts", "check").returncode == 0
+    copy = tmp_path / "contracts"
+    shutil.copytree(ROOT / "contracts", copy)
+    schema_path = copy / "schemas" / "kit.intake.youth_registered.v1.json"
+    schema = json.loads(schema_path.read_text())
+    del schema["properties"]["region"]
+    schema_path.write_text(json.dumps(schema, indent=2))
+    result = kit("contracts", "check", "--dir", str(copy))
+    assert result.returncode == 1
+    assert "kit.intake.youth_registered.v1.json: differs from the code" in result.stderr
+
+
+def test_bench_ingest_prints_the_figures_as_json():
+    result = kit("bench", "ingest", "--events", "300", "--rate", "100")
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout)
+    for key in ("platform_events_per_s", "baseline_eventstore_events_per_s", "baseline_nats_publish_per_s",
+                "peak_rss_mb"):
+        assert figures[key] > 0, key
+    assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"] <= figures["latency_ms"]["p99"]
