@@ -1,10 +1,12 @@
 """Durable pull consumers that keep the platform's promises.
 
-- Messages of a fetched batch are handled in stream order, never concurrently.
 - Nothing is acked before its effect is committed (explicit acks, after the commit).
+- The handler decides which messages of a fetch are done (applied, or recognised as duplicates);
+  the others arrived ahead of their turn (after a crash the server redelivers older messages in
+  no particular order) and are handed back with a short delay, never dead-lettered for waiting.
 - A failing message is retried in place with backoff, then sent to `kit.dlq.<consumer>` with the
-  reason and acked, so the consumer goes on. A message the server already delivered too often
-  (the process kept dying on it) goes straight to the dead-letter subject.
+  reason and acked, so the consumer goes on. A message that is due but was already delivered too
+  often (the process kept dying on it) goes straight to the dead-letter subject.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from kit.streams import DLQ_STREAM, dlq_subject
 
 log = logging.getLogger("kit.consumer")
 
-Handle = Callable[[list[Msg]], Awaitable[int]]
-"""Applies a run of messages in order and returns how many leading ones are done (applied or
-recognised as duplicates); the rest arrived ahead of their turn. Raises having committed none of
-them, or is idempotent per message (a retry of an applied message changes nothing)."""
+Handle = Callable[[list[Msg]], Awaitable[list[Msg]]]
+"""Applies the messages in their order and returns those that are done (to be acked); the rest
+are not due yet. Raises having committed none of them, or is idempotent per message."""
+
+IsDue = Callable[[Msg], Awaitable[bool]]
+"""Whether a message is the next one to apply (for handlers that apply in order)."""
+
+NOT_DUE_DELAY = 1.0
 
 
 def safe_error(error: BaseException) -> str:
@@ -40,17 +46,22 @@ def safe_error(error: BaseException) -> str:
     return text.replace("\r", " ").replace("\n", " ")[:500]
 
 
+async def _always_due(_: Msg) -> bool:
+    return True
+
+
 class Consumer:
     def __init__(self, *, name: str, handle: Handle, dead_letter_after: int = 5, max_deliveries: int = 20,
                  retry_base_delay: float = 0.2, ack_wait: float = 10.0,
-                 on_dead_letter: Callable[[Msg], Awaitable[None]] | None = None):
+                 on_dead_letter: Callable[[Msg], Awaitable[None]] | None = None, is_due: IsDue = _always_due):
         self.name = name
         self.handle = handle
-        self.on_dead_letter = on_dead_letter  # e.g. move a read model's position past the message
         self.dead_letter_after = dead_letter_after  # attempts in process before dead-lettering
-        self.max_deliveries = max_deliveries  # server deliveries (crashes) before dead-lettering untried
+        self.max_deliveries = max_deliveries  # deliveries of a due message (crashes) before dead-lettering it
         self.ack_wait = ack_wait
         self.retry_base_delay = retry_base_delay
+        self.on_dead_letter = on_dead_letter  # e.g. move a read model's position past the message
+        self.is_due = is_due
         self.processed = 0
         self.dead_lettered = 0
         self.js: JetStreamContext | None = None
@@ -58,12 +69,15 @@ class Consumer:
         self.declaration: tuple[str, str, ConsumerConfig] | None = None  # for kit.nats_setup.prepare
 
     def declare(self, *, stream: str, subject: str, batch_size: int = 200) -> None:
-        """The durable pull consumer this runs on (created or updated by kit.nats_setup.prepare)."""
+        """The durable pull consumer this runs on (created or updated by kit.nats_setup.prepare).
+
+        The server never gives up on a message (max_deliver=-1): a message waiting for its turn
+        may be delivered many times; the bound on failing messages is ours (see process_one).
+        """
         self.batch_size = batch_size
         self.declaration = (stream, subject, ConsumerConfig(
             durable_name=self.name, ack_policy=ServerAckPolicy.EXPLICIT, ack_wait=self.ack_wait,
-            max_deliver=self.max_deliveries + 1, deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=batch_size,
+            max_deliver=-1, deliver_policy=DeliverPolicy.ALL, max_ack_pending=batch_size,
         ))
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
@@ -75,8 +89,7 @@ class Consumer:
         """
         assert self.declaration is not None
         self.js = js
-        stream = self.declaration[0]
-        sub = await js.pull_subscribe_bind(durable=self.name, stream=stream)
+        sub = await js.pull_subscribe_bind(durable=self.name, stream=self.declaration[0])
         try:
             while not stop.is_set():
                 messages = await self._fetch(sub)
@@ -103,51 +116,46 @@ class Consumer:
         return messages
 
     async def process(self, messages: list[Msg]) -> None:
-        """The whole batch in one commit when it succeeds; otherwise one at a time, with retries.
-
-        Messages after an out-of-order one (a redelivery still due) are left unacked: the server
-        redelivers them after the ones they must follow.
-        """
+        """The whole fetch in one commit when it succeeds; otherwise one at a time, with retries."""
         if all(m.metadata.num_delivered <= self.max_deliveries for m in messages):
             try:
                 done = await self.handle(messages)
             except Exception as e:  # noqa: BLE001 - fall back to one at a time to isolate the culprit
                 log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(messages), safe_error(e))
             else:
-                await self._ack(messages[:done])
-                if done < len(messages):
-                    log.info("%s: %d message(s) arrived ahead of their turn; left for redelivery",
-                             self.name, len(messages) - done)
+                await self._settle(messages, done)
                 return
-        for m in messages:
-            if not await self.process_one(m):
-                break
+        for m in sorted(messages, key=lambda m: m.metadata.sequence.stream):
+            await self.process_one(m)
 
-    async def _ack(self, messages: list[Msg]) -> None:
-        for m in messages:
+    async def _settle(self, messages: list[Msg], done: list[Msg]) -> None:
+        done_ids = {id(m) for m in done}
+        for m in done:
             await m.ack()
-        self.processed += len(messages)
+        self.processed += len(done)
+        not_due = [m for m in messages if id(m) not in done_ids]
+        for m in not_due:
+            await m.nak(delay=NOT_DUE_DELAY)
+        if not_due:
+            log.info("%s: %d message(s) arrived ahead of their turn; handed back", self.name, len(not_due))
 
-    async def process_one(self, msg: Msg) -> bool:
-        """True when the message is done with (applied, a duplicate, or dead-lettered)."""
-        error: BaseException | None = None
-        if msg.metadata.num_delivered <= self.max_deliveries:
-            for attempt in range(1, self.dead_letter_after + 1):
-                try:
-                    if await self.handle([msg]) == 0:
-                        return False  # ahead of its turn: leave it for redelivery
-                    await self._ack([msg])
-                    return True
-                except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
-                    error = e
-                    log.warning("%s: attempt %d failed: %s", self.name, attempt, safe_error(e))
-                    if attempt < self.dead_letter_after:
-                        await msg.in_progress()
-                        await asyncio.sleep(self.retry_base_delay * 2 ** (attempt - 1))
-        else:
-            error = RuntimeError(f"delivered {msg.metadata.num_delivered} times without being acked")
+    async def process_one(self, msg: Msg) -> None:
+        if msg.metadata.num_delivered > self.max_deliveries and await self.is_due(msg):
+            error: BaseException | None = RuntimeError(
+                f"delivered {msg.metadata.num_delivered} times without being acked")
+            await self.dead_letter(msg, error)
+            return
+        for attempt in range(1, self.dead_letter_after + 1):
+            try:
+                await self._settle([msg], await self.handle([msg]))
+                return
+            except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                error = e
+                log.warning("%s: attempt %d failed: %s", self.name, attempt, safe_error(e))
+                if attempt < self.dead_letter_after:
+                    await msg.in_progress()
+                    await asyncio.sleep(self.retry_base_delay * 2 ** (attempt - 1))
         await self.dead_letter(msg, error)
-        return True
 
     async def dead_letter(self, msg: Msg, error: BaseException | None) -> None:
         assert self.js is not None

@@ -60,24 +60,28 @@ def save_position(conn: psycopg.Connection, projection: str, stream: str, sequen
 
 
 def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
-                  messages: list[tuple[int, bytes]]) -> int:
-    """Apply (sequence, payload) pairs in order inside the caller's transaction.
+                  messages: list[tuple[int, bytes]]) -> list[int]:
+    """Apply (sequence, payload) pairs in sequence order inside the caller's transaction.
 
-    Returns how many leading messages are done (applied or duplicates); stops at one ahead of
-    its turn. A payload that is not a valid integration event raises.
+    Returns the sequences that are done (applied or duplicates); the others are not due yet.
+    A payload that is not a valid integration event raises.
     """
     current = position(conn, projection.name, stream)
-    done = 0
-    for sequence, payload in messages:
+    done = []
+    for sequence, payload in sorted(messages, key=lambda m: m[0]):
         turn = turn_of(current, sequence)
         if turn is Turn.AHEAD:
             break
         if turn is Turn.APPLY:
             projection.apply(conn, CloudEvent.model_validate_json(payload))
             current = sequence
-        done += 1
+        done.append(sequence)
     save_position(conn, projection.name, stream, current)
     return done
+
+
+def is_due(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> bool:
+    return turn_of(position(conn, projection.name, stream), sequence) is Turn.APPLY
 
 
 def skip_in_turn(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> None:

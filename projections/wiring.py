@@ -14,7 +14,8 @@ from kit.consumer import Consumer
 from kit.db import ensure_schema
 from kit.nats_setup import prepare
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
-from projections.tracking import SCHEMA, Projection, apply_in_turn, create_positions_table, skip_in_turn
+from projections.tracking import (SCHEMA, Projection, apply_in_turn, create_positions_table, is_due,
+                                  skip_in_turn)
 from projections.youth_directory import YouthDirectory
 
 log = logging.getLogger("kit.views")
@@ -36,6 +37,7 @@ class ViewsService:
                 consumer = Consumer(name=f"views-{projection.name}-{service}".replace("_", "-"),
                                     handle=self._handler(projection),
                                     on_dead_letter=self._skipper(projection),
+                                    is_due=self._due(projection),
                                     dead_letter_after=settings.dead_letter_after,
                                     max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
                 consumer.declare(stream=events_stream(service), subject=f"kit.events.{service}.>",
@@ -43,11 +45,18 @@ class ViewsService:
                 self.consumers.append(consumer)
 
     def _handler(self, projection: Projection):
-        async def handle(messages: list[Msg]) -> int:
+        async def handle(messages: list[Msg]) -> list[Msg]:
             stream = messages[0].metadata.stream
             batch = [(m.metadata.sequence.stream, m.data) for m in messages]
-            return await asyncio.to_thread(self._in_transaction, apply_in_turn, projection, stream, batch)
+            done = set(await asyncio.to_thread(self._in_transaction, apply_in_turn, projection, stream, batch))
+            return [m for m in messages if m.metadata.sequence.stream in done]
         return handle
+
+    def _due(self, projection: Projection):
+        async def due(message: Msg) -> bool:
+            return await asyncio.to_thread(self._in_transaction, is_due, projection, message.metadata.stream,
+                                           message.metadata.sequence.stream)
+        return due
 
     def _skipper(self, projection: Projection):
         async def skip(message: Msg) -> None:

@@ -41,7 +41,7 @@ class IntakeService:
                                  max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
         self.consumer.declare(stream=INGEST_STREAM, subject="kit.ingest.>", batch_size=100)
 
-    async def handle(self, messages: list[Msg]) -> int:
+    async def handle(self, messages: list[Msg]) -> list[Msg]:
         """Idempotent per message: a message already answered is answered again, never re-applied."""
         assert self.app is not None
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
@@ -53,7 +53,7 @@ class IntakeService:
                     receipt_subject(incoming.agency), stream=RECEIPTS_STREAM,
                     headers={"Nats-Msg-Id": f"receipt:{incoming.agency}:{receipt['ingest_id']}:again:{incoming.stream_seq}"},
                 )
-        return len(messages)
+        return messages
 
     async def run(self, stop: asyncio.Event) -> None:
         ensure_schema(self.db_url, SCHEMA)

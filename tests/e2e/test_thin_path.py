@@ -140,3 +140,28 @@ def _eventually_get(url: str, headers: dict, timeout: float = 15.0) -> dict:
             return response.json()
         time.sleep(0.1)
     raise AssertionError(f"{url} not visible within {timeout}s: {response.status_code} {response.text}")
+
+
+def test_with_external_urls_nothing_embedded_is_started(tmp_path: Path, nats_server, database_url):
+    data_dir = tmp_path / "kit-data"
+    http_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
+    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_URL=nats_server.url,
+               KIT_DATABASE_URL=database_url)
+    proc = start_platform(env)
+    try:
+        wait_healthy(f"http://127.0.0.1:{http_port}", proc)
+        assert not (data_dir / "postgres").exists() and not (data_dir / "nats").exists()
+        started = {" ".join(p.cmdline()) for p in psutil.Process(proc.pid).children(recursive=True)}
+        assert not any("nats-server" in c or "postgres" in c.split()[0] for c in started), started
+        assert asyncio.run(_streams(nats_server.url)) >= {"KIT_INGEST", "KIT_RECEIPTS", "KIT_EVENTS_INTAKE"}
+    finally:
+        stop_platform(proc, data_dir)
+
+
+async def _streams(url: str) -> set[str]:
+    nc = await nats.connect(url)
+    try:
+        return {s.config.name for s in await nc.jetstream().streams_info()}
+    finally:
+        await nc.close()

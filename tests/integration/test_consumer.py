@@ -131,3 +131,25 @@ async def test_dead_letter_headers_never_carry_input_values(platform, nc):
         await eventually(lambda: service.consumers[0].dead_lettered == 1, timeout=30)
     message = await js.get_msg(DLQ_STREAM, 1)
     assert "Rossi" not in json.dumps(dict(message.headers))
+
+
+def test_redeliveries_in_any_order_are_applied_in_stream_order(database_url):
+    """After a crash the server redelivers unacked messages in no particular order."""
+    from kit.db import ensure_schema
+    from projections.tracking import apply_in_turn, create_positions_table, is_due
+
+    ensure_schema(database_url, "views")
+    projection = Recording()
+    with psycopg.connect(database_url) as conn:
+        create_positions_table(conn)
+        projection.create_tables(conn)
+        # 3 and 2 arrive before 1: nothing is due yet
+        assert apply_in_turn(conn, projection, STREAM, [(3, integration_event(3)), (2, integration_event(2))]) == []
+        assert not is_due(conn, projection, STREAM, 3) and is_due(conn, projection, STREAM, 1)
+        # a fetch holding all three in any order applies them in stream order
+        batch = [(3, integration_event(3)), (1, integration_event(1)), (2, integration_event(2))]
+        assert apply_in_turn(conn, projection, STREAM, batch) == [1, 2, 3]
+        # 5 without 4 waits; a redelivered 2 is done without effect
+        assert apply_in_turn(conn, projection, STREAM, [(5, integration_event(5)), (2, integration_event(2))]) == [2]
+        conn.commit()
+    assert applied(database_url) == [1, 2, 3]
