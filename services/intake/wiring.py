@@ -44,6 +44,7 @@ class IntakeService:
     async def handle(self, messages: list[Msg]) -> list[Msg]:
         """Idempotent per message: a message already answered is answered again, never re-applied."""
         assert self.app is not None
+        messages = sorted(messages, key=lambda m: m.metadata.sequence.stream)  # redeliveries come in any order
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
         outcomes = await asyncio.to_thread(handle_ingest, self.app, batch, datetime.now(timezone.utc))
         for incoming, (receipt, is_new) in zip(batch, outcomes):
