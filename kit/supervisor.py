@@ -72,10 +72,13 @@ class Supervisor:
         while time.monotonic() < deadline and not self.stopping:
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
+                    print(f"KiT platform is up: {url}/health, API docs at {url}/docs; Ctrl-C stops everything.",
+                          flush=True)
+                    return
             except OSError:
                 time.sleep(0.2)
-        print(f"KiT platform is up: {url}/health, API docs at {url}/docs; Ctrl-C stops everything.", flush=True)
+        if not self.stopping:
+            print(f"warning: {url}/health does not answer yet; services keep starting (see the log above)", flush=True)
 
     def _on_signal(self, signum, frame) -> None:
         self.stopping = True
