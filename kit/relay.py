@@ -59,6 +59,9 @@ class RelayPositions:
         return row[0] if row else 0
 
     def save(self, conn: psycopg.Connection, relay: str, notification_id: int) -> None:
+        # Losing the latest position in a server crash only means republishing, which the stream
+        # absorbs: no need to wait for the disk.
+        conn.execute("SET synchronous_commit = off")
         conn.execute(psycopg.sql.SQL(
             "INSERT INTO {} VALUES (%s, %s) ON CONFLICT (relay) DO UPDATE SET notification_id = EXCLUDED.notification_id"
         ).format(self.table), (relay, notification_id))
