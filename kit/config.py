@@ -53,6 +53,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
 def jwt_secret(settings: Settings) -> str:
     """The token signing secret: configured, or generated once and kept in the data dir."""
     if settings.jwt_secret:
+        if len(settings.jwt_secret) < 32:
+            raise ValueError("KIT_JWT_SECRET must be at least 32 characters (HS256 key)")
         return settings.jwt_secret
     path = settings.data_dir / "jwt-secret"
     if not path.exists():
