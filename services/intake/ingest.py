@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -37,14 +38,13 @@ def reasons_from(error: ValidationError, prefix: str = "") -> list[Reason]:
 def parse_ingest(subject_agency: str, raw: bytes) -> tuple[CloudEvent, Any] | list[Reason]:
     """Envelope, authorisation of the publishing agency, then the payload by its type."""
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        return [Reason(field="", code="invalid_json", message=f"the message is not JSON: {e.__class__.__name__}")]
-    if not isinstance(document, dict):
-        return [Reason(field="", code="invalid_cloudevent", message="a structured CloudEvent is a JSON object")]
-    try:
-        envelope = CloudEvent.model_validate(document)
+        envelope = CloudEvent.model_validate_json(raw)
     except ValidationError as e:
+        first = e.errors(include_input=False)[0]
+        if first["type"] == "json_invalid":
+            return [Reason(field="", code="invalid_json", message=f"the message is not JSON: {first['msg']}")]
+        if first["type"] == "model_type" and not first["loc"]:
+            return [Reason(field="", code="invalid_cloudevent", message="a structured CloudEvent is a JSON object")]
         return reasons_from(e)
     if envelope.kitagency != subject_agency:
         return [Reason(field="kitagency", code="agency_mismatch",
@@ -104,7 +104,7 @@ class Incoming:
     raw: bytes
     stream_seq: int
 
-    @property
+    @cached_property
     def ingest_id(self) -> str:
         return ingest_id_of(self.raw, self.stream_seq)
 
