@@ -52,6 +52,21 @@ def turn_of(current: int, sequence: int) -> Turn:
     return Turn.APPLY if sequence == current + 1 else Turn.AHEAD
 
 
+def take_turns(current: int, sequences: list[int]) -> tuple[list[int], list[int], int]:
+    """Pure: given the position and a fetch (any order), which sequences to apply (in order),
+    which are done (applied or duplicates), and the new position."""
+    apply, done = [], []
+    for sequence in sorted(set(sequences)):
+        turn = turn_of(current, sequence)
+        if turn is Turn.AHEAD:
+            break
+        if turn is Turn.APPLY:
+            apply.append(sequence)
+            current = sequence
+        done.append(sequence)
+    return apply, done, current
+
+
 def save_position(conn: psycopg.Connection, projection: str, stream: str, sequence: int) -> None:
     conn.execute(sql.SQL(
         "INSERT INTO {}.positions VALUES (%s, %s, %s) ON CONFLICT (projection, stream)"
@@ -66,16 +81,10 @@ def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
     Returns the sequences that are done (applied or duplicates); the others are not due yet.
     A payload that is not a valid integration event raises.
     """
-    current = position(conn, projection.name, stream)
-    done = []
-    for sequence, payload in sorted(messages, key=lambda m: m[0]):
-        turn = turn_of(current, sequence)
-        if turn is Turn.AHEAD:
-            break
-        if turn is Turn.APPLY:
-            projection.apply(conn, CloudEvent.model_validate_json(payload))
-            current = sequence
-        done.append(sequence)
+    payloads = dict(messages)
+    apply, done, current = take_turns(position(conn, projection.name, stream), list(payloads))
+    for sequence in apply:
+        projection.apply(conn, CloudEvent.model_validate_json(payloads[sequence]))
     save_position(conn, projection.name, stream, current)
     return done
 
