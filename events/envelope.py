@@ -6,7 +6,6 @@ Extension attribute names follow the CloudEvents rule (lower-case letters and di
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -50,8 +49,3 @@ class CloudEvent(BaseModel):
     def to_json_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()
 
-
-def now_utc() -> datetime:
-    from datetime import timezone
-
-    return datetime.now(timezone.utc)

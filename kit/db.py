@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from psycopg import Connection, sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
 
 
 def connect(url: str, **kwargs) -> Connection:
@@ -14,10 +13,6 @@ def connect(url: str, **kwargs) -> Connection:
 def ensure_schema(url: str, schema: str) -> None:
     with connect(url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-
-
-def pool(url: str, *, min_size: int = 1, max_size: int = 4) -> ConnectionPool:
-    return ConnectionPool(url, min_size=min_size, max_size=max_size, open=True)
 
 
 def eventsourcing_env(url: str, schema: str) -> dict[str, str]:

@@ -38,6 +38,3 @@ class YouthDirectory:
                  data.country, data.region, event.time, event.kitseq),
             )
         # other types are not part of this view; their position is recorded all the same
-
-    def purge(self, conn: psycopg.Connection) -> None:
-        conn.execute("TRUNCATE views.youths")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from events.envelope import CloudEvent, dataschema_for
@@ -50,6 +51,4 @@ def integration_event(domain_event, notification_id: int, data) -> Outgoing:
 
 
 def _json(value: dict) -> bytes:
-    import json
-
     return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
