@@ -76,8 +76,8 @@ class Consumer:
         """
         self.batch_size = batch_size
         self.declaration = (stream, subject, ConsumerConfig(
-            durable_name=self.name, ack_policy=ServerAckPolicy.EXPLICIT, ack_wait=self.ack_wait,
-            max_deliver=-1, deliver_policy=DeliverPolicy.ALL, max_ack_pending=batch_size,
+            durable_name=self.name, filter_subject=subject, ack_policy=ServerAckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL, max_ack_pending=batch_size,
         ))
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:

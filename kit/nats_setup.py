@@ -13,13 +13,12 @@ from kit.streams import ensure_streams
 
 
 async def prepare(url: str, consumers: list[tuple[str, str, ConsumerConfig]] = ()) -> None:
-    """`consumers`: (stream, filter subject, config) triples."""
+    """`consumers`: (stream, filter subject, config) triples, as `Consumer.declaration` holds them."""
     nc = await nats.connect(url, name="kit-setup")
     try:
         js = nc.jetstream()
         await ensure_streams(js)
-        for stream, subject, config in consumers:
-            config.filter_subject = subject
+        for stream, _subject, config in consumers:
             await js.add_consumer(stream, config)
     finally:
         await nc.close()

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -136,7 +136,7 @@ def decide_batch(app: IntakeApplication, batch: list[Incoming], now: datetime):
     lookups = Lookups(app, keys)
     outcomes: list[tuple[dict[str, Any], bool]] = []
     aggregates: list[Any] = []
-    for incoming, parsed_one in zip(batch, parsed):
+    for incoming, parsed_one in zip(batch, parsed, strict=True):
         existing = lookups.receipt(incoming.agency, incoming.ingest_id)
         if existing is not None:
             outcomes.append((existing, False))
@@ -148,26 +148,39 @@ def decide_batch(app: IntakeApplication, batch: list[Incoming], now: datetime):
     return outcomes, aggregates
 
 
+@dataclass(frozen=True)
+class Accepted:
+    event_ids: list[str]
+    aggregates: list[Any]
+    subject: str | None
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reasons: list[Reason]
+    subject: str | None = None
+
+
 def decide(lookups: Lookups, agency: str, ingest_id: str, parsed, now: datetime):
-    aggregates: list[Any] = []
-    subject = None
+    """The receipt for one message, and what to store: its effects (if accepted) and the receipt."""
     if isinstance(parsed, list):
-        outcome: list[Reason] | list[str] = parsed
+        outcome: Accepted | Rejected = Rejected(parsed)
     else:
         envelope, command = parsed
-        outcome, aggregates, subject = apply_command(lookups, envelope, command, now)
-    if outcome and isinstance(outcome[0], Reason):
-        receipt = Receipt(ingest_id=ingest_id, agency=agency, status="rejected", reasons=outcome,
-                          subject=subject, recorded_at=now)
-        aggregates = []
+        outcome = apply_command(lookups, envelope, command, now)
+    if isinstance(outcome, Rejected):
+        receipt = Receipt(ingest_id=ingest_id, agency=agency, status="rejected", reasons=outcome.reasons,
+                          subject=outcome.subject, recorded_at=now)
+        effects: list[Any] = []
     else:
-        receipt = Receipt(ingest_id=ingest_id, agency=agency, status="accepted", event_ids=outcome,
-                          subject=subject, recorded_at=now)
+        receipt = Receipt(ingest_id=ingest_id, agency=agency, status="accepted", event_ids=outcome.event_ids,
+                          subject=outcome.subject, recorded_at=now)
+        effects = outcome.aggregates
     receipt_json = receipt.model_dump(mode="json")
-    return receipt_json, [*aggregates, IngestReceipt(agency=agency, ingest_id=ingest_id, receipt=receipt_json)]
+    return receipt_json, [*effects, IngestReceipt(agency=agency, ingest_id=ingest_id, receipt=receipt_json)]
 
 
-def apply_command(lookups: Lookups, envelope: CloudEvent, command: Any, now: datetime):
+def apply_command(lookups: Lookups, envelope: CloudEvent, command: Any, now: datetime) -> Accepted | Rejected:
     meta = {
         "agency": envelope.kitagency, "actor": envelope.kitactor, "ingest_id": envelope.id,
         "correlation_id": envelope.kitcorrelationid, "causation_id": envelope.id,
@@ -178,11 +191,11 @@ def apply_command(lookups: Lookups, envelope: CloudEvent, command: Any, now: dat
         decided = decide_register_youth(command, agency=envelope.kitagency, now=now, new_youth_id=youth_id,
                                         existing_youth_for_case_ref=existing)
         if isinstance(decided, list):
-            return decided, [], existing
+            return Rejected(decided, subject=existing)
         youth = Youth(youth_id=youth_id, registering_agency=decided.registering_agency,
                       partner_case_ref=decided.partner_case_ref, birth_year=decided.birth_year,
                       country=decided.country, region=decided.region, meta=meta)
         ref = CaseReference(agency=envelope.kitagency, case_ref=command.partner_case_ref, youth_id=youth_id)
         lookups.case_refs[ref.id] = youth_id
-        return [integration_event_id(uuid.UUID(youth_id), 1)], [youth, ref], youth_id
+        return Accepted([integration_event_id(uuid.UUID(youth_id), 1)], [youth, ref], youth_id)
     raise AssertionError(f"no handler for {type(command).__name__}")  # registry and handlers out of sync

@@ -26,7 +26,7 @@ def translate(domain_event: object, notification_id: int) -> Sequence[Outgoing]:
     if isinstance(domain_event, IngestReceipt.Recorded):
         return [Outgoing(
             subject=receipt_subject(domain_event.agency), stream=RECEIPTS_STREAM,
-            payload=_json(domain_event.receipt), ordered=False,
+            payload=receipt_bytes(domain_event.receipt), ordered=False,
             msg_id=f"receipt:{domain_event.agency}:{domain_event.ingest_id}",
         )]
     if isinstance(domain_event, CaseReference.Claimed):
@@ -50,5 +50,6 @@ def integration_event(domain_event, notification_id: int, data) -> Outgoing:
                     payload=envelope.to_json_bytes(), msg_id=event_id, ordered=True)
 
 
-def _json(value: dict) -> bytes:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True).encode()
+def receipt_bytes(receipt: dict) -> bytes:
+    """A receipt as partners receive it, the same bytes whether first sent or repeated."""
+    return json.dumps(receipt, separators=(",", ":"), sort_keys=True).encode()

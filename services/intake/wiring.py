@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import datetime, timezone
 
@@ -19,7 +18,7 @@ from kit.relay import OutboxRelay
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, events_stream, receipt_subject
 from services.intake.application import SCHEMA, IntakeApplication
 from services.intake.ingest import Incoming, handle_ingest
-from services.intake.translation import SERVICE, translate
+from services.intake.translation import SERVICE, receipt_bytes, translate
 
 log = logging.getLogger("kit.intake")
 
@@ -47,10 +46,10 @@ class IntakeService:
         messages = sorted(messages, key=lambda m: m.metadata.sequence.stream)  # redeliveries come in any order
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
         outcomes = await asyncio.to_thread(handle_ingest, self.app, batch, datetime.now(timezone.utc))
-        for incoming, (receipt, is_new) in zip(batch, outcomes):
+        for incoming, (receipt, is_new) in zip(batch, outcomes, strict=True):
             if not is_new:  # the first receipt went out through the outbox; answer the repeat too
                 await self.broker.publish(
-                    json.dumps(receipt, separators=(",", ":"), sort_keys=True).encode(),
+                    receipt_bytes(receipt),
                     receipt_subject(incoming.agency), stream=RECEIPTS_STREAM,
                     headers={"Nats-Msg-Id": f"receipt:{incoming.agency}:{receipt['ingest_id']}:again:{incoming.stream_seq}"},
                 )

@@ -57,6 +57,16 @@ def stop_platform(proc: subprocess.Popen, data_dir: Path) -> None:
     assert leftovers == [], f"processes left after SIGTERM: {[p.info['cmdline'] for p in leftovers]}"
 
 
+def _child(proc: subprocess.Popen, service: str):
+    for child in psutil.Process(proc.pid).children():
+        try:
+            if child.cmdline()[-2:] == ["run", service]:
+                return child
+        except psutil.NoSuchProcess:
+            pass
+    return None
+
+
 def _env_mentions(process, data_dir: Path) -> bool:
     try:
         return (process.info.get("environ") or {}).get("KIT_DATA_DIR") == str(data_dir)
@@ -101,6 +111,15 @@ def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
         assert httpx.get(f"{base}/api/v1/youths/{youth_id}").status_code == 401
         assert httpx.post(f"{base}/api/v1/token", data={"username": "giulia", "password": "wrong"}).status_code == 401
         assert "/api/v1/token" in httpx.get(f"{base}/openapi.json").json()["paths"]
+
+        # a service that dies is restarted by `kit up`
+        views = _child(proc, "views")
+        views.kill()
+        views.wait(10)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and (_child(proc, "views") is None or _child(proc, "views").pid == views.pid):
+            time.sleep(0.2)
+        assert _child(proc, "views") is not None and _child(proc, "views").pid != views.pid
     finally:
         stop_platform(proc, data_dir)
 

@@ -1,7 +1,6 @@
 """Durable consumers: effect and position in one transaction, redelivery without second effect,
 dead-lettering after bounded retries, nothing acked before the commit."""
 
-import asyncio
 import json
 import uuid
 

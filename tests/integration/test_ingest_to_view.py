@@ -99,3 +99,25 @@ async def _stream_exists(js, name: str) -> bool:
         return True
     except Exception:
         return False
+
+
+async def test_no_log_line_carries_message_content(platform, nc, caplog):
+    """Rejections, dead letters and retries log ids and reasons, never what the partner sent."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    js = nc.jetstream()
+    secret = "Mario Rossi RSSMRA85T10A562S"
+    bad = json.loads(register_youth(AGENCY, id="leak-1").to_json_bytes())
+    bad["data"]["partner_case_ref"] = secret
+    bad["data"]["full_name"] = secret
+    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+        await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
+        await publish_ingest(js, AGENCY, json.dumps(bad).encode())
+        await publish_ingest(js, AGENCY, register_youth(AGENCY, case_ref="MI7-9").to_json_bytes())
+        got = await receipts(js, AGENCY, 2)
+        await eventually(lambda: youths(platform.database_url))
+    assert [r["status"] for r in got] == ["rejected", "accepted"]
+    assert caplog.records, "expected the services to log something"
+    assert not [r for r in caplog.records if "Rossi" in r.getMessage() or "RSSMRA" in r.getMessage()]
+    assert not any("MI7-9" in r.getMessage() for r in caplog.records)
