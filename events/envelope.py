@@ -41,6 +41,7 @@ class CloudEvent(BaseModel):
     kitcorrelationid: str = Field(pattern=ID_PATTERN, description="Groups every message of one business flow.")
     kitcausationid: str | None = Field(default=None, pattern=ID_PATTERN, description="Id of the message that caused this one.")
     kitactor: str | None = Field(default=None, pattern=ID_PATTERN, description="Pseudonymous id of the acting operator.")
+    kitrole: str | None = Field(default=None, pattern=r"^[a-z_]{1,30}$", description="Role of the acting operator (see docs/contracts.md); none = the partner's system.")
     kitrecordedtime: AwareDatetime | None = Field(default=None, description="When the platform recorded it (set by the platform).")
     kitclassification: Classification = Field(description="Data classification of `data`.")
     kitseq: int | None = Field(default=None, ge=1, description="Position in the source service's log (integration events only).")

@@ -26,4 +26,5 @@ class Receipt(BaseModel):
     event_ids: list[str] = Field(default_factory=list, description="Ids of the integration events it produced.")
     subject: str | None = Field(default=None, description="Pseudonymous youth id the message applied to.")
     reasons: list[Reason] = Field(default_factory=list)
+    notices: list[Reason] = Field(default_factory=list, description="Accepted, but worth knowing (e.g. matched an existing youth).")
     recorded_at: AwareDatetime

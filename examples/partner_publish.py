@@ -1,22 +1,57 @@
-"""What a partner agency's system does: publish the checked-in example CloudEvent with plain nats-py
-and read the platform's receipt. Run it while `kit up` is running.
+"""What a partner agency's system does: register a youth with plain nats-py, identity sealed for
+the platform's vault, and read the platform's receipt. Run it while `kit up` is running.
 
     .venv/bin/python examples/partner_publish.py [path/to/cloudevent.json]
+
+The identity (name, birth date, codice fiscale) never travels in clear: it is sealed with the
+platform's public key (`GET /api/v1/ingest-key`, or `KIT_INGEST_PUBLIC_KEY`) by `kit.vault.seal`,
+the small helper partners get with the platform.
 """
 
 import asyncio
 import json
 import os
 import sys
+import urllib.request
+import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nats
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "contracts" / "examples" / "kit.intake.register_youth.v1.json"
+from kit.vault import seal
+
+AGENCY = "comune-milano-m7"
 
 
-async def main(path: Path) -> None:
-    message = path.read_bytes()
+def platform_public_key() -> str:
+    if os.environ.get("KIT_INGEST_PUBLIC_KEY"):
+        return os.environ["KIT_INGEST_PUBLIC_KEY"]
+    url = f"http://127.0.0.1:{os.environ.get('KIT_HTTP_PORT', '8000')}/api/v1/ingest-key"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.load(response)["public_key"]
+
+
+def registration() -> bytes:
+    now = datetime.now(timezone.utc).isoformat()
+    identity = {"given_names": "Mario", "family_name": "Rossi", "birth_date": "2005-12-10", "sex": "male",
+                "municipality": "Milano", "region": "IT-25", "country": "IT",
+                "national_id_scheme": "IT-CF", "national_id": "RSSMRA05T10F205Z"}
+    return json.dumps({
+        "specversion": "1.0", "id": "mi7-ingest-0001", "source": f"urn:kit:agency:{AGENCY}",
+        "type": "kit.intake.register_youth.v1", "time": now, "datacontenttype": "application/json",
+        "dataschema": "https://kit-platform.eu/contracts/schemas/kit.intake.register_youth.v1.json",
+        "kitagency": AGENCY, "kitcorrelationid": "mi7-ingest-0001", "kitclassification": "pseudonymous",
+        "data": {
+            "partner_case_ref": "MI7-2026-0042", "birth_year": 2005, "country": "IT", "region": "IT-25",
+            "sealed_identity": seal(platform_public_key(), json.dumps(identity).encode()),
+            "consents": [{"consent_id": str(uuid.uuid4()), "purpose": "case_management", "legal_basis": "consent",
+                          "given_by": "youth", "notice_version": "2026-1", "given_at": now}],
+        },
+    }).encode()
+
+
+async def main(message: bytes) -> None:
     agency = json.loads(message)["kitagency"]
     nc = await nats.connect(os.environ.get("KIT_NATS_URL", f"nats://127.0.0.1:{os.environ.get('KIT_NATS_PORT', '4222')}"))
     js = nc.jetstream()
@@ -40,4 +75,4 @@ async def main(path: Path) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else EXAMPLE))
+    asyncio.run(main(Path(sys.argv[1]).read_bytes() if len(sys.argv) > 1 else registration()))

@@ -30,10 +30,11 @@ from events.builders import register_youth
 from kit.db import ensure_schema, eventsourcing_env
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from kit.nats_setup import prepare
-from services.intake.aggregates import Youth
+from events.intake import YouthRegistered
+from services.intake.aggregates import YouthCase
 from services.intake.application import IntakeApplication
 
-AGENCY = "bench-agency"
+AGENCY = "comune-milano-m7"
 SETTLE_SECONDS = 5
 
 
@@ -44,8 +45,10 @@ def baseline_eventstore(url: str, events: int) -> float:
             "causation_id": "x" * 36}
     started = time.perf_counter()
     for i in range(events):
-        app.save(Youth(youth_id=str(uuid.uuid4()), registering_agency=AGENCY, partner_case_ref=f"bench-{i}",
-                       birth_year=2004, country="IT", region="IT-25", meta=meta))
+        youth_id = str(uuid.uuid4())
+        app.save(YouthCase.start(uuid.UUID(youth_id), YouthRegistered(
+            youth_id=youth_id, registering_agency=AGENCY, partner_case_ref=f"bench-{i}", birth_year=2004,
+            country="IT", region="IT-25"), meta))
     elapsed = time.perf_counter() - started
     app.close()
     return events / elapsed

@@ -24,6 +24,7 @@ class Settings:
     max_deliver: int
     dead_letter_after: int
     ack_wait: float = 10.0
+    alert_interval: float = 300.0
 
     @property
     def embedded_nats(self) -> bool:
@@ -47,6 +48,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         max_deliver=int(env.get("KIT_MAX_DELIVER", "20")),
         dead_letter_after=int(env.get("KIT_DEAD_LETTER_AFTER", "5")),
         ack_wait=float(env.get("KIT_ACK_WAIT", "10")),
+        alert_interval=float(env.get("KIT_ALERT_INTERVAL", "300")),
     )
 
 

@@ -1,22 +1,32 @@
-"""HTTP API: health, tokens, and the youth directory of the caller's agency.
+"""HTTP API: health, tokens, intake commands, and the youth records the caller's agency may see.
 
-No `from __future__ import annotations` here: FastAPI must resolve the dependencies declared in
-`Annotated[...]` on the nested functions at definition time.
+Every youth-level read is checked against consent at the time of the request (fail-closed) and
+written to the access log. No `from __future__ import annotations` here: FastAPI must resolve the
+dependencies declared in `Annotated[...]` on the nested functions at definition time.
 """
 
-from typing import Annotated
+import json
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from events.envelope import PSEUDONYM_PATTERN
+from events.receipts import Receipt
+from kit.roles import may
+from kit.vault import VaultKeys, decrypt_for
+from projections.access import VISIBLE_SQL, may_access_youth, may_see_youth
 from services.api import operators, tokens
+from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
+from services.intake.policy import Policy
 
-CASE_ROLES = {"operator", "key_worker", "link_worker", "employment_specialist", "supervisor", "agency_admin"}
+YouthIdPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
 
 
 class Token(BaseModel):
@@ -32,6 +42,25 @@ class Youth(BaseModel):
     country: str
     region: str
     registered_at: str
+    first_contact_at: str | None = None
+    lead_agency: str | None = None
+    key_worker: str | None = None
+    neet_status: str | None = None
+    project_version: int = 0
+    next_review_due: str | None = None
+    last_contact_at: str | None = None
+    lost_contact: bool = False
+    closed_on: str | None = None
+    destination: str | None = None
+
+
+class YouthRecord(Youth):
+    agencies: list[str]
+    consents: list[dict[str, Any]]
+    referrals: list[dict[str, Any]]
+    vulnerabilities: dict[str, bool] | None = None  # special category: only roles with need to know
+    identity: dict[str, Any] | None = None  # from the vault: only roles that need it, `erased` if shredded
+    withheld: list[str] = []  # what this role may not see
 
 
 class YouthPage(BaseModel):
@@ -41,10 +70,29 @@ class YouthPage(BaseModel):
     offset: int
 
 
-def create_app(pool: ConnectionPool, secret: str) -> FastAPI:
-    app = FastAPI(title="KiT platform API", version="0.1.0",
+class Access(BaseModel):
+    youth_id: str
+    agency: str
+    purpose: str
+    at: datetime
+    allowed: bool
+    basis: str
+
+
+class Pending(BaseModel):
+    ingest_id: str
+    status: Literal["pending"] = "pending"
+    detail: str
+
+
+def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: CommandGateway | None = None,
+               vault_keys: VaultKeys | None = None) -> FastAPI:
+    app = FastAPI(title="KiT platform API", version="0.2.0",
                   description="Operators' and auditors' API of the KiT integrated services platform.")
     oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token")
+    if gateway is not None:
+        app.router.on_startup.append(gateway.start)
+        app.router.on_shutdown.append(gateway.stop)
 
     def current_operator(token: Annotated[str, Depends(oauth2)]) -> Operator:
         operator = tokens.verify(token, secret)
@@ -53,10 +101,19 @@ def create_app(pool: ConnectionPool, secret: str) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})
         return operator
 
-    def case_worker(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
-        if operator.role not in CASE_ROLES:
+    def case_reader(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+        if not may(operator.role, "case.read"):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {operator.role} may not read case records")
         return operator
+
+    def case_writer(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+        if not may(operator.role, "case.write"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {operator.role} may not change case records")
+        return operator
+
+    def visibility_args(operator: Operator) -> dict[str, Any]:
+        return {"agency": operator.agency, "category": f"category:{policy.category_of(operator.agency)}",
+                "at": datetime.now(timezone.utc)}
 
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
@@ -73,37 +130,131 @@ def create_app(pool: ConnectionPool, secret: str) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})
         return Token(access_token=tokens.issue(operator, secret))
 
+    @app.get("/api/v1/ingest-key", tags=["partners"])
+    def ingest_key() -> dict[str, str]:
+        """The platform's public key: partners seal identity with it (`kit.vault.seal`)."""
+        if gateway is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "commands are not enabled")
+        return {"algorithm": "X25519-HKDF-SHA256-AES256GCM (kit-seal-v1)", "public_key": gateway.ingest_public_key}
+
     @app.get("/api/v1/youths", response_model=YouthPage, tags=["youths"])
-    def list_youths(operator: Annotated[Operator, Depends(case_worker)],
+    def list_youths(operator: Annotated[Operator, Depends(case_reader)],
                     limit: Annotated[int, Query(ge=1, le=200)] = 50,
                     offset: Annotated[int, Query(ge=0)] = 0) -> YouthPage:
+        """The youths your agency may see now (consent or override in force)."""
+        args = visibility_args(operator) | {"limit": limit, "offset": offset}
         with pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
-            total = cur.execute("SELECT count(*) AS n FROM views.youths WHERE registering_agency = %s",
-                                (operator.agency,)).fetchone()["n"]
-            rows = cur.execute(
-                "SELECT * FROM views.youths WHERE registering_agency = %s"
-                " ORDER BY registered_at, youth_id LIMIT %s OFFSET %s", (operator.agency, limit, offset)).fetchall()
+            total = cur.execute(f"SELECT count(*) AS n FROM views.youths y WHERE {VISIBLE_SQL}", args).fetchone()["n"]
+            rows = cur.execute(f"SELECT * FROM views.youths y WHERE {VISIBLE_SQL}"
+                               " ORDER BY registered_at, youth_id LIMIT %(limit)s OFFSET %(offset)s", args).fetchall()
             operators.log_access(conn, operator, purpose="case_management", what="youth list")
-        return YouthPage(items=[_youth(r) for r in rows], total=total, limit=limit, offset=offset)
+        return YouthPage(items=[Youth(**_youth_fields(r)) for r in rows], total=total, limit=limit, offset=offset)
 
-    @app.get("/api/v1/youths/{youth_id}", response_model=Youth, tags=["youths"],
+    @app.get("/api/v1/youths/{youth_id}", response_model=YouthRecord, response_model_exclude_none=True, tags=["youths"],
              responses={404: {"description": "no such youth visible to your agency"}})
-    def get_youth(youth_id: Annotated[str, Path(pattern=PSEUDONYM_PATTERN)],
-                  operator: Annotated[Operator, Depends(case_worker)]) -> Youth:
+    def get_youth(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(case_reader)]) -> YouthRecord:
+        now = datetime.now(timezone.utc)
         with pool.connection() as conn, conn.transaction():
-            row = conn.cursor(row_factory=dict_row).execute(
-                "SELECT * FROM views.youths WHERE youth_id::text = %s AND registering_agency = %s",
-                (youth_id, operator.agency)).fetchone()
-            if row is None:
+            if not may_access_youth(conn, youth_id, agency=operator.agency,
+                                    agency_category=policy.category_of(operator.agency), at=now):
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency")
-            operators.log_access(conn, operator, purpose="case_management", what="youth record", youth_id=youth_id)
-        return _youth(row)
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute("SELECT * FROM views.youths WHERE youth_id::text = %s", (youth_id,)).fetchone()
+            agencies = [r["agency"] for r in cur.execute(
+                "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id::text = %s ORDER BY agency", (youth_id,))]
+            consents = [_jsonable(r) for r in cur.execute(
+                "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
+                " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id::text = %s"
+                " ORDER BY given_at", (youth_id,))]
+            referrals = [_jsonable(r) for r in cur.execute(
+                "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
+                " FROM views.referrals WHERE youth_id::text = %s ORDER BY requested_at", (youth_id,))]
+            record = YouthRecord(**_youth_fields(row), agencies=agencies, consents=consents, referrals=referrals)
+            withheld = []
+            if may(operator.role, "special_category.read"):
+                record.vulnerabilities = row["vulnerabilities"]
+            else:
+                withheld.append("vulnerabilities")
+            if may(operator.role, "identity.read"):
+                record.identity = _identity(conn, youth_id)
+            else:
+                withheld.append("identity")
+            record.withheld = withheld
+            what = "youth record" + (" with identity" if record.identity else "") + (
+                " with special-category data" if record.vulnerabilities is not None else "")
+            operators.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
+        return record
 
+    def _identity(conn, youth_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT ciphertext FROM views.vault WHERE youth_id::text = %s AND person_id = youth_id",
+                           (youth_id,)).fetchone()
+        if row is None or vault_keys is None:
+            return None
+        key = vault_keys.get(youth_id)
+        if key is None:
+            return {"erased": True}
+        return json.loads(decrypt_for(key, youth_id, row[0]))
+
+    @app.get("/api/v1/youths/{youth_id}/access", response_model=Access, tags=["youths"])
+    def access(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(current_operator)],
+               purpose: Literal["case_management", "sharing", "family_contact", "observatory_statistics"] = "case_management",
+               agency: str | None = None, at: AwareDatetime | None = None) -> Access:
+        """May agency X see youth Y for purpose P at time T? (defaults: your agency, now). Fail-closed."""
+        agency = agency or operator.agency
+        if agency != operator.agency and operator.role not in ("auditor", "supervisor", "agency_admin"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors, agency admins and auditors ask for another agency")
+        at = at or datetime.now(timezone.utc)
+        with pool.connection() as conn, conn.transaction():
+            answer = may_see_youth(conn, youth_id, agency=agency, agency_category=policy.category_of(agency),
+                                   purpose=purpose, at=at)
+            operators.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",
+                                 youth_id=youth_id)
+        return Access(youth_id=youth_id, agency=agency, purpose=purpose, at=at, allowed=answer.allowed, basis=answer.basis)
+
+    @app.get("/api/v1/referrals", tags=["referrals"])
+    def referrals(operator: Annotated[Operator, Depends(case_reader)],
+                  direction: Literal["inbox", "sent"] = "inbox",
+                  status_: Annotated[str | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
+        """Referrals to your agency (inbox) or from it (sent: the closed-loop feedback)."""
+        column = "to_agency" if direction == "inbox" else "from_agency"
+        with pool.connection() as conn, conn.transaction():
+            rows = conn.cursor(row_factory=dict_row).execute(
+                f"SELECT * FROM views.referrals WHERE {column} = %s AND (%s::text IS NULL OR status = %s)"
+                " ORDER BY updated_at DESC LIMIT 500", (operator.agency, status_, status_)).fetchall()
+            operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
+        return [_jsonable(r) for r in rows]
+
+    if gateway is not None:
+        for name, model in HTTP_COMMANDS.items():
+            _add_command_route(app, gateway, name, model, case_writer)
     return app
 
 
-def _youth(row: dict) -> Youth:
-    return Youth(youth_id=str(row["youth_id"]), registering_agency=row["registering_agency"],
-                 partner_case_ref=row["partner_case_ref"], birth_year=row["birth_year"], country=row["country"],
-                 region=row["region"], registered_at=row["registered_at"].isoformat())
+def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, case_writer) -> None:
+    body_model = http_body_model(model)
+
+    async def send(body: body_model, operator: Annotated[Operator, Depends(case_writer)]):  # type: ignore[valid-type]
+        command = to_command(model, body, gateway.ingest_public_key)
+        ingest_id, receipt = await gateway.send(operator, command)
+        if receipt is None:
+            return JSONResponse(status_code=202, content=Pending(
+                ingest_id=ingest_id, detail="sent; the receipt did not arrive in time (see kit.receipts)").model_dump())
+        return JSONResponse(status_code=200 if receipt["status"] == "accepted" else 422, content=receipt)
+
+    app.add_api_route(f"/api/v1/commands/{name}", send, methods=["POST"], tags=["commands"],
+                      summary=model.summary, description=model.__doc__ or model.summary,
+                      response_model=Receipt, name=name,
+                      responses={422: {"model": Receipt, "description": "rejected: see `reasons`"},
+                                 202: {"model": Pending, "description": "sent, receipt still pending"}})
+
+
+def _youth_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: (value.isoformat() if hasattr(value, "isoformat") else value)
+            for name, value in row.items() if name in Youth.model_fields and value is not None
+            } | {"youth_id": str(row["youth_id"])}
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k.endswith("_id") else v)
+            for k, v in row.items()}

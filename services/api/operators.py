@@ -11,10 +11,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
 from events.envelope import AGENCY_PATTERN
+from kit.roles import OPERATOR_ROLES
 
 SCHEMA = "api"
-ROLES = ("operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
-         "auditor", "observatory_analyst", "agency_admin")
+ROLES = OPERATOR_ROLES
 
 _hasher = PasswordHasher()
 # Verifying against this keeps the time of a login for an unknown user like that of a known one.

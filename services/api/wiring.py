@@ -8,12 +8,17 @@ import logging
 import uvicorn
 from psycopg_pool import ConnectionPool
 
-from kit.config import Settings, database_url, jwt_secret
+from kit.config import Settings, database_url, jwt_secret, nats_url
 from kit.db import ensure_schema
+from kit.keys import ingest_private_key, ingest_public_key, master_keys
+from kit.vault import VaultKeys
 from projections.tracking import SCHEMA as VIEWS_SCHEMA
 from projections.youth_directory import YouthDirectory
 from services.api import operators
 from services.api.app import create_app
+from services.api.commands import CommandGateway
+from services.intake.application import SCHEMA as INTAKE_SCHEMA
+from services.intake.policy import load_policy
 
 log = logging.getLogger("kit.api")
 
@@ -30,7 +35,11 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     url = database_url(settings)
     prepare_database(url)
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
-    app = create_app(pool, jwt_secret(settings))
+    ensure_schema(url, INTAKE_SCHEMA)
+    vault_keys = VaultKeys(url, master_keys(settings.data_dir), schema=INTAKE_SCHEMA)
+    vault_keys.create_table()
+    gateway = CommandGateway(nats_url(settings), ingest_public_key(ingest_private_key(settings.data_dir)))
+    app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys)
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                             access_log=False)  # access lines carry URLs with youth ids: not in logs
     server = uvicorn.Server(config)

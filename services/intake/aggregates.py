@@ -1,15 +1,23 @@
 """Event-sourced aggregates of the intake store, with explicit, stable topics.
 
-Every stored event carries `meta`: the envelope facts (agency, actor, correlation and causation
-ids, ingest id) the relay needs to build the integration CloudEvent.
+A youth's case and an engagement are histories of domain events (the models in
+`events.intake`): each stored event holds the event's type name, its data and `meta` (agency,
+actor, role, correlation and causation ids, ingest id), which the relay needs to build the
+integration CloudEvent. State is folded by the pure `evolve` functions of `case.py`.
+The other aggregates are uniqueness indexes and the ingest receipts.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
+
+from events.intake import Event
+from events.registry import REGISTRY
+from services.intake.case import Case, Engagement, evolve, evolve_engagement
 
 NAMESPACE = uuid.UUID("8d2c6f0e-3b1a-4c5d-9e7f-1a2b3c4d5e6f")
 
@@ -22,39 +30,93 @@ def case_reference_id(agency: str, case_ref: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"case-ref/{agency}/{case_ref}")
 
 
+def engagement_id(agency: str, handle: str) -> uuid.UUID:
+    """One engagement history per handle within an agency (handles are case-insensitive)."""
+    return uuid.uuid5(NAMESPACE, f"engagement/{agency}/{handle.strip().casefold()}")
+
+
+def person_key_id(pseudonym: str) -> uuid.UUID:
+    return uuid.uuid5(NAMESPACE, f"person/{pseudonym}")
+
+
 def integration_event_id(originator_id: uuid.UUID, originator_version: int) -> str:
     """Deterministic, so a republished event keeps its CloudEvent id and its Nats-Msg-Id."""
     return str(uuid.uuid5(NAMESPACE, f"event/{originator_id}/{originator_version}"))
 
 
-class Youth(Aggregate):
-    TOPIC = "kit.intake:Youth"
+def message_of(type_name: str, data: dict[str, Any]) -> Event:
+    return REGISTRY[type_name].model_validate(data)  # type: ignore[return-value]
+
+
+class History(Aggregate):
+    """A stream of domain events; subclasses say how state is folded from them."""
+
+    TOPIC = "kit.intake:History"
 
     class Created(Aggregate.Created):
-        TOPIC = "kit.intake:Youth.Created"
+        TOPIC = "kit.intake:History.Created"
 
-    class Registered(Aggregate.Created):
-        TOPIC = "kit.intake:Youth.Registered.v1"
-        youth_id: str
-        registering_agency: str
-        partner_case_ref: str
-        birth_year: int
-        country: str
-        region: str
+    class Started(Aggregate.Created):
+        TOPIC = "kit.intake:History.Started"
+        type_name: str
+        data: dict[str, Any]
         meta: dict[str, Any]
 
-    @classmethod
-    def create_id(cls, youth_id: str) -> uuid.UUID:
-        return uuid.UUID(youth_id)
+    class Recorded(Aggregate.Event):
+        TOPIC = "kit.intake:History.Recorded"
+        type_name: str
+        data: dict[str, Any]
+        meta: dict[str, Any]
 
-    @event(Registered)
-    def __init__(self, youth_id: str, registering_agency: str, partner_case_ref: str, birth_year: int,
-                 country: str, region: str, meta: dict[str, Any]):
-        self.registering_agency = registering_agency
-        self.partner_case_ref = partner_case_ref
-        self.birth_year = birth_year
-        self.country = country
-        self.region = region
+        def apply(self, aggregate: History) -> None:
+            aggregate._fold(message_of(self.type_name, self.data), self.timestamp)
+
+    def __init__(self, type_name: str, data: dict[str, Any], meta: dict[str, Any]):
+        self.state: Any = None
+        self._fold(message_of(type_name, data), self._created_on)
+
+    def _fold(self, message: Event, at: datetime) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def start(cls, aggregate_id: uuid.UUID, message: Event, meta: dict[str, Any]):
+        return cls._create(cls.Started, id=aggregate_id, type_name=message.type_name,
+                           data=message.model_dump(mode="json"), meta=meta)
+
+    def record(self, message: Event, meta: dict[str, Any]) -> None:
+        self.trigger_event(self.Recorded, type_name=message.type_name, data=message.model_dump(mode="json"), meta=meta)
+
+
+class YouthCase(History):
+    TOPIC = "kit.intake:YouthCase"
+
+    class Created(Aggregate.Created):
+        TOPIC = "kit.intake:YouthCase.Created"
+
+    class Started(History.Started):
+        TOPIC = "kit.intake:YouthCase.Started.v1"
+
+    class Recorded(History.Recorded):
+        TOPIC = "kit.intake:YouthCase.Recorded.v1"
+
+    def _fold(self, message: Event, at: datetime) -> None:
+        self.state = evolve(self.state, message, at)
+
+
+class EngagementHistory(History):
+    TOPIC = "kit.intake:Engagement"
+
+    class Created(Aggregate.Created):
+        TOPIC = "kit.intake:Engagement.Created"
+
+    class Started(History.Started):
+        TOPIC = "kit.intake:Engagement.Started.v1"
+
+    class Recorded(History.Recorded):
+        TOPIC = "kit.intake:Engagement.Recorded.v1"
+
+    def _fold(self, message: Event, at: datetime) -> None:
+        self.state = evolve_engagement(self.state, message, at)
 
 
 class CaseReference(Aggregate):
@@ -77,6 +139,28 @@ class CaseReference(Aggregate):
 
     @event(Claimed)
     def __init__(self, agency: str, case_ref: str, youth_id: str):
+        self.youth_id = youth_id
+
+
+class PersonKey(Aggregate):
+    """Keyed-HMAC pseudonym of a national id -> youth: one person, one youth record."""
+
+    TOPIC = "kit.intake:PersonKey"
+
+    class Created(Aggregate.Created):
+        TOPIC = "kit.intake:PersonKey.Created"
+
+    class Claimed(Aggregate.Created):
+        TOPIC = "kit.intake:PersonKey.Claimed.v1"
+        pseudonym: str
+        youth_id: str
+
+    @classmethod
+    def create_id(cls, pseudonym: str, youth_id: str) -> uuid.UUID:
+        return person_key_id(pseudonym)
+
+    @event(Claimed)
+    def __init__(self, pseudonym: str, youth_id: str):
         self.youth_id = youth_id
 
 

@@ -9,7 +9,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from psycopg import sql
 
-from services.intake.aggregates import CaseReference, IngestReceipt, Youth, case_reference_id, receipt_id
+from services.intake.aggregates import CaseReference, IngestReceipt, PersonKey, case_reference_id, person_key_id, receipt_id
 
 SCHEMA = "intake"
 
@@ -32,6 +32,13 @@ class IntakeApplication(Application[uuid.UUID]):
             return None
         return ref.youth_id
 
+    def youth_for_person(self, pseudonym: str) -> str | None:
+        try:
+            key: PersonKey = self.repository.get(person_key_id(pseudonym))
+        except AggregateNotFoundError:
+            return None
+        return key.youth_id
+
     def existing_ids(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         """Which of these aggregates exist, in one query."""
         if not ids:
@@ -42,7 +49,7 @@ class IntakeApplication(Application[uuid.UUID]):
         with recorder.datastore.get_connection() as conn:  # type: ignore[attr-defined]
             return {row["originator_id"] for row in conn.execute(query, (ids,))}
 
-    def record(self, *aggregates: Youth | CaseReference | IngestReceipt) -> bool:
+    def record(self, *aggregates: Any) -> bool:
         """Save all in one transaction; False if one of them already existed (a concurrent twin)."""
         try:
             self.save(*aggregates)

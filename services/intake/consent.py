@@ -4,7 +4,6 @@ of the platform asks: may agency X see youth Y for purpose P at time T? Fail-clo
 Modelled on OpenSPP's consent: per purpose and recipient, with legal basis, who gave it, the
 privacy-notice version, expiry; a given consent is immutable (a mistake is invalidated and
 recorded anew); minors below the configured age need a guardian's consent.
-Not wired into the intake service yet (intake issue): this is its decision core.
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ class ConsentRules:
 class Consent:
     consent_id: str
     purpose: Purpose
-    recipient: str | None  # an agency code, "category:<type>", or None (the lead agency's own case work)
+    recipient: str  # an agency code or "category:<agency type>"
     legal_basis: LegalBasis
     given_by: GivenBy
     notice_version: str

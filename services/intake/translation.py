@@ -6,22 +6,17 @@ import json
 from collections.abc import Sequence
 
 from events.envelope import CloudEvent, dataschema_for
-from events.intake import YouthRegistered
 from kit.relay import Outgoing
 from kit.streams import RECEIPTS_STREAM, event_subject, events_stream, receipt_subject
-from services.intake.aggregates import CaseReference, IngestReceipt, Youth, integration_event_id
+from services.intake.aggregates import CaseReference, History, IngestReceipt, PersonKey, integration_event_id, message_of
 
 SERVICE = "intake"
 SOURCE = "urn:kit:service:intake"
 
 
 def translate(domain_event: object, notification_id: int) -> Sequence[Outgoing]:
-    if isinstance(domain_event, Youth.Registered):
-        data = YouthRegistered(
-            youth_id=domain_event.youth_id, registering_agency=domain_event.registering_agency,
-            partner_case_ref=domain_event.partner_case_ref, birth_year=domain_event.birth_year,
-            country=domain_event.country, region=domain_event.region,  # type: ignore[arg-type]
-        )
+    if isinstance(domain_event, (History.Started, History.Recorded)):
+        data = message_of(domain_event.type_name, domain_event.data)
         return [integration_event(domain_event, notification_id, data)]
     if isinstance(domain_event, IngestReceipt.Recorded):
         return [Outgoing(
@@ -29,8 +24,8 @@ def translate(domain_event: object, notification_id: int) -> Sequence[Outgoing]:
             payload=receipt_bytes(domain_event.receipt), ordered=False,
             msg_id=f"receipt:{domain_event.agency}:{domain_event.ingest_id}",
         )]
-    if isinstance(domain_event, CaseReference.Claimed):
-        return []  # internal uniqueness index
+    if isinstance(domain_event, (CaseReference.Claimed, PersonKey.Claimed)):
+        return []  # internal uniqueness indexes
     raise TypeError(f"intake relay cannot translate {type(domain_event).__name__}")
 
 
@@ -42,7 +37,7 @@ def integration_event(domain_event, notification_id: int, data) -> Outgoing:
         subject=str(domain_event.originator_id), time=domain_event.timestamp,
         dataschema=dataschema_for(data.type_name), kitagency=meta["agency"],
         kitcorrelationid=meta["correlation_id"], kitcausationid=meta.get("causation_id"),
-        kitactor=meta.get("actor"), kitrecordedtime=domain_event.timestamp,
+        kitactor=meta.get("actor"), kitrole=meta.get("role"), kitrecordedtime=domain_event.timestamp,
         kitclassification=data.classification, kitseq=notification_id,
         data=data.model_dump(mode="json"),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from datetime import datetime, timezone
 
 import nats
@@ -11,13 +12,18 @@ from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 
 from kit.config import Settings, database_url, nats_url
+from kit.keys import ingest_private_key, master_keys, pseudonym_key
+from kit.vault import VaultKeys
 from kit.consumer import Consumer
 from kit.db import ensure_schema, eventsourcing_env
 from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, events_stream, receipt_subject
 from services.intake.application import SCHEMA, IntakeApplication
-from services.intake.ingest import Incoming, handle_ingest
+from services.intake.alerts import flag_lost_contacts, lost_contact_candidates
+from services.intake.identity import IdentityVault
+from services.intake.ingest import Incoming, Intake, handle_ingest
+from services.intake.policy import load_policy
 from services.intake.translation import SERVICE, receipt_bytes, translate
 
 log = logging.getLogger("kit.intake")
@@ -28,12 +34,22 @@ def agency_of(subject: str) -> str:
     return subject.split(".")[2]
 
 
+def open_intake(db_url: str, data_dir: Path, env: dict[str, str] | None = None) -> Intake:
+    """The intake store, policy and vault, ready to handle messages (schema and tables created)."""
+    ensure_schema(db_url, SCHEMA)
+    keys = VaultKeys(db_url, master_keys(data_dir, env), schema=SCHEMA)
+    keys.create_table()
+    vault = IdentityVault(keys=keys, ingest_private_key=ingest_private_key(data_dir, env),
+                          pseudonym_key=pseudonym_key(data_dir, env))
+    return Intake(app=IntakeApplication(env=eventsourcing_env(db_url, SCHEMA)), policy=load_policy(env), vault=vault)
+
+
 class IntakeService:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.db_url = database_url(settings)
         self.nats_url = nats_url(settings)
-        self.app: IntakeApplication | None = None
+        self.intake: Intake | None = None
         self.broker = NatsBroker(self.nats_url, name="kit-intake", logger=logging.getLogger("kit.intake.broker"))
         self.consumer = Consumer(name="intake-ingest", handle=self.handle,
                                  dead_letter_after=settings.dead_letter_after,
@@ -42,10 +58,10 @@ class IntakeService:
 
     async def handle(self, messages: list[Msg]) -> list[Msg]:
         """Idempotent per message: a message already answered is answered again, never re-applied."""
-        assert self.app is not None
+        assert self.intake is not None
         messages = sorted(messages, key=lambda m: m.metadata.sequence.stream)  # redeliveries come in any order
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
-        outcomes = await asyncio.to_thread(handle_ingest, self.app, batch, datetime.now(timezone.utc))
+        outcomes = await asyncio.to_thread(handle_ingest, self.intake, batch, datetime.now(timezone.utc))
         for incoming, (receipt, is_new) in zip(batch, outcomes, strict=True):
             if not is_new:  # the first receipt went out through the outbox; answer the repeat too
                 await self.broker.publish(
@@ -55,23 +71,38 @@ class IntakeService:
                 )
         return messages
 
+    async def alerts(self, stop: asyncio.Event) -> None:
+        """Every `KIT_ALERT_INTERVAL` seconds: lost-contact alerts that have come due."""
+        assert self.intake is not None
+        while not stop.is_set():
+            now = datetime.now(timezone.utc)
+            candidates = await asyncio.to_thread(lost_contact_candidates, self.db_url, now,
+                                                 self.intake.policy.lost_contact_days)
+            if candidates:
+                recorded = await asyncio.to_thread(flag_lost_contacts, self.intake, candidates, now)
+                log.info("lost-contact alerts: %d recorded of %d candidates", len(recorded), len(candidates))
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.alert_interval)
+            except asyncio.TimeoutError:
+                pass
+
     async def run(self, stop: asyncio.Event) -> None:
-        ensure_schema(self.db_url, SCHEMA)
-        self.app = IntakeApplication(env=eventsourcing_env(self.db_url, SCHEMA))
+        self.intake = open_intake(self.db_url, self.settings.data_dir)
+        app = self.intake.app
         await prepare(self.nats_url, [self.consumer.declaration])
         relay_nc = await nats.connect(self.nats_url, name="kit-intake-relay")
-        relay = OutboxRelay(app=self.app, js=relay_nc.jetstream(publish_async_max_pending=1000),
+        relay = OutboxRelay(app=app, js=relay_nc.jetstream(publish_async_max_pending=1000),
                             url=self.db_url, schema=SCHEMA, name=SERVICE,
                             events_stream=events_stream(SERVICE), translate=translate)
         await self.broker.start()
         log.info("intake service running")
         try:
             await asyncio.gather(self.consumer.run(self.broker.config.connection_state.stream, stop),
-                                 relay.run(stop))
+                                 relay.run(stop), self.alerts(stop))
         finally:
             await self.broker.stop()
             await relay_nc.close()
-            self.app.close()
+            app.close()
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 PASSWORDS = {
     "KIT_SVC_INTAKE_PASSWORD": "intake-secret", "KIT_SVC_VIEWS_PASSWORD": "views-secret",
+    "KIT_SVC_API_PASSWORD": "api-secret",
     "KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret",
 }
 

@@ -5,7 +5,7 @@ import json
 import psycopg
 import pytest
 
-from events.builders import example, register_youth
+from events.builders import register_youth
 from events.envelope import CloudEvent
 from events.intake import RegisterYouth
 from kit.streams import events_stream
@@ -36,14 +36,15 @@ async def test_an_accepted_registration_reaches_the_view_and_the_partner_gets_a_
     js = nc.jetstream()
     async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
         await eventually(lambda: _stream_exists(js, "KIT_INGEST"))
-        await publish_ingest(js, AGENCY, example(RegisterYouth.type_name).to_json_bytes())
+        await publish_ingest(js, AGENCY, register_youth(AGENCY, id="mi7-ingest-0001", case_ref="MI7-2026-0042").to_json_bytes())
         [receipt] = await receipts(js, AGENCY, 1)
         assert receipt["status"] == "accepted" and receipt["ingest_id"] == "mi7-ingest-0001"
         rows = await eventually(lambda: youths(platform.database_url))
         assert rows == [(receipt["subject"], AGENCY, "MI7-2026-0042")]
 
         info = await js.stream_info(events_stream("intake"))
-        msg = await js.get_msg(events_stream("intake"), info.state.last_seq)
+        assert info.state.messages == len(receipt["event_ids"]) == 2  # registered, consent recorded
+        msg = await js.get_msg(events_stream("intake"), info.state.first_seq)
         event = CloudEvent.model_validate_json(msg.data)
         assert event.id == receipt["event_ids"][0] and event.subject == receipt["subject"]
         assert event.kitcausationid == "mi7-ingest-0001" and event.kitseq is not None

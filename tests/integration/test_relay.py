@@ -12,7 +12,8 @@ from kit.db import ensure_schema, eventsourcing_env
 from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
 from kit.streams import events_stream
-from services.intake.aggregates import Youth
+from events.intake import YouthRegistered
+from services.intake.aggregates import YouthCase
 from services.intake.application import SCHEMA, IntakeApplication
 from services.intake.translation import SERVICE, translate
 from tests.conftest import eventually
@@ -29,9 +30,9 @@ def save_youths(app: IntakeApplication, n: int) -> list[str]:
     ids = []
     for i in range(n):
         youth_id = str(uuid.uuid4())
-        app.save(Youth(youth_id=youth_id, registering_agency="comune-milano-m7", partner_case_ref=f"c{i}",
-                       birth_year=2004, country="IT", region="IT-25",
-                       meta={"agency": "comune-milano-m7", "correlation_id": f"corr-{i}"}))
+        app.save(YouthCase.start(uuid.UUID(youth_id), YouthRegistered(
+            youth_id=youth_id, registering_agency="comune-milano-m7", partner_case_ref=f"c{i}", birth_year=2004,
+            country="IT", region="IT-25"), {"agency": "comune-milano-m7", "correlation_id": f"corr-{i}"}))
         ids.append(youth_id)
     return ids
 

@@ -2,7 +2,7 @@
 
 import json
 
-from events.builders import example, register_youth
+from events.builders import EXAMPLE_DATA, example, register_youth
 from events.intake import RegisterYouth
 from services.intake.ingest import ingest_id_of, parse_ingest
 
@@ -38,7 +38,8 @@ def reasons(data: bytes, agency: str = AGENCY):
 def test_the_checked_in_example_is_accepted():
     envelope, command = parse_ingest(AGENCY, raw())
     assert envelope.type == RegisterYouth.type_name
-    assert command == RegisterYouth(partner_case_ref="MI7-2026-0042", birth_year=2005, country="IT", region="IT-25")
+    assert command == EXAMPLE_DATA[RegisterYouth.type_name]
+    assert command.partner_case_ref == "MI7-2026-0042" and command.consents[0].purpose == "case_management"
 
 
 def test_not_json_is_rejected():

@@ -1,0 +1,99 @@
+"""Vault secrets: read from the environment, or generated once into the data directory (mode 0600).
+
+Same approach as `kit.config.jwt_secret`: production sets the env vars (from a secret store); a
+single-machine install generates its own and keeps them next to its data. Error messages name
+the setting, never the secret.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from kit.vault import Keyring, b64decode, b64encode, generate_ingest_keypair
+
+
+def _generated_once(path: Path, make: Callable[[], str]) -> str:
+    """The file's content, creating it with `make()` first if missing."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write a private temp file, then link it into place: readers never see a half-written
+        # key, and if two processes race, the first link wins and both read the same secret.
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make() + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()
+
+
+def _source(data_dir: Path, env: Mapping[str, str] | None, var: str, filename: str,
+            make: Callable[[], str]) -> tuple[str, str]:
+    """(value, where it came from) — the env var wins over the file."""
+    env = os.environ if env is None else env
+    if env.get(var):
+        return env[var].strip(), var
+    path = data_dir / filename
+    return _generated_once(path, make), str(path)
+
+
+def _decode(text: str, where: str, what: str) -> bytes:
+    try:
+        return b64decode(text)
+    except ValueError:
+        raise ValueError(f"{where}: {what} is not valid base64") from None
+
+
+def master_keys(data_dir: Path, env: Mapping[str, str] | None = None) -> Keyring:
+    """`id:base64key,...` (32-byte keys); the first entry is current, the rest unwrap old keys."""
+    text, where = _source(data_dir, env, "KIT_MASTER_KEYS", "master-keys",
+                          lambda: "mk1:" + b64encode(os.urandom(32)))
+    keys: dict[str, bytes] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key_id, sep, encoded = entry.partition(":")
+        key_id = key_id.strip()
+        if not sep or not key_id:
+            raise ValueError(f"{where}: each entry must be 'id:base64key'")
+        if key_id in keys:
+            raise ValueError(f"{where}: master key id {key_id!r} appears twice")
+        key = _decode(encoded, where, f"master key {key_id!r}")
+        if len(key) != 32:
+            raise ValueError(f"{where}: master key {key_id!r} must be 32 bytes, got {len(key)}")
+        keys[key_id] = key
+    if not keys:
+        raise ValueError(f"{where}: no master keys")
+    return Keyring(keys=keys, current=next(iter(keys)))
+
+
+def pseudonym_key(data_dir: Path, env: Mapping[str, str] | None = None) -> bytes:
+    """The HMAC key for national-id pseudonyms; changing it orphans every existing pseudonym."""
+    text, where = _source(data_dir, env, "KIT_PSEUDONYM_KEY", "pseudonym-key", lambda: b64encode(os.urandom(32)))
+    key = _decode(text, where, "pseudonym key")
+    if len(key) < 32:
+        raise ValueError(f"{where}: pseudonym key must be at least 32 bytes, got {len(key)}")
+    return key
+
+
+def ingest_private_key(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """The platform's X25519 private key (base64, raw 32 bytes) that opens sealed identities."""
+    text, where = _source(data_dir, env, "KIT_INGEST_PRIVATE_KEY", "ingest-private-key",
+                          lambda: generate_ingest_keypair()[0])
+    if len(_decode(text, where, "ingest private key")) != 32:
+        raise ValueError(f"{where}: ingest private key must be 32 raw bytes")
+    return text
+
+
+def ingest_public_key(private_b64: str) -> str:
+    """The public half, published to partners so they can seal identities for the platform."""
+    private = X25519PrivateKey.from_private_bytes(b64decode(private_b64))
+    raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return b64encode(raw)

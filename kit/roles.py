@@ -1,0 +1,30 @@
+"""Roles and what each may do: one table, used by the intake decisions and the HTTP API.
+
+`partner_system` is the role of a message from a partner's own system (no `kitrole`): the
+agency is accountable for it as for its operators.
+"""
+
+from __future__ import annotations
+
+OPERATOR_ROLES = ("operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
+                  "auditor", "observatory_analyst", "agency_admin")
+ROLES = (*OPERATOR_ROLES, "partner_system")
+
+PERMISSIONS: dict[str, frozenset[str]] = {
+    # record facts about a youth's path (commands)
+    "case.write": frozenset({"operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
+                             "agency_admin", "partner_system"}),
+    # read case records of youths the agency may see
+    "case.read": frozenset({"operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
+                            "agency_admin"}),
+    # GDPR art. 9 data (vulnerabilities): need to know only
+    "special_category.read": frozenset({"key_worker", "supervisor"}),
+    # identity from the vault (names, contacts)
+    "identity.read": frozenset({"key_worker", "link_worker", "employment_specialist", "supervisor"}),
+    "consent.override": frozenset({"supervisor", "agency_admin"}),
+    "youth.merge": frozenset({"supervisor", "agency_admin"}),
+}
+
+
+def may(role: str, permission: str) -> bool:
+    return role in PERMISSIONS.get(permission, frozenset())

@@ -1,0 +1,61 @@
+"""May agency X see youth Y for purpose P at time T? Answered from the directory's consent rows
+with the same pure rule the intake decisions use (`services.intake.consent.may_see`), fail-closed.
+
+`VISIBLE_SQL` is the same rule as a SQL predicate, for lists; a test holds the two equal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import psycopg
+from psycopg.rows import dict_row
+
+from services.intake.consent import Consent, ConsentState, Override, Visibility, may_see
+
+ACCESS_PURPOSES = ("case_management", "sharing")  # either lets an agency see the record
+
+# parameters: %(agency)s, %(category)s ("category:<type>"), %(at)s; the youth row is aliased `y`
+VISIBLE_SQL = """
+y.merged_into IS NULL AND (
+  EXISTS (SELECT 1 FROM views.consents c
+          WHERE c.youth_id = y.youth_id AND c.purpose IN ('case_management', 'sharing')
+            AND c.recipient IN (%(agency)s, %(category)s) AND c.given_at <= %(at)s
+            AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
+            AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
+            AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at))
+  OR EXISTS (SELECT 1 FROM views.consent_overrides o
+             WHERE o.youth_id = y.youth_id AND o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing')
+               AND o.at <= %(at)s AND %(at)s < o.expires_at))
+"""
+
+
+def consent_state(conn: psycopg.Connection, youth_id: str) -> ConsentState:
+    cur = conn.cursor(row_factory=dict_row)
+    consents = tuple(
+        Consent(consent_id=str(r["consent_id"]), purpose=r["purpose"], recipient=r["recipient"],
+                legal_basis=r["legal_basis"], given_by=r["given_by"], notice_version=r["notice_version"],
+                given_at=r["given_at"], expires_at=r["expires_at"], withdrawn_at=r["withdrawn_at"],
+                invalidated_at=r["invalidated_at"])
+        for r in cur.execute("SELECT * FROM views.consents WHERE youth_id::text = %s ORDER BY given_at", (youth_id,)))
+    overrides = tuple(
+        Override(agency=r["agency"], purpose=r["purpose"], reason=r["reason"], operator=r["by_role"], at=r["at"],
+                 expires_at=r["expires_at"])
+        for r in cur.execute("SELECT * FROM views.consent_overrides WHERE youth_id::text = %s", (youth_id,)))
+    return ConsentState(consents=consents, overrides=overrides)
+
+
+def may_see_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str, purpose: str,
+                  at: datetime) -> Visibility:
+    merged = conn.execute("SELECT merged_into FROM views.youths WHERE youth_id::text = %s", (youth_id,)).fetchone()
+    if merged is None:
+        return Visibility(False, "no such youth")
+    if merged[0] is not None:
+        return Visibility(False, f"merged into {merged[0]}")
+    return may_see(consent_state(conn, youth_id), agency=agency, agency_category=agency_category, purpose=purpose, at=at)
+
+
+def may_access_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str,
+                     at: datetime) -> bool:
+    return any(may_see_youth(conn, youth_id, agency=agency, agency_category=agency_category, purpose=p, at=at).allowed
+               for p in ACCESS_PURPOSES)

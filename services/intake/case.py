@@ -1,0 +1,167 @@
+"""The state of a youth's case and of an engagement, folded from their events (pure).
+
+`evolve(state, event, at)` is the only way state changes; decisions read it, never write it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Mapping
+
+from events import intake as ev
+from services.intake.consent import Consent, ConsentState, Override
+from services.intake.consent import evolve as evolve_consent
+
+TERMINAL_REFERRAL = frozenset({"rejected", "completed", "failed", "cancelled"})
+
+
+def frozen(mapping: dict) -> Mapping:
+    return MappingProxyType(mapping)
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    from_agency: str
+    to_agency: str
+    service: str
+    status: str
+    transfer_lead: bool
+
+
+@dataclass(frozen=True)
+class Case:
+    youth_id: str
+    registering_agency: str
+    country: str
+    region: str
+    birth_year: int
+    registered_at: datetime
+    agencies: frozenset[str]  # agencies that took part in the path (registered, joined, referred)
+    consent: ConsentState = ConsentState()
+    lead_agency: str | None = None
+    key_worker: str | None = None
+    assessed: bool = False
+    project_version: int = 0
+    goals: Mapping[str, ev.Goal] = field(default_factory=lambda: frozen({}))
+    referrals: Mapping[str, Referral] = field(default_factory=lambda: frozen({}))
+    contact_ids: frozenset[str] = frozenset()
+    last_contact_at: datetime | None = None
+    lost_contact: bool = False
+    every_days: int | None = None
+    lost_after_days: int | None = None
+    related: Mapping[str, bool] = field(default_factory=lambda: frozen({}))  # id -> consents to contact
+    closed: bool = False
+    exited_on: date | None = None
+    follow_ups_due: Mapping[int, date] = field(default_factory=lambda: frozen({}))
+    follow_ups_recorded: frozenset[int] = frozenset()
+    merged_into: str | None = None
+    has_identity: bool = False
+
+    @property
+    def contact_clock(self) -> datetime:
+        """Since when the youth has not been reached: last successful contact, else registration."""
+        return self.last_contact_at or self.registered_at
+
+
+@dataclass(frozen=True)
+class Engagement:
+    engagement_id: str
+    agency: str
+    handle: str
+    first_contact_at: datetime
+    contacts: int = 0
+    linked_to: str | None = None
+
+
+def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
+    """Apply one recorded event of a youth's case."""
+    if isinstance(event, ev.YouthRegistered):
+        return Case(youth_id=event.youth_id, registering_agency=event.registering_agency, country=event.country,
+                    region=event.region, birth_year=event.birth_year, registered_at=at,
+                    agencies=frozenset({event.registering_agency}))
+    assert case is not None, f"{type(event).__name__} before YouthRegistered"
+    match event:
+        case ev.AgencyJoined():
+            return replace(case, agencies=case.agencies | {event.agency})
+        case ev.IdentityRecorded():
+            return replace(case, has_identity=case.has_identity or event.person_id == case.youth_id)
+        case ev.YouthMerged():
+            return replace(case, merged_into=event.merged_into)
+        case ev.ConsentRecorded():
+            t = event.consent
+            consent = Consent(consent_id=t.consent_id, purpose=t.purpose, recipient=t.recipient or event.recorded_by,
+                              legal_basis=t.legal_basis, given_by=t.given_by, notice_version=t.notice_version,
+                              given_at=t.given_at, expires_at=t.expires_at)
+            return replace(case, consent=evolve_consent(case.consent, consent))
+        case ev.ConsentWithdrawn():
+            return _change_consent(case, event.consent_id, withdrawn_at=event.withdrawn_at)
+        case ev.ConsentInvalidated():
+            return _change_consent(case, event.consent_id, invalidated_at=event.invalidated_at)
+        case ev.ConsentOverridden():
+            override = Override(agency=event.agency, purpose=event.purpose, reason=event.reason,
+                                operator=event.by_role, at=event.overridden_at, expires_at=event.expires_at)
+            return replace(case, consent=evolve_consent(case.consent, override))
+        case ev.YouthAssessed() | ev.VulnerabilitiesAssessed():
+            return replace(case, assessed=True)
+        case ev.CaseOpened():
+            return replace(case, lead_agency=event.lead_agency, key_worker=event.key_worker,
+                           agencies=case.agencies | {event.lead_agency})
+        case ev.ProjectOfLifeAgreed():
+            return replace(case, project_version=event.version, goals=frozen({g.goal_id: g for g in event.goals}))
+        case ev.GoalUpdated():
+            goal = case.goals[event.goal_id].model_copy(update={
+                "lifecycle_status": event.lifecycle_status, "achievement_status": event.achievement_status})
+            return replace(case, goals=frozen({**case.goals, event.goal_id: goal}))
+        case ev.ProjectReviewRecorded():
+            return case
+        case ev.ReferralRequested():
+            referral = Referral(event.referral_id, event.from_agency, event.to_agency, event.service, "requested",
+                                event.transfer_lead)
+            return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}),
+                           agencies=case.agencies | {event.to_agency})
+        case ev.ReferralStatusChanged():
+            referral = replace(case.referrals[event.referral_id], status=event.status)
+            return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}))
+        case ev.LeadTransferred():
+            return replace(case, lead_agency=event.to_agency)
+        case ev.ContactLogged():
+            reached = event.outcome == "reached"
+            last = max(filter(None, [case.last_contact_at, event.occurred_at])) if reached else case.last_contact_at
+            return replace(case, contact_ids=case.contact_ids | {event.contact_id}, last_contact_at=last,
+                           lost_contact=case.lost_contact and not reached)
+        case ev.YouthReengaged():
+            return case
+        case ev.ContactCadenceSet():
+            return replace(case, every_days=event.every_days, lost_after_days=event.lost_after_days)
+        case ev.ContactLost():
+            return replace(case, lost_contact=True)
+        case ev.RelatedPersonAdded():
+            return replace(case, related=frozen({**case.related, event.related_person_id: event.consents_to_contact}))
+        case ev.RelatedPersonConsentChanged():
+            return replace(case, related=frozen({**case.related, event.related_person_id: event.consents_to_contact}))
+        case ev.CaseClosed():
+            return replace(case, closed=True, exited_on=event.exited_on,
+                           follow_ups_due=frozen({f.checkpoint_months: f.due_on for f in event.follow_ups}))
+        case ev.FollowUpRecorded():
+            return replace(case, follow_ups_recorded=case.follow_ups_recorded | {event.checkpoint_months})
+    raise TypeError(f"a youth's case has no rule for {type(event).__name__}")
+
+
+def _change_consent(case: Case, consent_id: str, **change) -> Case:
+    consent = next(c for c in case.consent.consents if c.consent_id == consent_id)
+    return replace(case, consent=evolve_consent(case.consent, replace(consent, **change)))
+
+
+def evolve_engagement(state: Engagement | None, event: ev.Event, at: datetime) -> Engagement:
+    if isinstance(event, ev.OutreachContactRecorded):
+        if state is None:
+            return Engagement(engagement_id=event.engagement_id, agency=event.agency, handle=event.handle,
+                              first_contact_at=event.occurred_at, contacts=1)
+        return replace(state, contacts=state.contacts + 1, first_contact_at=min(state.first_contact_at, event.occurred_at))
+    if isinstance(event, ev.EngagementLinked):
+        assert state is not None
+        return replace(state, linked_to=event.youth_id)
+    raise TypeError(f"an engagement has no rule for {type(event).__name__}")
