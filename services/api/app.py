@@ -240,13 +240,22 @@ def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, 
         if receipt is None:
             return JSONResponse(status_code=202, content=Pending(
                 ingest_id=ingest_id, detail="sent; the receipt did not arrive in time (see kit.receipts)").model_dump())
-        return JSONResponse(status_code=200 if receipt["status"] == "accepted" else 422, content=receipt)
+        return JSONResponse(status_code=200 if receipt["status"] == "accepted" else 422, content=for_http(receipt))
 
     app.add_api_route(f"/api/v1/commands/{name}", send, methods=["POST"], tags=["commands"],
                       summary=model.summary, description=model.__doc__ or model.summary,
                       response_model=Receipt, name=name,
                       responses={422: {"model": Receipt, "description": "rejected: see `reasons`"},
                                  202: {"model": Pending, "description": "sent, receipt still pending"}})
+
+
+def for_http(receipt: dict[str, Any]) -> dict[str, Any]:
+    """Reason fields as the HTTP body names them (no `data.` envelope, `identity` not sealed)."""
+    def field(name: str) -> str:
+        name = name.removeprefix("data.").removeprefix("data")
+        return "identity" + name.removeprefix("sealed_identity") if name.startswith("sealed_identity") else name
+    return receipt | {key: [r | {"field": field(r["field"])} for r in receipt.get(key, [])]
+                      for key in ("reasons", "notices")}
 
 
 def _youth_fields(row: dict[str, Any]) -> dict[str, Any]:
