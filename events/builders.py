@@ -177,8 +177,8 @@ def register_youth(agency: str = EXAMPLE_AGENCY, *, case_ref: str | None = None,
     return envelope(data, agency=agency, id=id, **ext)
 
 
-def command(model: type[ev.Command], *, agency: str = EXAMPLE_AGENCY, id: str | None = None, role: str | None = None,
+def command(model: type[ev.Command], *, sender: str = EXAMPLE_AGENCY, id: str | None = None, role: str | None = None,
             actor: str | None = None, **fields: Any) -> CloudEvent:
-    """Any intake command as a partner (or the API, with role and actor) publishes it."""
+    """Any intake command as the agency `sender` (or the API, with role and actor) publishes it."""
     ext = {k: v for k, v in (("kitrole", role), ("kitactor", actor)) if v}
-    return envelope(model(**fields), agency=agency, id=id, **ext)
+    return envelope(model(**fields), agency=sender, id=id, **ext)

@@ -1,11 +1,14 @@
 """Batch ingest decisions against the real intake store: idempotence inside and across batches,
 and two writers racing for one key."""
 
-from datetime import datetime, timezone
+import uuid
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from events.builders import register_youth
+from events import intake as ev
+from events.builders import command, register_youth
+from services.intake.alerts import flag_lost_contacts
 from services.intake.ingest import Incoming, handle_ingest
 from services.intake.wiring import open_intake
 
@@ -80,3 +83,91 @@ def test_a_concurrent_writer_of_the_same_key_makes_the_batch_fall_back_without_d
     assert [is_new for _, is_new in outcomes] == [False, True]
     assert intake.app.youth_for_case_ref(AGENCY, "race-1") == outcomes[0][0]["subject"]
     other.app.close()
+
+
+def given_registered(intake) -> str:
+    [(receipt, _)] = handle_ingest(intake, [incoming(register_youth(AGENCY), 1)], NOW)
+    assert receipt["status"] == "accepted", receipt
+    return receipt["subject"]
+
+
+def assess(youth_id: str, **kw):
+    return command(ev.AssessYouth, youth_id=youth_id, neet_status="neet", education_level="upper_secondary",
+                   family_context="with_parents", lead_agency=AGENCY, key_worker="giulia", **kw)
+
+
+def agree(youth_id: str, based_on: int = 0):
+    return command(ev.AgreeProjectOfLife, youth_id=youth_id, based_on_version=based_on, agreed_by_youth=True,
+                   next_review_due=date(2027, 1, 1), goals=[ev.Goal(
+                       goal_id=str(uuid.uuid4()), description="Tirocinio", category="employment")])
+
+
+def test_a_youth_command_sent_twice_has_one_effect_and_one_receipt(intake):
+    youth = given_registered(intake)
+    message = assess(youth)
+    [(first, new_1)] = handle_ingest(intake, [incoming(message, 2)], NOW)
+    [(second, new_2)] = handle_ingest(intake, [incoming(message, 3)], NOW)
+    assert first["status"] == "accepted" and (new_1, new_2) == (True, False) and first == second
+    assert intake.app.repository.get(uuid.UUID(youth)).version == 2 + len(first["event_ids"])
+
+
+def test_two_commands_on_one_youth_in_one_batch_apply_in_order(intake):
+    youth = given_registered(intake)
+    outcomes = handle_ingest(intake, [incoming(assess(youth), 2), incoming(agree(youth), 3),
+                                      incoming(agree(youth), 4)], NOW)
+    assert [r["status"] for r, _ in outcomes] == ["accepted", "accepted", "rejected"]
+    assert outcomes[2][0]["reasons"][0]["code"] == "stale_version"  # the second saw the first's version
+
+
+def test_two_replicas_revising_one_project_at_once_accept_one_and_reject_the_other(intake, database_url, tmp_path):
+    """Optimistic concurrency: both decide on version 0; the loser re-decides on the winner's state."""
+    youth = given_registered(intake)
+    handle_ingest(intake, [incoming(assess(youth), 2)], NOW)
+    other = open_intake(database_url, tmp_path)
+    from services.intake import ingest
+
+    original = ingest.decide_batch
+    raced = []
+
+    def decide_then_race(replica, items, now):
+        decided = original(replica, items, now)
+        if not raced:
+            raced.append(1)
+            [(winner, _)] = handle_ingest(other, [incoming(agree(youth), 10)], now)
+            raced.append(winner)
+        return decided
+
+    ingest.decide_batch = decide_then_race
+    try:
+        [(loser, is_new)] = handle_ingest(intake, [incoming(agree(youth), 11)], NOW)
+    finally:
+        ingest.decide_batch = original
+        other.app.close()
+    assert raced[1]["status"] == "accepted"
+    assert is_new and loser["status"] == "rejected" and loser["reasons"][0]["code"] == "stale_version"
+    assert intake.app.repository.get(uuid.UUID(youth)).state.project_version == 1
+
+
+def test_an_operator_without_permission_cannot_override_and_the_rejection_changes_nothing(intake):
+    youth = given_registered(intake)
+    before = intake.app.repository.get(uuid.UUID(youth)).version
+    message = command(ev.OverrideConsent, youth_id=youth, agency="afol-milano", purpose="sharing", role="key_worker",
+                      reason="Urgent coordination needed", expires_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+    [(receipt, _)] = handle_ingest(intake, [incoming(message, 2)], NOW)
+    assert receipt["status"] == "rejected" and [r["code"] for r in receipt["reasons"]] == ["forbidden"]
+    assert intake.app.repository.get(uuid.UUID(youth)).version == before
+
+
+def test_an_unknown_youth_or_agency_is_refused_with_a_reason(intake):
+    [(unknown, _)] = handle_ingest(intake, [incoming(assess(str(uuid.uuid4())), 1)], NOW)
+    assert [(r["field"], r["code"]) for r in unknown["reasons"]] == [("data.youth_id", "unknown_youth")]
+    [(stranger, _)] = handle_ingest(intake, [incoming(register_youth("nobody-here"), 2, "nobody-here")], NOW)
+    assert [(r["field"], r["code"]) for r in stranger["reasons"]] == [("kitagency", "unknown_agency")]
+
+
+def test_the_lost_contact_alert_is_recorded_once_when_due(intake):
+    youth = given_registered(intake)
+    assert flag_lost_contacts(intake, [youth], NOW + timedelta(days=29)) == []
+    assert len(flag_lost_contacts(intake, [youth], NOW + timedelta(days=31))) == 1
+    assert flag_lost_contacts(intake, [youth], NOW + timedelta(days=32)) == []
+    assert intake.app.repository.get(uuid.UUID(youth)).state.lost_contact
