@@ -73,6 +73,14 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_public(args: argparse.Namespace) -> int:
+    """The platform's ingest public key: partners seal identity with it (kit.vault.seal)."""
+    from kit.keys import ingest_private_key, ingest_public_key
+
+    print(ingest_public_key(ingest_private_key(load_settings().data_dir)))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from kit.bench import run_ingest_bench
 
@@ -101,6 +109,10 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--username", required=True)
     add.add_argument("--password", required=True)
     add.set_defaults(func=cmd_users_add)
+
+    keys = sub.add_parser("keys", help="platform keys").add_subparsers(dest="action", required=True)
+    keys.add_parser("public", help="print the public key partners seal identity with").set_defaults(
+        func=cmd_keys_public)
 
     contracts = sub.add_parser("contracts", help="generate or check contracts/ against events/")
     contracts.add_argument("action", choices=["generate", "check"])

@@ -37,3 +37,17 @@ def test_bench_ingest_prints_the_figures_as_json():
                 "peak_rss_mb"):
         assert figures[key] > 0, key
     assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"] <= figures["latency_ms"]["p99"]
+
+
+def test_keys_public_prints_the_key_that_opens_with_the_platform_private_key(tmp_path: Path):
+    import os
+
+    from kit.keys import ingest_private_key
+    from kit.vault import seal, unseal
+
+    env = {**os.environ, "KIT_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "kit.cli", "keys", "public"], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    public = result.stdout.strip()
+    assert unseal(ingest_private_key(tmp_path, {}), seal(public, b"ciao")) == b"ciao"

@@ -58,3 +58,19 @@ def test_files_the_docs_name_exist(doc: Path):
         if "<" in name:
             continue
         assert (ROOT / name).exists(), f"{doc.name} names {name}, which does not exist"
+
+
+def test_every_message_type_is_listed_for_partners():
+    from events.registry import REGISTRY
+
+    text = (ROOT / "docs" / "contracts.md").read_text()
+    assert [t for t in REGISTRY if f"`{t}`" not in text] == []
+
+
+def test_every_rejection_code_the_intake_decisions_use_is_documented():
+    text = (ROOT / "docs" / "contracts.md").read_text()
+    sources = "".join((ROOT / p).read_text() for p in ("services/intake/decisions.py", "services/intake/ingest.py",
+                                                       "services/intake/identity.py", "services/intake/consent.py"))
+    used = set(re.findall(r'code="([a-z_]+)"', sources)) | set(re.findall(r'reason\("[^"]*", "([a-z_]+)"', sources))
+    used -= {"sealed_"}  # sealed_<code> is documented by its two full names
+    assert sorted(c for c in used if f"`{c}`" not in text) == []
