@@ -140,6 +140,17 @@ class Lookups:
         return [*self.histories.values(), *self.indexes]
 
 
+def due_run(sequences: list[int], oldest_pending: int) -> int:
+    """How many of these sorted stream sequences form the unbroken run that starts at the oldest
+    message not yet handled: those may be handled now, in order; the others must wait."""
+    count = 0
+    for seq in sequences:
+        if seq != oldest_pending + count:
+            break
+        count += 1
+    return count
+
+
 @dataclass(frozen=True)
 class Incoming:
     agency: str  # from the subject the partner published on

@@ -22,7 +22,7 @@ from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, events_stream, receipt_s
 from services.intake.application import SCHEMA, IntakeApplication
 from services.intake.alerts import flag_lost_contacts, lost_contact_candidates
 from services.intake.identity import IdentityVault
-from services.intake.ingest import Incoming, Intake, handle_ingest
+from services.intake.ingest import Incoming, Intake, due_run, handle_ingest
 from services.intake.policy import load_policy
 from services.intake.translation import SERVICE, receipt_bytes, translate
 
@@ -51,15 +51,32 @@ class IntakeService:
         self.nats_url = nats_url(settings)
         self.intake: Intake | None = None
         self.broker = NatsBroker(self.nats_url, name="kit-intake", logger=logging.getLogger("kit.intake.broker"))
-        self.consumer = Consumer(name="intake-ingest", handle=self.handle,
+        self.consumer = Consumer(name="intake-ingest", handle=self.handle, is_due=self.is_due,
                                  dead_letter_after=settings.dead_letter_after,
                                  max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
         self.consumer.declare(stream=INGEST_STREAM, subject="kit.ingest.>", batch_size=100)
 
+    async def oldest_pending(self) -> int:
+        """KIT_INGEST is a work queue: its first sequence is the oldest message not yet handled."""
+        assert self.consumer.js is not None
+        return (await self.consumer.js.stream_info(INGEST_STREAM)).state.first_seq
+
+    async def is_due(self, message: Msg) -> bool:
+        return message.metadata.sequence.stream == await self.oldest_pending()
+
     async def handle(self, messages: list[Msg]) -> list[Msg]:
-        """Idempotent per message: a message already answered is answered again, never re-applied."""
+        """Messages are handled in the order partners published them, each once.
+
+        After a crash the server redelivers the unacked messages later than newer ones: only the
+        run that starts at the oldest pending message is handled now, the rest is handed back
+        (a youth's commands must not overtake each other). A message already answered is
+        answered again, never re-applied.
+        """
         assert self.intake is not None
-        messages = sorted(messages, key=lambda m: m.metadata.sequence.stream)  # redeliveries come in any order
+        ordered = sorted(messages, key=lambda m: m.metadata.sequence.stream)
+        messages = ordered[:due_run([m.metadata.sequence.stream for m in ordered], await self.oldest_pending())]
+        if not messages:
+            return []
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
         outcomes = await asyncio.to_thread(handle_ingest, self.intake, batch, datetime.now(timezone.utc))
         for incoming, (receipt, is_new) in zip(batch, outcomes, strict=True):

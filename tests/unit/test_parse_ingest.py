@@ -86,3 +86,12 @@ def test_the_receipt_key_is_the_cloudevent_id_or_the_stream_sequence():
     assert ingest_id_of(register_youth(id="abc-1").to_json_bytes(), 7) == "abc-1"
     assert ingest_id_of(b"garbage", 7) == "nats-seq-7"
     assert ingest_id_of(b'{"id": 5}', 8) == "nats-seq-8"
+
+
+def test_only_the_run_from_the_oldest_pending_message_is_due():
+    from services.intake.ingest import due_run
+
+    assert due_run([5, 6, 7], oldest_pending=5) == 3
+    assert due_run([5, 6, 9], oldest_pending=5) == 2  # 7 and 8 are still out (redelivery after a crash)
+    assert due_run([8, 9], oldest_pending=5) == 0  # newer messages wait for the older ones
+    assert due_run([], oldest_pending=1) == 0
