@@ -218,10 +218,12 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
                   status_: Annotated[str | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
         """Referrals to your agency (inbox) or from it (sent: the closed-loop feedback)."""
         column = "to_agency" if direction == "inbox" else "from_agency"
+        args = visibility_args(operator) | {"status": status_}
         with pool.connection() as conn, conn.transaction():
-            rows = conn.cursor(row_factory=dict_row).execute(
-                f"SELECT * FROM views.referrals WHERE {column} = %s AND (%s::text IS NULL OR status = %s)"
-                " ORDER BY updated_at DESC LIMIT 500", (operator.agency, status_, status_)).fetchall()
+            rows = conn.cursor(row_factory=dict_row).execute(  # only youths the agency may still see
+                f"SELECT r.* FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s"
+                f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
+                " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
             operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [_jsonable(r) for r in rows]
 

@@ -101,7 +101,7 @@ def test_a_youth_path_from_first_contact_to_referral_leaves_no_identity_in_clear
     try:
         wait_healthy(base, proc)
         for agency, role, user in ((MILANO, "key_worker", "giulia"), (MILANO, "operator", "piero"),
-                                   (AFOL, "employment_specialist", "luca")):
+                                   (AFOL, "employment_specialist", "luca"), (MILANO, "auditor", "anna")):
             assert kit(env, "users", "add", "--agency", agency, "--role", role, "--username", user,
                        "--password", "correct horse battery").returncode == 0
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
@@ -200,6 +200,11 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
                                    and r.json().get("project_version") == 1).json()
         assert record["identity"]["family_name"] == "Zambrotti" and record["vulnerabilities"]["psycho_social"]
         assert record["first_contact_at"] and sorted(record["agencies"]) == [MILANO, LUGANO]
+        anna = Operator(base, "anna")  # an auditor reads the audit trail, not case records, and changes nothing
+        assert anna.get(f"/api/v1/youths/{youth}").status_code == 403
+        assert anna.command("log_contact", youth_id=youth, contact_id=str(uuid.uuid4()), contact_type="meeting",
+                            channel="phone", outcome="reached", occurred_at=now()).status_code == 403
+        assert httpx.post(f"{base}/api/v1/commands/log_contact", json={}).status_code == 401
         plain = piero.get(f"/api/v1/youths/{youth}").json()
         assert "identity" not in plain and "vulnerabilities" not in plain
         assert set(plain["withheld"]) == {"identity", "vulnerabilities"}
@@ -233,6 +238,7 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
         assert withdrawn.status_code == 200, withdrawn.text
         luca.eventually(f"/api/v1/youths/{youth}", lambda r: r.status_code == 404)
         assert luca.get("/api/v1/youths").json()["total"] == 0
+        assert luca.get("/api/v1/referrals?direction=inbox").json() == []
         late = luca.command("update_referral", youth_id=youth, referral_id=referral["referral_id"], status="in-progress")
         assert late.status_code == 422 and codes(late) == [("youth_id", "no_consent")]
     finally:
