@@ -116,7 +116,7 @@ class Goal(Part):
 
 
 class FollowUp(Part):
-    checkpoint_months: Literal[6, 12, 18]
+    checkpoint_months: int = Field(ge=1, le=60)
     due_on: date
 
 
@@ -325,6 +325,7 @@ class ConsentOverridden(Event):
     overridden_at: AwareDatetime
     by_agency: AgencyCode
     by_role: str
+    by_actor: str | None = Field(default=None, description="The operator who recorded it (pseudonymous id).")
 
 
 # ---------------------------------------------------------------- assessment (presa in carico)
@@ -666,7 +667,7 @@ class RecordFollowUp(Command):
     summary = "Record the youth's situation at a follow-up checkpoint after exit."
 
     youth_id: YouthId
-    checkpoint_months: Literal[6, 12, 18]
+    checkpoint_months: int = Field(ge=1, le=60, description="One of the checkpoints scheduled at closure (6, 12, 18 by default).")
     situation: Literal["employment", "education", "training", "neet", "unknown"]
     recorded_on: date
 

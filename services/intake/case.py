@@ -39,7 +39,7 @@ class Case:
     region: str
     birth_year: int
     registered_at: datetime
-    agencies: frozenset[str]  # agencies that took part in the path (registered, joined, referred)
+    agencies: frozenset[str]  # agencies that registered the youth or lead the case (they answer for its consents)
     consent: ConsentState = ConsentState()
     lead_agency: str | None = None
     key_worker: str | None = None
@@ -120,8 +120,7 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
         case ev.ReferralRequested():
             referral = Referral(event.referral_id, event.from_agency, event.to_agency, event.service, "requested",
                                 event.transfer_lead)
-            return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}),
-                           agencies=case.agencies | {event.to_agency})
+            return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}))
         case ev.ReferralStatusChanged():
             referral = replace(case.referrals[event.referral_id], status=event.status)
             return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}))

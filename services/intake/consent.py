@@ -117,6 +117,8 @@ def withdraw(state: ConsentState, consent_id: str, *, at: datetime) -> Consent |
         return [Reason(field="consent_id", code="unknown_consent", message="no such consent for this youth")]
     if consent.withdrawn_at or consent.invalidated_at:
         return [Reason(field="consent_id", code="not_in_force", message="already withdrawn or invalidated")]
+    if at < consent.given_at:
+        return [Reason(field="withdrawn_at", code="before_given", message="a consent is withdrawn after it was given")]
     return replace(consent, withdrawn_at=at)
 
 

@@ -21,6 +21,7 @@ MIN_AGE, MAX_AGE = 15, 30
 ADULT_AGE = 18
 TERMINAL_GOAL = frozenset({"completed", "cancelled", "rejected"})
 CLOCK_SKEW = timedelta(minutes=5)
+FOLLOW_UP_WINDOW_DAYS = 31  # a follow-up within a month of its date counts as on time
 
 Decision = list[ev.Event] | list[Reason]
 
@@ -122,7 +123,9 @@ def decide_register_youth(
         consents.append(decided)
         state = replace(state, consent=ConsentState(
             consents=(*state.consent.consents, _consent_of(decided)), overrides=state.consent.overrides))
-    if not reasons and not visibility(state, ctx.agency, "case_management", ctx.now, ctx.policy).allowed:
+    # consents dated a little ahead of our clock (allowed skew) count as given now
+    at = max([ctx.now, *(t.given_at for t in command.consents)])
+    if not reasons and not visibility(state, ctx.agency, "case_management", at, ctx.policy).allowed:
         reasons.append(reason("data.consents", "consent_required",
                               "registration needs a consent (or other legal basis) in force for case management "
                               "by the registering agency: add it to `consents` (purpose case_management)"))
@@ -195,7 +198,7 @@ def _withdraw_consent(case: Case, c: ev.WithdrawConsent, ctx: Context) -> Decisi
         return [reason("data.withdrawn_at", "in_the_future", "a withdrawal takes effect when recorded, not later")]
     decided = withdraw(case.consent, c.consent_id, at=at)
     if isinstance(decided, list):
-        return [r.model_copy(update={"field": "data.consent_id"}) for r in decided]
+        return [r.model_copy(update={"field": f"data.{r.field}"}) for r in decided]
     return [ev.ConsentWithdrawn(youth_id=case.youth_id, consent_id=c.consent_id, withdrawn_at=at)]
 
 
@@ -216,7 +219,7 @@ def _override_consent(case: Case, c: ev.OverrideConsent, ctx: Context) -> Decisi
         return [r.model_copy(update={"field": f"data.{r.field}".rstrip(".")}) for r in decided]
     return [ev.ConsentOverridden(youth_id=case.youth_id, agency=c.agency, purpose=c.purpose, reason=c.reason,
                                  expires_at=c.expires_at, overridden_at=ctx.now, by_agency=ctx.agency,
-                                 by_role=ctx.role)]
+                                 by_role=ctx.role, by_actor=ctx.actor)]
 
 
 # ---------------------------------------------------------------- assessment and Project of Life
@@ -278,10 +281,12 @@ def _update_goal(case: Case, c: ev.UpdateGoal, ctx: Context) -> Decision:
     if goal.lifecycle_status in TERMINAL_GOAL:
         return [reason("data.lifecycle_status", "goal_closed",
                        f"the goal is {goal.lifecycle_status}; add a new goal in a revision instead")]
-    if (goal.lifecycle_status, goal.achievement_status) == (c.lifecycle_status, c.achievement_status):
+    # an achievement status left out stays as it was
+    achievement = c.achievement_status if "achievement_status" in c.model_fields_set else goal.achievement_status
+    if (goal.lifecycle_status, goal.achievement_status) == (c.lifecycle_status, achievement):
         return [reason("data", "no_change", "the goal already has these statuses")]
     return [ev.GoalUpdated(youth_id=case.youth_id, project_version=case.project_version, goal_id=c.goal_id,
-                           lifecycle_status=c.lifecycle_status, achievement_status=c.achievement_status)]
+                           lifecycle_status=c.lifecycle_status, achievement_status=achievement)]
 
 
 def _review_project(case: Case, c: ev.RecordProjectReview, ctx: Context) -> Decision:
@@ -349,7 +354,7 @@ def _move_referral(case: Case, referral_id: str, new: str, ctx: Context, *, by: 
         youth_id=case.youth_id, referral_id=referral_id, from_agency=referral.from_agency,
         to_agency=referral.to_agency, previous_status=referral.status, status=new, note=note, by_agency=ctx.agency)]  # type: ignore[arg-type]
     if new == "accepted" and referral.transfer_lead:
-        events.append(ev.LeadTransferred(youth_id=case.youth_id, from_agency=case.lead_agency,
+        events.append(ev.LeadTransferred(youth_id=case.youth_id, from_agency=lead,
                                          to_agency=referral.to_agency, referral_id=referral_id))
     return events
 
@@ -357,6 +362,8 @@ def _move_referral(case: Case, referral_id: str, new: str, ctx: Context, *, by: 
 def _respond_referral(case: Case, c: ev.RespondToReferral, ctx: Context) -> Decision:
     if c.decision == "rejected" and not c.reason:
         return [reason("data.reason", "missing", "say why the referral is rejected (the referrer reads it)")]
+    if c.decision == "accepted" and case.closed:
+        return [reason("data.decision", "case_closed", "the case is closed: the referral can only be rejected")]
     referral = case.referrals.get(c.referral_id)
     if (c.decision == "accepted" and referral is not None and ctx.agency == referral.to_agency
             and not visibility(case, referral.to_agency, "sharing", ctx.now, ctx.policy).allowed
@@ -481,7 +488,7 @@ def _record_follow_up(case: Case, c: ev.RecordFollowUp, ctx: Context) -> Decisio
     if c.recorded_on > ctx.now.date() or case.exited_on and c.recorded_on < case.exited_on:
         return [reason("data.recorded_on", "out_of_range", "record a follow-up between the exit and today")]
     return [ev.FollowUpRecorded(youth_id=case.youth_id, checkpoint_months=c.checkpoint_months, situation=c.situation,
-                                recorded_on=c.recorded_on, on_time=c.recorded_on <= due + timedelta(days=31))]
+                                recorded_on=c.recorded_on, on_time=abs((c.recorded_on - due).days) <= FOLLOW_UP_WINDOW_DAYS)]
 
 
 # ---------------------------------------------------------------- merge
@@ -526,7 +533,7 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
     ev.WithdrawConsent: (_withdraw_consent, "involved", True),
     ev.InvalidateConsent: (_invalidate_consent, "involved", True),
     ev.OverrideConsent: (_override_consent, "involved", True),
-    ev.AssessYouth: (_assess, "case", False),
+    ev.AssessYouth: (_assess, "lead", False),
     ev.AgreeProjectOfLife: (_agree_project, "lead", False),
     ev.UpdateGoal: (_update_goal, "lead", False),
     ev.RecordProjectReview: (_review_project, "lead", False),

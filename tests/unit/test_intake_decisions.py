@@ -10,7 +10,7 @@ from events import intake as ev
 from services.intake.case import Engagement
 from services.intake.decisions import (RULES, add_months, decide, decide_merge, decide_outreach_contact,
                                        lost_contact_due, may_access)
-from tests.unit.intake_given import (AFOL, CM_CONSENT, DAY, DUPLICATE, EMPLOYMENT, HOUR, LUGANO, MILANO, NOW, OTHER,
+from tests.unit.intake_given import (AFOL, CM_CONSENT, REGISTERED_AT, DAY, DUPLICATE, EMPLOYMENT, HOUR, LUGANO, MILANO, NOW, OTHER,
                                      POLICY, TICINO, TORINO, YOUTH, codes, consented, ctx, given, goal, open_case,
                                      opened, overridden, referral_moved, referred, registered, registered_with_consent,
                                      rejected, shares_with, terms, then, types, uid, when, withdrawn)
@@ -140,7 +140,7 @@ SAMPLES: dict[type, ev.Command] = {type(c): c for c in [
 
 # The access table, as the specification states it (and as RULES must implement it).
 INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral}
-LEAD = {ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview, ev.CloseCase}
+LEAD = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview, ev.CloseCase}
 PLATFORM = {ev.FlagLostContact}
 CASE = set(SAMPLES) - INVOLVED - LEAD - PLATFORM
 NOT_AFTER_CLOSURE = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview,
@@ -217,7 +217,10 @@ def test_given_a_closed_case_when_a_command_for_open_cases_then_case_closed(kind
 
 @by_name(set(SAMPLES) - NOT_AFTER_CLOSURE)
 def test_given_a_closed_case_when_a_command_allowed_after_exit_then_not_refused_for_closure(kind):
-    outcome = when(open_case(closed()), SAMPLES[kind], role="supervisor", identity_ciphertext="ct")
+    sample = SAMPLES[kind]
+    if kind is ev.RespondToReferral:  # after the exit a referral can still be rejected (not accepted)
+        sample = sample.model_copy(update={"decision": "rejected", "reason": "case closed"})
+    outcome = when(open_case(closed()), sample, role="supervisor", identity_ciphertext="ct")
     assert "case_closed" not in outcome_codes(outcome)
 
 
@@ -544,10 +547,11 @@ def test_given_an_override_to_share_when_referring_then_requested_on_the_overrid
     assert types(outcome) == [ev.ReferralRequested] and outcome[0].basis == "override"
 
 
-def test_given_the_referral_is_folded_then_the_receiver_takes_part_in_the_path():
+def test_given_the_referral_is_folded_then_the_receiver_works_through_the_sharing_consent_only():
+    """A receiver does not answer for the youth's consents: it is not among the involved agencies."""
     case = open_case(shares_with(AFOL, S_AFOL))
     case = then(case, when(case, request()))
-    assert case.referrals[R1].status == "requested" and AFOL in case.agencies
+    assert case.referrals[R1].status == "requested" and AFOL not in case.agencies
 
 
 def test_given_referral_request_problems_then_each_is_refused_with_its_reason():
@@ -676,6 +680,7 @@ def test_given_a_closed_case_then_referrals_are_still_closed_in_the_loop():
     case = open_case(shares_with(AFOL, S_AFOL), referred(R1, AFOL), closed())
     assert types(when(case, cancel(R1))) == [ev.ReferralStatusChanged]
     assert types(when(case, respond(R1, "rejected", "case closed"), agency=AFOL)) == [ev.ReferralStatusChanged]
+    assert rejected(when(case, respond(R1, "accepted"), agency=AFOL)) == [("data.decision", "case_closed")]
 
 
 # ---------------------------------------------------------------- keep in touch
@@ -924,3 +929,26 @@ def test_given_merge_problems_then_each_is_refused_with_its_reason():
 def test_decide_on_an_unknown_command_type_is_a_programming_error():
     with pytest.raises(KeyError):
         decide(open_case(), ev.MergeYouths(youth_id=YOUTH, duplicate_youth_id=DUPLICATE, reason="x"), ctx())
+
+
+def test_given_a_follow_up_recorded_far_ahead_of_its_date_then_it_is_not_on_time():
+    case = open_case(closed(exited_on=date(2025, 8, 31)))  # 18 months due 28 Feb 2027
+    [recorded] = when(case, follow_up(18, recorded_on=TODAY))
+    assert recorded.on_time is False
+
+
+def test_given_a_goal_update_without_achievement_then_the_achievement_is_kept():
+    case = open_case(opened(), agreed(goals=[goal(G1, "active", "improving")]))
+    [updated] = when(case, ev.UpdateGoal(youth_id=YOUTH, goal_id=G1, lifecycle_status="on-hold"))
+    assert (updated.lifecycle_status, updated.achievement_status) == ("on-hold", "improving")
+    [cleared] = when(case, ev.UpdateGoal(youth_id=YOUTH, goal_id=G1, lifecycle_status="active", achievement_status=None))
+    assert cleared.achievement_status is None  # said explicitly
+
+
+def test_given_a_withdrawal_dated_before_the_consent_was_given_then_refused():
+    assert rejected(when(open_case(), withdraw(at=REGISTERED_AT - 30 * DAY))) == [("data.withdrawn_at", "before_given")]
+
+
+def test_when_overriding_then_the_operator_is_on_the_event_for_auditors():
+    [event] = when(open_case(), override(), role="supervisor", actor="op-7f3a")
+    assert (event.by_role, event.by_actor, event.by_agency) == ("supervisor", "op-7f3a", MILANO)
