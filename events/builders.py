@@ -43,7 +43,8 @@ _Y = {"youth_id": EXAMPLE_YOUTH}
 EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
     ev.RecordOutreachContact(handle="Gio", place_type="street", territory=_TERRITORY, channel="in_person",
                              outcome="first_contact", occurred_at=EXAMPLE_TIME),
-    ev.OutreachContactRecorded(engagement_id=_id(20), agency=EXAMPLE_AGENCY, handle="Gio", place_type="street",
+    ev.OutreachContactRecorded(engagement_id=_id(20), agency=EXAMPLE_AGENCY, handle_ciphertext=EXAMPLE_CIPHERTEXT,
+                               place_type="street",
                                territory=_TERRITORY, channel="in_person", outcome="first_contact", occurred_at=EXAMPLE_TIME),
     ev.EngagementLinked(engagement_id=_id(20), **_Y),
     ev.RegisterYouth(partner_case_ref="MI7-2026-0042", birth_year=2005, country="IT", region="IT-25",

@@ -138,11 +138,11 @@ class RecordOutreachContact(Command):
 
 class OutreachContactRecorded(Event):
     type_name = "kit.intake.outreach_contact_recorded.v1"
-    summary = "An outreach contact was recorded; the subject is the engagement id."
+    summary = "An outreach contact was recorded; the subject is the engagement id (a keyed pseudonym of the handle)."
 
     engagement_id: YouthId
     agency: AgencyCode
-    handle: str
+    handle_ciphertext: str = Field(description="The nickname, encrypted with the engagement's own vault key.")
     place_type: str
     territory: Territory
     channel: str

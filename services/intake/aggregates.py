@@ -9,6 +9,8 @@ The other aggregates are uniqueness indexes and the ingest receipts.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
 from datetime import datetime
 from typing import Any
@@ -30,9 +32,11 @@ def case_reference_id(agency: str, case_ref: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"case-ref/{agency}/{case_ref}")
 
 
-def engagement_id(agency: str, handle: str) -> uuid.UUID:
-    """One engagement history per handle within an agency (handles are case-insensitive)."""
-    return uuid.uuid5(NAMESPACE, f"engagement/{agency}/{handle.strip().casefold()}")
+def engagement_id(pseudonym_key: bytes, agency: str, handle: str) -> uuid.UUID:
+    """One engagement history per handle within an agency (handles are case-insensitive). Keyed,
+    so the id cannot be traced back to a nickname by trying candidates."""
+    digest = hmac.new(pseudonym_key, f"engagement/{agency}/{handle.strip().casefold()}".encode(), hashlib.sha256)
+    return uuid.uuid5(NAMESPACE, digest.hexdigest())
 
 
 def person_key_id(pseudonym: str) -> uuid.UUID:

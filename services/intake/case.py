@@ -70,7 +70,6 @@ class Case:
 class Engagement:
     engagement_id: str
     agency: str
-    handle: str
     first_contact_at: datetime
     contacts: int = 0
     linked_to: str | None = None
@@ -157,7 +156,7 @@ def _change_consent(case: Case, consent_id: str, **change) -> Case:
 def evolve_engagement(state: Engagement | None, event: ev.Event, at: datetime) -> Engagement:
     if isinstance(event, ev.OutreachContactRecorded):
         if state is None:
-            return Engagement(engagement_id=event.engagement_id, agency=event.agency, handle=event.handle,
+            return Engagement(engagement_id=event.engagement_id, agency=event.agency,
                               first_contact_at=event.occurred_at, contacts=1)
         return replace(state, contacts=state.contacts + 1, first_contact_at=min(state.first_contact_at, event.occurred_at))
     if isinstance(event, ev.EngagementLinked):

@@ -28,7 +28,8 @@ Decision = list[ev.Event] | list[Reason]
 
 @dataclass(frozen=True)
 class Context:
-    """Who acts, when, under which policy; and what the caller prepared (identity ciphertext)."""
+    """Who acts, when, under which policy; and what the caller encrypted for the vault (an
+    identity, or an outreach handle) as `identity_ciphertext`."""
 
     agency: str
     role: str
@@ -162,7 +163,8 @@ def decide_outreach_contact(command: ev.RecordOutreachContact, ctx: Context, *, 
     if command.territory.country == "CH" and command.territory.canton is None:
         return [reason("data.territory.canton", "missing", "a Swiss territory needs its canton (e.g. CH-TI)")]
     return [ev.OutreachContactRecorded(
-        engagement_id=engagement_id, agency=ctx.agency, handle=command.handle, place_type=command.place_type,
+        engagement_id=engagement_id, agency=ctx.agency, handle_ciphertext=ctx.identity_ciphertext or "",
+        place_type=command.place_type,
         territory=command.territory, channel=command.channel, outcome=command.outcome,
         occurred_at=command.occurred_at)]
 

@@ -54,10 +54,14 @@ class IdentityVault:
         normalised = identity.model_copy(update={"national_id": checked})
         return CheckedIdentity(normalised, national_id_pseudonym(self.pseudonym_key, scheme, checked))
 
-    def encrypt(self, youth_id: str, identity: Identity) -> str | list[Reason]:
-        """Ciphertext under the youth's key (created on first use; a key with no data is harmless)."""
+    def encrypt(self, owner_id: str, identity: Identity) -> str | list[Reason]:
+        return self.encrypt_text(owner_id, identity.model_dump_json(exclude_none=True))
+
+    def encrypt_text(self, owner_id: str, text: str) -> str | list[Reason]:
+        """Ciphertext under the owner's key (a youth, or an engagement before registration;
+        created on first use: a key with no data is harmless)."""
         try:
-            key = self.keys.ensure(youth_id)
+            key = self.keys.ensure(owner_id)
         except KeyDestroyed:
-            return [Reason(field="data.youth_id", code="erased", message="this youth's personal data was erased")]
-        return encrypt_for(key, youth_id, identity.model_dump_json(exclude_none=True).encode())
+            return [Reason(field="data", code="erased", message="the personal data of this record was erased")]
+        return encrypt_for(key, owner_id, text.encode())

@@ -280,7 +280,8 @@ def _register(lookups: Lookups, ctx: Context, meta: dict[str, Any], c: ev.Regist
     matched = lookups.history(uuid.UUID(owner)) if owner else None
     while isinstance(matched, YouthCase) and matched.state.merged_into:  # the person lives on in the survivor
         matched = lookups.history(uuid.UUID(matched.state.merged_into))
-    engagement = lookups.history(engagement_id(ctx.agency, c.engagement_handle)) if c.engagement_handle else None
+    engagement = (lookups.history(engagement_id(vault.pseudonym_key, ctx.agency, c.engagement_handle))
+                  if c.engagement_handle else None)
     new_id = str(uuid.uuid4())
     if checked is not None and matched is None:
         ciphertext = vault.encrypt(new_id, checked.identity)
@@ -305,7 +306,11 @@ def _register(lookups: Lookups, ctx: Context, meta: dict[str, Any], c: ev.Regist
 
 
 def _outreach(lookups: Lookups, ctx: Context, meta: dict[str, Any], c: ev.RecordOutreachContact) -> Accepted | Rejected:
-    eid = engagement_id(ctx.agency, c.handle)
+    eid = engagement_id(lookups.intake.vault.pseudonym_key, ctx.agency, c.handle)
+    ciphertext = lookups.intake.vault.encrypt_text(str(eid), c.handle)
+    if isinstance(ciphertext, list):
+        return Rejected(ciphertext)
+    ctx = replace(ctx, identity_ciphertext=ciphertext)
     history = lookups.history(eid)
     decided = decide_outreach_contact(c, ctx, engagement_id=str(eid), engagement=history.state if history else None)
     if isinstance(decided, list) and decided and isinstance(decided[0], Reason):

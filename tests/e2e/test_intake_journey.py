@@ -27,7 +27,7 @@ IDENTITY = {"given_names": "Mariangela", "family_name": "Zambrotti", "birth_date
             "phone": "+39 347 555 0199", "email": "mariangela.zambrotti@example.org",
             "national_id_scheme": "IT-CF", "national_id": CF}
 SECRETS = ["Mariangela", "Zambrotti", CF, "VRDLCU04M15L682Q", "2005-12-10", "347 555 0199", "mariangela.zambrotti",
-           "756.9217.0769.85", "7569217076985"]
+           "756.9217.0769.85", "7569217076985", "Ziggy"]  # Ziggy: the outreach nickname
 
 
 def now() -> str:

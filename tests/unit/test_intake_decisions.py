@@ -267,14 +267,14 @@ def outreach(**overrides) -> ev.RecordOutreachContact:
 
 def test_given_a_new_handle_when_recording_an_outreach_contact_then_recorded_under_the_engagement():
     cmd = outreach()
-    outcome = decide_outreach_contact(cmd, ctx(), engagement_id=uid(50), engagement=None)
+    outcome = decide_outreach_contact(cmd, ctx(identity_ciphertext="ct"), engagement_id=uid(50), engagement=None)
     assert outcome == [ev.OutreachContactRecorded(
-        engagement_id=uid(50), agency=MILANO, handle="Skater 7", place_type="street", territory=cmd.territory,
+        engagement_id=uid(50), agency=MILANO, handle_ciphertext="ct", place_type="street", territory=cmd.territory,
         channel="in_person", outcome="first_contact", occurred_at=NOW - HOUR)]
 
 
 def test_given_outreach_contact_problems_then_each_is_refused_with_its_reason():
-    linked = Engagement(engagement_id=uid(50), agency=MILANO, handle="Skater 7", first_contact_at=NOW - DAY,
+    linked = Engagement(engagement_id=uid(50), agency=MILANO, first_contact_at=NOW - DAY,
                         linked_to=YOUTH)
     future = decide_outreach_contact(outreach(occurred_at=NOW + HOUR), ctx(), engagement_id=uid(50), engagement=None)
     assert rejected(future) == [("data.occurred_at", "in_the_future")]

@@ -19,7 +19,7 @@ def command(**overrides) -> ev.RegisterYouth:
 
 
 def engagement(linked_to: str | None = None) -> Engagement:
-    return Engagement(engagement_id=ENGAGEMENT, agency=MILANO, handle="Skater 7", first_contact_at=FIRST_CONTACT,
+    return Engagement(engagement_id=ENGAGEMENT, agency=MILANO, first_contact_at=FIRST_CONTACT,
                       contacts=3, linked_to=linked_to)
 
 
