@@ -109,6 +109,11 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
     ev.RelatedPersonAdded(related_person_id=_id(60), relationship="parent", consents_to_contact=True, **_Y),
     ev.RecordRelatedPersonConsent(related_person_id=_id(60), consents_to_contact=False, **_Y),
     ev.RelatedPersonConsentChanged(related_person_id=_id(60), consents_to_contact=False, **_Y),
+    ev.EraseYouth(mode="erasure", legal_reason="Request of the data subject (GDPR art. 17), ticket DPO-2026-17", **_Y),
+    ev.YouthErased(erased_at=EXAMPLE_TIME, by_agency=EXAMPLE_AGENCY, legal_reason="Request of the data subject (GDPR art. 17)",
+                   keys_destroyed=[EXAMPLE_YOUTH], **_Y),
+    ev.ProcessingRestricted(restricted_at=EXAMPLE_TIME, by_agency=EXAMPLE_AGENCY,
+                            legal_reason="Accuracy contested by the data subject (GDPR art. 18)", **_Y),
     ev.CloseCase(destination="employment", exited_on=date(2026, 11, 2), **_Y),
     ev.CaseClosed(destination="employment", exited_on=date(2026, 11, 2), follow_ups=[
         ev.FollowUp(checkpoint_months=6, due_on=date(2027, 5, 2)),

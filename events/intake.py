@@ -641,6 +641,38 @@ class RelatedPersonConsentChanged(Event):
     consents_to_contact: bool
 
 
+# ---------------------------------------------------------------- erasure and restriction (GDPR art. 17/18, nFADP)
+
+class EraseYouth(Command):
+    type_name = "kit.intake.erase_youth.v1"
+    summary = "Erase the youth's personal data (crypto-shredding), or restrict its processing where a legal duty keeps it."
+
+    youth_id: YouthId
+    mode: Literal["erasure", "restriction"]
+    legal_reason: ShortText
+
+
+class YouthErased(Event):
+    type_name = "kit.intake.youth_erased.v1"
+    summary = "The youth's vault keys were destroyed: every copy of their personal data is unreadable; views purge it."
+
+    youth_id: YouthId
+    erased_at: AwareDatetime
+    by_agency: str
+    legal_reason: str
+    keys_destroyed: list[str] = Field(description="Owners whose keys were destroyed: the youth and linked engagements.")
+
+
+class ProcessingRestricted(Event):
+    type_name = "kit.intake.processing_restricted.v1"
+    summary = "Processing of the youth's data is restricted: kept, shown to no one, changed by no one."
+
+    youth_id: YouthId
+    restricted_at: AwareDatetime
+    by_agency: str
+    legal_reason: str
+
+
 # ---------------------------------------------------------------- closure and follow-up
 
 class CloseCase(Command):

@@ -81,6 +81,128 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_conn():
+    import psycopg
+
+    return psycopg.connect(database_url(load_settings()))
+
+
+def _public_key(args: argparse.Namespace) -> str:
+    from kit.checkpoints import public_key_of
+    from kit.keys import audit_signing_key
+
+    return getattr(args, "public_key", None) or public_key_of(audit_signing_key(load_settings().data_dir))
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from services.audit.verify import verify_log, verify_youth
+
+    with _audit_conn() as conn:
+        report = verify_youth(conn, args.youth, _public_key(args)) if args.youth else verify_log(conn, _public_key(args))
+    print(json.dumps(report.to_json(), indent=2))
+    return 0 if report.ok else 1
+
+
+def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
+    from kit.keys import audit_signing_key
+    from services.audit.checkpointing import make_checkpoint
+
+    settings = load_settings()
+    signed = make_checkpoint(database_url(settings), audit_signing_key(settings.data_dir), force=True)
+    print(json.dumps(signed.to_json() if signed else {"size": 0, "detail": "the log is empty"}, indent=2))
+    return 0
+
+
+def cmd_audit_public_key(args: argparse.Namespace) -> int:
+    print(_public_key(args))
+    return 0
+
+
+def cmd_audit_replay(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from kit.keys import master_keys
+    from kit.vault import VaultKeys
+    from services.audit.replay import path, state_at
+
+    settings = load_settings()
+    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir))
+    with _audit_conn() as conn:
+        if args.at:
+            at = datetime.fromisoformat(args.at)
+            result = state_at(conn, args.youth, at if at.tzinfo else at.replace(tzinfo=timezone.utc))
+        else:
+            result = path(conn, args.youth, lambda owner: keys.get(owner) is not None)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0 if result else 1
+
+
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from services.audit.bundle import make_bundle
+    from services.audit.checkpointing import latest
+    from services.audit.verify import prove_youth
+
+    with _audit_conn() as conn:
+        signed = latest(conn)
+        if signed is None:
+            print("error: no signed checkpoint yet (kit audit checkpoint)", file=sys.stderr)
+            return 1
+        proven = prove_youth(conn, args.youth, signed)
+    if isinstance(proven, str):
+        print(f"error: {proven}", file=sys.stderr)
+        return 1
+    text = json.dumps(make_bundle(args.youth, signed, proven), indent=2)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    else:
+        print(text)
+    return 0
+
+
+def cmd_audit_verify_bundle(args: argparse.Namespace) -> int:
+    """Offline: only the bundle file and the public key."""
+    from services.audit.bundle import verify_bundle
+
+    bundle = json.loads(Path(args.bundle).read_text())
+    problems = verify_bundle(bundle, args.public_key)
+    print(json.dumps({"ok": not problems, "entries": len(bundle.get("entries", [])), "problems": problems}, indent=2))
+    return 0 if not problems else 1
+
+
+def cmd_audit_access(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from services.audit.access import query, to_csv
+
+    with _audit_conn() as conn:
+        rows = query(conn, youth_id=args.youth, operator=args.operator,
+                     since=datetime.fromisoformat(args.since) if args.since else None,
+                     until=datetime.fromisoformat(args.until) if args.until else None)
+    print(to_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2), end="")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """A new current master key; every youth's data key is rewrapped with it (history untouched)."""
+    import os
+
+    from kit.keys import add_master_key, master_keys
+    from kit.vault import VaultKeys
+
+    settings = load_settings()
+    if os.environ.get("KIT_MASTER_KEYS"):
+        print("error: KIT_MASTER_KEYS is set: prepend a new 'id:key' entry there, restart, then run this again"
+              " with --rewrap-only", file=sys.stderr)
+        if not args.rewrap_only:
+            return 2
+    elif not args.rewrap_only:
+        print(f"new current master key: {add_master_key(settings.data_dir)}")
+    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir))
+    keys.create_table()
+    print(f"rewrapped {keys.rotate()} youth keys with the current master key")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from kit.bench import run_ingest_bench
 
@@ -113,6 +235,38 @@ def parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="platform keys").add_subparsers(dest="action", required=True)
     keys.add_parser("public", help="print the public key partners seal identity with").set_defaults(
         func=cmd_keys_public)
+
+    rotate = keys.add_parser("rotate-master", help="add a new current master key and rewrap every youth key")
+    rotate.add_argument("--rewrap-only", action="store_true", help="only rewrap with the current key")
+    rotate.set_defaults(func=cmd_keys_rotate)
+
+    audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="action", required=True)
+    verify = audit.add_parser("verify", help="re-derive the whole log (or one youth's path) and check every checkpoint")
+    verify.add_argument("--youth", help="check one youth's entries against the latest checkpoint")
+    verify.add_argument("--public-key", help="the log's public key (default: this installation's)")
+    verify.set_defaults(func=cmd_audit_verify)
+    audit.add_parser("checkpoint", help="sign the current tree head now").set_defaults(func=cmd_audit_checkpoint)
+    audit.add_parser("public-key", help="print the key checkpoints are signed with").set_defaults(
+        func=cmd_audit_public_key)
+    replay = audit.add_parser("replay", help="a youth's whole path, or the case state at an instant (--at)")
+    replay.add_argument("--youth", required=True)
+    replay.add_argument("--at", help="ISO 8601 instant, e.g. 2026-11-20T12:00:00+01:00")
+    replay.set_defaults(func=cmd_audit_replay)
+    export = audit.add_parser("export", help="a signed bundle of a youth's path with inclusion proofs")
+    export.add_argument("--youth", required=True)
+    export.add_argument("--out", help="file to write (default: stdout)")
+    export.set_defaults(func=cmd_audit_export)
+    offline = audit.add_parser("verify-bundle", help="check a bundle offline with only the public key")
+    offline.add_argument("bundle")
+    offline.add_argument("--public-key", required=True)
+    offline.set_defaults(func=cmd_audit_verify_bundle)
+    access = audit.add_parser("access", help="access-log queries: who read a youth, what an operator read")
+    access.add_argument("--youth")
+    access.add_argument("--operator", help="operator id or username")
+    access.add_argument("--since")
+    access.add_argument("--until")
+    access.add_argument("--format", choices=["json", "csv"], default="json")
+    access.set_defaults(func=cmd_audit_access)
 
     contracts = sub.add_parser("contracts", help="generate or check contracts/ against events/")
     contracts.add_argument("action", choices=["generate", "check"])

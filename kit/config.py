@@ -25,6 +25,7 @@ class Settings:
     dead_letter_after: int
     ack_wait: float = 10.0
     alert_interval: float = 300.0
+    checkpoint_interval: float = 60.0
 
     @property
     def embedded_nats(self) -> bool:
@@ -49,6 +50,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dead_letter_after=int(env.get("KIT_DEAD_LETTER_AFTER", "5")),
         ack_wait=float(env.get("KIT_ACK_WAIT", "10")),
         alert_interval=float(env.get("KIT_ALERT_INTERVAL", "300")),
+        checkpoint_interval=float(env.get("KIT_CHECKPOINT_INTERVAL", "60")),
     )
 
 

@@ -97,3 +97,31 @@ def ingest_public_key(private_b64: str) -> str:
     private = X25519PrivateKey.from_private_bytes(b64decode(private_b64))
     raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return b64encode(raw)
+
+
+def audit_signing_key(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+    """The audit log's Ed25519 private key (base64, raw 32 bytes) that signs checkpoints."""
+    from kit.checkpoints import generate_signing_key
+
+    text, where = _source(data_dir, env, "KIT_AUDIT_SIGNING_KEY", "audit-signing-key",
+                          lambda: generate_signing_key()[0])
+    if len(_decode(text, where, "audit signing key")) != 32:
+        raise ValueError(f"{where}: audit signing key must be 32 raw bytes")
+    return text
+
+
+def add_master_key(data_dir: Path) -> str:
+    """Generate a new current master key in the data dir's file (older keys stay, to unwrap).
+    Returns its id. With `KIT_MASTER_KEYS` set, rotate there instead (prepend a new entry)."""
+    path = data_dir / "master-keys"
+    current = master_keys(data_dir, {})
+    key_id = f"mk{len(current.keys) + 1}"
+    while key_id in current.keys:
+        key_id += "x"
+    entries = [f"{key_id}:{b64encode(os.urandom(32))}", *(f"{k}:{b64encode(v)}" for k, v in current.keys.items())]
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(",".join(entries) + "\n")
+    os.replace(tmp, path)
+    return key_id

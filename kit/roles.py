@@ -23,6 +23,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "identity.read": frozenset({"key_worker", "link_worker", "employment_specialist", "supervisor"}),
     "consent.override": frozenset({"supervisor", "agency_admin"}),
     "youth.merge": frozenset({"supervisor", "agency_admin"}),
+    # act on an erasure or restriction request (the agency's data protection contact)
+    "youth.erase": frozenset({"agency_admin"}),
+    # replay histories, verify the audit log, query the access log
+    "audit.read": frozenset({"auditor"}),
 }
 
 

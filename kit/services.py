@@ -12,6 +12,7 @@ SERVICES: dict[str, str] = {
     "intake": "services.intake.wiring",
     "views": "projections.wiring",
     "api": "services.api.wiring",
+    "audit": "services.audit.wiring",
 }
 
 

@@ -6,6 +6,7 @@
 | kit.receipts.<agency>           | KIT_RECEIPTS      | outcome of every ingest message (retained)      |
 | kit.events.<service>.<type>     | KIT_EVENTS_<SVC>  | integration events, in each service's log order |
 | kit.dlq.<consumer>              | KIT_DLQ           | messages that could not be handled, with reason |
+| kit.audit.checkpoints           | KIT_AUDIT         | signed tree heads of the audit log (kept)       |
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ SERVICES_WITH_EVENTS = ("intake",)
 INGEST_STREAM = "KIT_INGEST"
 RECEIPTS_STREAM = "KIT_RECEIPTS"
 DLQ_STREAM = "KIT_DLQ"
+AUDIT_STREAM = "KIT_AUDIT"
+CHECKPOINT_SUBJECT = "kit.audit.checkpoints"
 
 
 def ingest_subject(agency: str) -> str:
@@ -53,6 +56,9 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
                      max_age=90 * DAY, duplicate_window=3600, **common),
         StreamConfig(name=DLQ_STREAM, subjects=["kit.dlq.>"], retention=RetentionPolicy.LIMITS,
                      max_age=365 * DAY, **common),
+        # Signed checkpoints of the audit log, kept for good: partners and witnesses keep copies.
+        StreamConfig(name=AUDIT_STREAM, subjects=["kit.audit.>"], retention=RetentionPolicy.LIMITS,
+                     duplicate_window=3600, **common),
     ]
     for service in SERVICES_WITH_EVENTS:
         # The integration log: kept without age limit so every projection can be rebuilt from it.

@@ -17,7 +17,7 @@ ACCESS_PURPOSES = ("case_management", "sharing")  # either lets an agency see th
 
 # parameters: %(agency)s, %(category)s ("category:<type>"), %(at)s; the youth row is aliased `y`
 VISIBLE_SQL = """
-y.merged_into IS NULL AND (
+y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL AND (
   EXISTS (SELECT 1 FROM views.consents c
           WHERE c.youth_id = y.youth_id AND c.purpose IN ('case_management', 'sharing')
             AND c.recipient IN (%(agency)s, %(category)s) AND c.given_at <= %(at)s
@@ -47,11 +47,14 @@ def consent_state(conn: psycopg.Connection, youth_id: str) -> ConsentState:
 
 def may_see_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str, purpose: str,
                   at: datetime) -> Visibility:
-    merged = conn.execute("SELECT merged_into FROM views.youths WHERE youth_id::text = %s", (youth_id,)).fetchone()
-    if merged is None:
+    row = conn.execute("SELECT merged_into, erased_at, restricted_at FROM views.youths WHERE youth_id::text = %s",
+                       (youth_id,)).fetchone()
+    if row is None:
         return Visibility(False, "no such youth")
-    if merged[0] is not None:
-        return Visibility(False, f"merged into {merged[0]}")
+    if row[0] is not None:
+        return Visibility(False, f"merged into {row[0]}")
+    if row[1] is not None or row[2] is not None:
+        return Visibility(False, "erased" if row[1] is not None else "processing restricted")
     return may_see(consent_state(conn, youth_id), agency=agency, agency_category=agency_category, purpose=purpose, at=at)
 
 

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS views.youths (
     closed_on date,
     destination text,
     merged_into uuid,
+    erased_at timestamptz,
+    restricted_at timestamptz,
     source_seq bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS youths_agency ON views.youths (registering_agency, registered_at);
@@ -158,6 +160,14 @@ def _referral(conn, d: ev.ReferralRequested, e: CloudEvent) -> None:
     _involve(conn, d.youth_id, d.to_agency, "referral")
 
 
+def _erase(conn, d: ev.YouthErased) -> None:
+    """Purge what this view holds of the youth's personal data (the vault's ciphertext); keep the
+    pseudonymous skeleton so counts and the auditors' replay still add up."""
+    conn.execute("DELETE FROM views.vault WHERE youth_id = %s", (d.youth_id,))
+    conn.execute("UPDATE views.youths SET erased_at = %s, partner_case_ref = 'erased', vulnerabilities = NULL"
+                 " WHERE youth_id = %s", (d.erased_at, d.youth_id))
+
+
 def _contact(conn, d: ev.ContactLogged, e: CloudEvent) -> None:
     if d.outcome == "reached":
         conn.execute("UPDATE views.youths SET last_contact_at = greatest(last_contact_at, %s), lost_contact = false"
@@ -199,4 +209,6 @@ HANDLERS = {
     ev.ContactCadenceSet: lambda conn, d, e: _update(conn, d.youth_id, lost_after_days=d.lost_after_days),
     ev.ContactLost: lambda conn, d, e: _update(conn, d.youth_id, lost_contact=True),
     ev.CaseClosed: lambda conn, d, e: _update(conn, d.youth_id, closed_on=d.exited_on, destination=d.destination),
+    ev.YouthErased: lambda conn, d, e: _erase(conn, d),
+    ev.ProcessingRestricted: lambda conn, d, e: _update(conn, d.youth_id, restricted_at=d.restricted_at),
 }

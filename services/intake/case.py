@@ -59,6 +59,9 @@ class Case:
     follow_ups_recorded: frozenset[int] = frozenset()
     merged_into: str | None = None
     has_identity: bool = False
+    engagement_ids: frozenset[str] = frozenset()  # outreach histories linked at registration
+    erased: bool = False
+    restricted: bool = False
 
     @property
     def contact_clock(self) -> datetime:
@@ -80,7 +83,8 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
     if isinstance(event, ev.YouthRegistered):
         return Case(youth_id=event.youth_id, registering_agency=event.registering_agency, country=event.country,
                     region=event.region, birth_year=event.birth_year, registered_at=at,
-                    agencies=frozenset({event.registering_agency}))
+                    agencies=frozenset({event.registering_agency}),
+                    engagement_ids=frozenset({event.engagement_id} if event.engagement_id else ()))
     assert case is not None, f"{type(event).__name__} before YouthRegistered"
     match event:
         case ev.AgencyJoined():
@@ -143,6 +147,10 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
         case ev.CaseClosed():
             return replace(case, closed=True, exited_on=event.exited_on,
                            follow_ups_due=frozen({f.checkpoint_months: f.due_on for f in event.follow_ups}))
+        case ev.YouthErased():
+            return replace(case, erased=True)
+        case ev.ProcessingRestricted():
+            return replace(case, restricted=True)
         case ev.FollowUpRecorded():
             return replace(case, follow_ups_recorded=case.follow_ups_recorded | {event.checkpoint_months})
     raise TypeError(f"a youth's case has no rule for {type(event).__name__}")

@@ -493,6 +493,35 @@ def _record_follow_up(case: Case, c: ev.RecordFollowUp, ctx: Context) -> Decisio
                                 recorded_on=c.recorded_on, on_time=abs((c.recorded_on - due).days) <= FOLLOW_UP_WINDOW_DAYS)]
 
 
+# ---------------------------------------------------------------- erasure and restriction
+
+def under_legal_hold(case: Case, today: date, policy: Policy) -> bool:
+    hold = (policy.legal_hold_years or {}).get(case.country, 0)
+    if hold <= 0:
+        return False
+    return not case.closed or case.exited_on is None or today < add_months(case.exited_on, 12 * hold)
+
+
+def _erase(case: Case, c: ev.EraseYouth, ctx: Context) -> Decision:
+    if not (may(ctx.role, "youth.erase") or ctx.role == "platform"):
+        return [reason("", "forbidden", f"role {ctx.role} may not act on erasure requests")]
+    if c.mode == "restriction":
+        return [ev.ProcessingRestricted(youth_id=case.youth_id, restricted_at=ctx.now, by_agency=ctx.agency,
+                                        legal_reason=c.legal_reason)]
+    if under_legal_hold(case, ctx.now.date(), ctx.policy):
+        return [reason("data.mode", "retention_duty",
+                       "the record is under a legal retention duty: restrict processing instead (mode restriction)")]
+    return [ev.YouthErased(youth_id=case.youth_id, erased_at=ctx.now, by_agency=ctx.agency,
+                           legal_reason=c.legal_reason, keys_destroyed=sorted({case.youth_id, *case.engagement_ids}))]
+
+
+def erasure_due(case: Case, today: date, policy: Policy) -> bool:
+    """Retention: a closed case is erased the configured number of years after the exit."""
+    years = (policy.erase_after_closure_years or {}).get(case.country, 0)
+    return (years > 0 and case.closed and case.exited_on is not None and not case.erased
+            and today >= add_months(case.exited_on, 12 * years) and not under_legal_hold(case, today, policy))
+
+
 # ---------------------------------------------------------------- merge
 
 def decide_merge(survivor: Case, duplicate: Case, c: ev.MergeYouths, ctx: Context
@@ -551,13 +580,18 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
     ev.RecordIdentity: (_record_identity, "case", True),
     ev.CloseCase: (_close_case, "lead", False),
     ev.RecordFollowUp: (_record_follow_up, "case", True),
+    ev.EraseYouth: (_erase, "involved", True),
 }
 
 
 def decide(case: Case, command: ev.Command, ctx: Context) -> Decision:
     """Common guards (role, merged record, access, closure), then the command's own rule."""
     rule, access, after_closure = RULES[type(command)]
-    if access != "platform":
+    if case.erased:
+        return [reason("data.youth_id", "erased", "this youth's personal data was erased; the record is closed")]
+    if case.restricted and not isinstance(command, ev.EraseYouth):
+        return [reason("data.youth_id", "restricted", "processing of this youth's data is restricted")]
+    if access != "platform" and ctx.role != "platform":
         if not may(ctx.role, "case.write"):
             return [reason("", "forbidden", f"role {ctx.role} may not change case records")]
         if case.merged_into is not None:

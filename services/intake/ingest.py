@@ -355,6 +355,10 @@ def _youth_command(lookups: Lookups, ctx: Context, meta: dict[str, Any], command
     decided = decide(history.state, command, ctx)
     if decided and isinstance(decided[0], Reason):
         return Rejected(decided, subject=command.youth_id)  # type: ignore[arg-type]
+    for event in decided:
+        if isinstance(event, ev.YouthErased):  # destroy first: if the save then fails, the redelivery records it
+            for owner in event.keys_destroyed:
+                lookups.intake.vault.keys.destroy(owner)
     if pseudonym:
         lookups.claim_person(pseudonym, command.youth_id)
     return Accepted(record(history, decided, meta), command.youth_id)  # type: ignore[arg-type]

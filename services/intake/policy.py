@@ -32,6 +32,8 @@ class Policy:
     notice_versions: dict[str, str]
     lost_contact_days: int = 30
     follow_up_months: tuple[int, ...] = (6, 12, 18)
+    erase_after_closure_years: dict[str, int] | None = None  # retention: erased on schedule after closure
+    legal_hold_years: dict[str, int] | None = None  # records under a retention duty: restriction only
 
     def agency(self, code: str) -> Agency | None:
         return self.agencies.get(code)
@@ -56,6 +58,8 @@ def parse_policy(text: str) -> Policy:
         notice_versions=dict(rules.get("notice_versions", {})),
         lost_contact_days=int(rules.get("lost_contact_days", 30)),
         follow_up_months=tuple(int(m) for m in rules.get("follow_up_months", (6, 12, 18))),
+        erase_after_closure_years={k: int(v) for k, v in rules.get("erase_after_closure_years", {}).items()},
+        legal_hold_years={k: int(v) for k, v in rules.get("legal_hold_years", {}).items()},
     )
 
 

@@ -132,14 +132,19 @@ def merged(into=DUPLICATE) -> ev.YouthMerged:
     return ev.YouthMerged(youth_id=YOUTH, merged_into=into, reason="same person", by_agency=MILANO)
 
 
+def erase(mode="erasure", why="Request of the data subject (art. 17)") -> ev.EraseYouth:
+    return ev.EraseYouth(youth_id=YOUTH, mode=mode, legal_reason=why)
+
+
 # One sample of every command the common guards see.
 SAMPLES: dict[type, ev.Command] = {type(c): c for c in [
     record_consent(), withdraw(), invalidate(), override(), assess(), agree(), update_goal(), review(), request(),
     respond(), update(), cancel(), log_contact(), cadence(), flag(), add_related(), related_consent(),
-    record_identity(), close(), follow_up()]}
+    record_identity(), close(), follow_up(), erase()]}
 
 # The access table, as the specification states it (and as RULES must implement it).
-INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral}
+INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral,
+            ev.EraseYouth}
 LEAD = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview, ev.CloseCase}
 PLATFORM = {ev.FlagLostContact}
 CASE = set(SAMPLES) - INVOLVED - LEAD - PLATFORM
@@ -952,3 +957,47 @@ def test_given_a_withdrawal_dated_before_the_consent_was_given_then_refused():
 def test_when_overriding_then_the_operator_is_on_the_event_for_auditors():
     [event] = when(open_case(), override(), role="supervisor", actor="op-7f3a")
     assert (event.by_role, event.by_actor, event.by_agency) == ("supervisor", "op-7f3a", MILANO)
+
+
+# ---------------------------------------------------------------- erasure and restriction
+
+def test_given_an_erasure_request_when_an_agency_admin_acts_then_the_keys_of_the_youth_and_its_outreach_go():
+    engagement = uid(50)
+    case = given(registered().model_copy(update={"engagement_id": engagement}), consented())
+    [event] = when(case, erase(), role="agency_admin")
+    assert isinstance(event, ev.YouthErased) and event.keys_destroyed == sorted([YOUTH, engagement])
+    assert event.by_agency == MILANO and "art. 17" in event.legal_reason
+
+
+def test_given_an_erasure_request_when_a_key_worker_acts_then_forbidden():
+    assert rejected(when(open_case(), erase(), role="key_worker")) == [("", "forbidden")]
+
+
+def test_given_a_legal_retention_duty_when_erasing_then_refused_and_restriction_offered():
+    held = replace(POLICY, legal_hold_years={"IT": 10})
+    assert rejected(when(open_case(), erase(), role="agency_admin", policy=held)) == [("data.mode", "retention_duty")]
+    assert types(when(open_case(), erase("restriction"), role="agency_admin", policy=held)) == [ev.ProcessingRestricted]
+
+
+def test_given_an_erased_youth_when_anything_then_refused_as_erased():
+    erased = then(open_case(), when(open_case(), erase(), role="agency_admin"))
+    assert erased.erased
+    assert rejected(when(erased, log_contact())) == [("data.youth_id", "erased")]
+    assert rejected(when(erased, erase(), role="agency_admin")) == [("data.youth_id", "erased")]
+
+
+def test_given_restricted_processing_then_only_erasure_is_accepted():
+    restricted = then(open_case(), when(open_case(), erase("restriction"), role="agency_admin"))
+    assert rejected(when(restricted, log_contact())) == [("data.youth_id", "restricted")]
+    assert types(when(restricted, erase(), role="agency_admin")) == [ev.YouthErased]
+
+
+def test_retention_erases_a_closed_case_the_configured_years_after_exit():
+    from services.intake.decisions import erasure_due
+
+    case = open_case(closed(exited_on=date(2020, 3, 1)))
+    assert erasure_due(case, date(2025, 3, 1), POLICY)  # 5 years in deploy/intake-policy.toml
+    assert not erasure_due(case, date(2025, 2, 28), POLICY)
+    assert not erasure_due(open_case(), date(2040, 1, 1), POLICY)  # an open case is never erased on schedule
+    assert types(when(case, erase(why="retention period ended"), role="platform", agency="kit-platform")) == [
+        ev.YouthErased]

@@ -1,0 +1,113 @@
+"""Composition root of the audit service: every integration event and every read of a youth's
+record into the one append-only log; signed checkpoints at an interval, published on NATS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timezone
+
+import nats
+import psycopg
+from psycopg.rows import dict_row
+
+from events.envelope import CloudEvent
+from kit.config import Settings, database_url, nats_url
+from kit.keys import audit_signing_key
+from kit.streams import CHECKPOINT_SUBJECT
+from projections.wiring import ViewsService
+from services.api import operators
+from services.audit import log
+from services.audit.checkpointing import make_checkpoint
+
+logger = logging.getLogger("kit.audit")
+ACCESS_SOURCE = "api.access_log"
+
+
+class AuditTrail:
+    """The integration events, as a projection: each event once, in each stream's order."""
+
+    name = "audit_log"
+
+    def create_tables(self, conn: psycopg.Connection) -> None:
+        log.create_tables(conn)
+
+    def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None:
+        youth = event.data.get("youth_id") if isinstance(event.data.get("youth_id"), str) else None
+        log.append(conn, [log.Item(source=f"event:{event.id}", kind="event", youth_id=youth or event.subject,
+                                   recorded_at=event.kitrecordedtime or event.time,
+                                   payload=event.model_dump(mode="json", exclude_none=True))])
+
+
+def append_access_log(db_url: str, limit: int = 1000) -> int:
+    """Reads of youths' records, from the API's access log, after the last one recorded."""
+    with psycopg.connect(db_url) as conn, conn.transaction():
+        last = log.position(conn, ACCESS_SOURCE)
+        rows = conn.cursor(row_factory=dict_row).execute(
+            "SELECT * FROM api.access_log WHERE id > %s ORDER BY id LIMIT %s", (last, limit)).fetchall()
+        if not rows:
+            return 0
+        items = [log.Item(source=f"access:{r['id']}", kind="access",
+                          youth_id=str(r["youth_id"]) if r["youth_id"] else None, recorded_at=r["at"],
+                          payload={"operator_id": str(r["operator_id"]), "agency": r["agency"], "role": r["role"],
+                                   "purpose": r["purpose"], "what": r["what"],
+                                   "youth_id": str(r["youth_id"]) if r["youth_id"] else None,
+                                   "at": r["at"].isoformat()})
+                 for r in rows]
+        log.append(conn, items)
+        log.set_position(conn, ACCESS_SOURCE, rows[-1]["id"])
+        return len(rows)
+
+
+class AuditService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.db_url = database_url(settings)
+        self.nats_url = nats_url(settings)
+        self.events = ViewsService(settings, projections=(AuditTrail(),))
+
+    def prepare(self) -> None:
+        with psycopg.connect(self.db_url) as conn, conn.transaction():
+            log.create_tables(conn)
+            operators.create_tables(conn)
+
+    async def tail_access_log(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            appended = await asyncio.to_thread(append_access_log, self.db_url)
+            if not appended:
+                try:
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                except asyncio.TimeoutError:
+                    pass
+
+    async def checkpoints(self, stop: asyncio.Event, nc: nats.NATS) -> None:
+        """Sign the tree head every `KIT_CHECKPOINT_INTERVAL` seconds if the log grew; publish it."""
+        key = audit_signing_key(self.settings.data_dir)
+        js = nc.jetstream()
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.checkpoint_interval)
+            except asyncio.TimeoutError:
+                pass
+            signed = await asyncio.to_thread(make_checkpoint, self.db_url, key)
+            if signed is not None:
+                await js.publish(CHECKPOINT_SUBJECT, json.dumps(signed.to_json()).encode(),
+                                 headers={"Nats-Msg-Id": f"checkpoint:{signed.checkpoint.size}"})
+                logger.info("checkpoint signed at size %d", signed.checkpoint.size)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await asyncio.to_thread(self.prepare)
+        nc = await nats.connect(self.nats_url, name="kit-audit")
+        try:
+            await asyncio.gather(self.events.run(stop), self.tail_access_log(stop), self.checkpoints(stop, nc))
+        finally:
+            await nc.close()
+
+
+async def main(settings: Settings, stop: asyncio.Event) -> None:
+    await AuditService(settings).run(stop)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
