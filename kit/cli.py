@@ -211,6 +211,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_audit(args: argparse.Namespace) -> int:
+    from kit.bench_audit import run_audit_bench
+
+    result = run_audit_bench(entries=args.entries, youth_events=args.youth_events)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from kit.services import SERVICES
 
@@ -279,6 +287,11 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--events", type=int, default=20000)
     ingest.add_argument("--rate", type=int, default=500, help="steady rate (events/s) for the latency run")
     ingest.set_defaults(func=cmd_bench)
+    bench_audit = bench_sub.add_parser("audit", help="audit log verification and replay, with a same-run baseline")
+    bench_audit.add_argument("--entries", type=int, default=200000, help="log size")
+    bench_audit.add_argument("--youth-events", type=int, default=200,
+                             help="events of the replayed youth, spread through the log")
+    bench_audit.set_defaults(func=cmd_bench_audit)
     return p
 
 

@@ -6,11 +6,12 @@ dependencies declared in `Annotated[...]` on the nested functions at definition 
 """
 
 import json
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
@@ -24,6 +25,8 @@ from projections.access import VISIBLE_SQL, may_access_youth, may_see_youth
 from services.api import operators, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
+from services.audit import access as access_queries
+from services.audit import bundle, checkpointing, replay, verify
 from services.intake.policy import Policy
 
 YouthIdPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
@@ -86,7 +89,7 @@ class Pending(BaseModel):
 
 
 def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: CommandGateway | None = None,
-               vault_keys: VaultKeys | None = None) -> FastAPI:
+               vault_keys: VaultKeys | None = None, audit_public_key: str | None = None) -> FastAPI:
     app = FastAPI(title="KiT platform API", version="0.2.0",
                   description="Operators' and auditors' API of the KiT integrated services platform.")
     oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token")
@@ -226,6 +229,77 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
             operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [_jsonable(r) for r in rows]
+
+    def auditor(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
+        if not may(operator.role, "audit.read"):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "only auditors read the audit trail")
+        return operator
+
+    @contextmanager
+    def audited(operator: Operator, what: str, youth_id: str | None = None):
+        """An auditor's read, with its access-log row in the same transaction."""
+        with pool.connection() as conn, conn.transaction():
+            operators.log_access(conn, operator, purpose="audit", what=what, youth_id=youth_id)
+            yield conn
+
+    def key_exists(owner: str) -> bool:
+        return vault_keys is not None and vault_keys.get(owner) is not None
+
+    @app.get("/api/v1/audit/youths/{youth_id}/path", tags=["audit"])
+    def audit_path(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(auditor)]) -> list[dict[str, Any]]:
+        """The youth's whole path across services, in log order: who, when, for which agency; reads too."""
+        with audited(operator, "audit replay: path", youth_id) as conn:
+            steps = replay.path(conn, youth_id, key_exists)
+        if not steps:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no entries for this youth")
+        return steps
+
+    @app.get("/api/v1/audit/youths/{youth_id}/state", tags=["audit"])
+    def audit_state(youth_id: YouthIdPath, at: AwareDatetime,
+                    operator: Annotated[Operator, Depends(auditor)]) -> dict[str, Any]:
+        """The state of the youth's case as it was at `at`."""
+        with audited(operator, f"audit replay: state at {at.isoformat()}", youth_id) as conn:
+            state = replay.state_at(conn, youth_id, at)
+        if state is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "the youth was not registered at that time")
+        return state
+
+    @app.get("/api/v1/audit/youths/{youth_id}/bundle", tags=["audit"])
+    def audit_bundle(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(auditor)]) -> dict[str, Any]:
+        """A signed export of the path with inclusion proofs: verify offline with `kit audit verify-bundle`."""
+        with audited(operator, "audit export: bundle", youth_id) as conn:
+            signed = checkpointing.latest(conn)
+            proven = verify.prove_youth(conn, youth_id, signed) if signed else "no signed checkpoint yet"
+        if isinstance(proven, str):
+            raise HTTPException(status.HTTP_409_CONFLICT, proven)
+        return bundle.make_bundle(youth_id, signed, proven)
+
+    @app.get("/api/v1/audit/youths/{youth_id}/verify", tags=["audit"])
+    def audit_verify_youth(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(auditor)]) -> dict[str, Any]:
+        if audit_public_key is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the audit key is not configured")
+        with audited(operator, "audit verify: youth", youth_id) as conn:
+            return verify.verify_youth(conn, youth_id, audit_public_key).to_json()
+
+    @app.get("/api/v1/audit/access", tags=["audit"])
+    def audit_access(operator: Annotated[Operator, Depends(auditor)], youth_id: str | None = None,
+                     operator_ref: Annotated[str | None, Query(alias="operator")] = None,
+                     since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+                     format: Literal["json", "csv"] = "json"):
+        """Who read youth X; everything operator O read; per period. `format=csv` to export."""
+        with audited(operator, "audit: access log query", youth_id) as conn:
+            rows = access_queries.query(conn, youth_id=youth_id, operator=operator_ref, since=since, until=until)
+        if format == "csv":
+            return PlainTextResponse(access_queries.to_csv(rows), media_type="text/csv")
+        return rows
+
+    @app.get("/api/v1/audit/checkpoints/latest", tags=["audit"])
+    def audit_checkpoint(operator: Annotated[Operator, Depends(auditor)]) -> dict[str, Any]:
+        with audited(operator, "audit: latest checkpoint") as conn:
+            signed = checkpointing.latest(conn)
+        if signed is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no checkpoint yet")
+        return signed.to_json() | {"public_key": audit_public_key}
 
     if gateway is not None:
         for name, model in HTTP_COMMANDS.items():

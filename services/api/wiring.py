@@ -10,12 +10,14 @@ from psycopg_pool import ConnectionPool
 
 from kit.config import Settings, database_url, jwt_secret, nats_url
 from kit.db import ensure_schema
-from kit.keys import ingest_private_key, ingest_public_key, master_keys
+from kit.checkpoints import public_key_of
+from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, master_keys
 from kit.vault import VaultKeys
 from projections.tracking import SCHEMA as VIEWS_SCHEMA
 from projections.youth_directory import YouthDirectory
 from services.api import operators
 from services.api.app import create_app
+from services.audit import log as audit_log
 from services.api.commands import CommandGateway
 from services.intake.application import SCHEMA as INTAKE_SCHEMA
 from services.intake.policy import load_policy
@@ -29,6 +31,7 @@ def prepare_database(url: str) -> None:
     with ConnectionPool(url, min_size=1, max_size=1) as pool, pool.connection() as conn, conn.transaction():
         operators.create_tables(conn)
         YouthDirectory().create_tables(conn)
+        audit_log.create_tables(conn)
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
@@ -39,7 +42,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     vault_keys = VaultKeys(url, master_keys(settings.data_dir), schema=INTAKE_SCHEMA)
     vault_keys.create_table()
     gateway = CommandGateway(nats_url(settings), ingest_public_key(ingest_private_key(settings.data_dir)))
-    app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys)
+    app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys,
+                     audit_public_key=public_key_of(audit_signing_key(settings.data_dir)))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                             access_log=False)  # access lines carry URLs with youth ids: not in logs
     server = uvicorn.Server(config)

@@ -20,7 +20,7 @@ from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, events_stream, receipt_subject
 from services.intake.application import SCHEMA, IntakeApplication
-from services.intake.alerts import flag_lost_contacts, lost_contact_candidates
+from services.intake.alerts import erase_on_schedule, erasure_candidates, flag_lost_contacts, lost_contact_candidates
 from services.intake.identity import IdentityVault
 from services.intake.ingest import Incoming, Intake, due_run, handle_ingest
 from services.intake.policy import load_policy
@@ -89,7 +89,7 @@ class IntakeService:
         return messages
 
     async def alerts(self, stop: asyncio.Event) -> None:
-        """Every `KIT_ALERT_INTERVAL` seconds: lost-contact alerts that have come due."""
+        """Every `KIT_ALERT_INTERVAL` seconds: lost-contact alerts and retention erasures that came due."""
         assert self.intake is not None
         while not stop.is_set():
             now = datetime.now(timezone.utc)
@@ -98,6 +98,11 @@ class IntakeService:
             if candidates:
                 recorded = await asyncio.to_thread(flag_lost_contacts, self.intake, candidates, now)
                 log.info("lost-contact alerts: %d recorded of %d candidates", len(recorded), len(candidates))
+            closed = await asyncio.to_thread(erasure_candidates, self.db_url)
+            if closed:
+                erased = await asyncio.to_thread(erase_on_schedule, self.intake, closed, now)
+                if erased:
+                    log.info("retention: %d closed cases erased", len(erased))
             try:
                 await asyncio.wait_for(stop.wait(), self.settings.alert_interval)
             except asyncio.TimeoutError:

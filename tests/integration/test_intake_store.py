@@ -171,3 +171,32 @@ def test_the_lost_contact_alert_is_recorded_once_when_due(intake):
     assert len(flag_lost_contacts(intake, [youth], NOW + timedelta(days=31))) == 1
     assert flag_lost_contacts(intake, [youth], NOW + timedelta(days=32)) == []
     assert intake.app.repository.get(uuid.UUID(youth)).state.lost_contact
+
+
+def close(youth_id: str, exited_on: date):
+    return command(ev.CloseCase, youth_id=youth_id, destination="employment", exited_on=exited_on)
+
+
+def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake):
+    from services.intake.alerts import erase_on_schedule
+
+    youth = given_registered(intake)
+    assert intake.app.repository.get(uuid.UUID(youth)).state.has_identity is False
+    intake.vault.keys.ensure(youth)
+    [(closed, _)] = handle_ingest(intake, [incoming(close(youth, date(2026, 11, 1)), 5)], NOW)
+    assert closed["status"] == "accepted", closed
+    assert erase_on_schedule(intake, [youth], NOW + timedelta(days=365)) == []  # 5 years in the policy
+    assert len(erase_on_schedule(intake, [youth], datetime(2031, 11, 2, tzinfo=timezone.utc))) == 1
+    assert intake.app.repository.get(uuid.UUID(youth)).state.erased
+    assert intake.vault.keys.get(youth) is None
+
+
+def test_an_erasure_request_destroys_the_key_and_records_no_personal_data(intake):
+    youth = given_registered(intake)
+    intake.vault.keys.ensure(youth)
+    request = command(ev.EraseYouth, youth_id=youth, mode="erasure", legal_reason="Art. 17 request", role="agency_admin")
+    [(receipt, _)] = handle_ingest(intake, [incoming(request, 7)], NOW)
+    assert receipt["status"] == "accepted", receipt
+    assert intake.vault.keys.get(youth) is None
+    [(again, _)] = handle_ingest(intake, [incoming(assess(youth), 8)], NOW)
+    assert [r["code"] for r in again["reasons"]] == ["erased"]
