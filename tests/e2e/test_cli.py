@@ -51,3 +51,29 @@ def test_keys_public_prints_the_key_that_opens_with_the_platform_private_key(tmp
     assert result.returncode == 0, result.stderr
     public = result.stdout.strip()
     assert unseal(ingest_private_key(tmp_path, {}), seal(public, b"ciao")) == b"ciao"
+
+
+def test_audit_verify_names_the_first_bad_position_after_a_row_is_changed(tmp_path: Path, database_url):
+    import os
+    from datetime import datetime, timezone
+
+    import psycopg
+
+    from services.audit import log
+
+    env = {**os.environ, "KIT_DATA_DIR": str(tmp_path), "KIT_DATABASE_URL": database_url}
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        log.create_tables(conn)
+        log.append(conn, [log.Item(source=f"s{i}", kind="event", youth_id=None, recorded_at=datetime.now(timezone.utc),
+                                   payload={"n": i}) for i in range(30)])
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "kit.cli", "audit", *args], capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    assert run("checkpoint").returncode == 0
+    assert run("verify").returncode == 0
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE audit.log SET entry = overlay(entry placing 'Z'::bytea from 20 for 1) WHERE seq = 12")
+    result = run("verify")
+    assert result.returncode == 1 and json.loads(result.stdout)["first_bad_position"] == 12
