@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
 PASSWORDS = {
     "KIT_SVC_INTAKE_PASSWORD": "intake-secret", "KIT_SVC_VIEWS_PASSWORD": "views-secret",
-    "KIT_SVC_API_PASSWORD": "api-secret",
+    "KIT_SVC_API_PASSWORD": "api-secret", "KIT_SVC_AUDIT_PASSWORD": "audit-secret",
     "KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret",
 }
 
@@ -76,5 +76,17 @@ async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats,
     # no reply), while the same call for its own receipts above was answered at once
     with pytest.raises(nats.errors.TimeoutError):
         await partner.read_receipts(js, "ngo-lugano", timeout=0.5)
+
+    # partners may keep the audit log's signed checkpoints (witnesses), and publish none
+    audit_nc = await connect(port, "svc-audit", "audit-secret")
+    witnessed = await milano.subscribe("kit.audit.checkpoints")
+    await milano.flush()
+    await audit_nc.publish("kit.audit.checkpoints", b'{"checkpoint": "..."}')
+    assert (await witnessed.next_msg(timeout=2)).data == b'{"checkpoint": "..."}'
+    forged = await audit_nc.subscribe("kit.audit.checkpoints")
+    await milano.publish("kit.audit.checkpoints", b"forged")
+    with pytest.raises(nats.errors.TimeoutError):
+        await forged.next_msg(timeout=0.5)
+    await audit_nc.close()
     await milano.close()
     await service_nc.close()
