@@ -77,3 +77,26 @@ def test_audit_verify_names_the_first_bad_position_after_a_row_is_changed(tmp_pa
         conn.execute("UPDATE audit.log SET entry = overlay(entry placing 'Z'::bytea from 20 for 1) WHERE seq = 12")
     result = run("verify")
     assert result.returncode == 1 and json.loads(result.stdout)["first_bad_position"] == 12
+
+
+def test_rotating_the_master_key_rewraps_every_youth_key_and_keeps_history_readable(tmp_path: Path, database_url):
+    import os
+
+    from kit.keys import master_keys
+    from kit.vault import VaultKeys, decrypt_for, encrypt_for
+
+    env = {k: v for k, v in os.environ.items() if k != "KIT_MASTER_KEYS"}
+    env.update(KIT_DATA_DIR=str(tmp_path), KIT_DATABASE_URL=database_url)
+    keys = VaultKeys(database_url, master_keys(tmp_path, {}))
+    keys.create_table()
+    youth = "2f1d5a8e-6c3b-4f7a-9d2e-8b1c0a7f6e54"
+    ciphertext = encrypt_for(keys.ensure(youth), youth, b"history written before the rotation")
+    result = subprocess.run([sys.executable, "-m", "kit.cli", "keys", "rotate-master"], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "new current master key: mk2" in result.stdout and "rewrapped 1 youth keys" in result.stdout
+    rotated = master_keys(tmp_path, {})
+    assert rotated.current == "mk2"
+    only_new = type(rotated)(keys={"mk2": rotated.keys["mk2"]}, current="mk2")  # the old master could now go
+    assert decrypt_for(VaultKeys(database_url, only_new).get(youth), youth, ciphertext) == (
+        b"history written before the rotation")
