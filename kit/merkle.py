@@ -24,6 +24,10 @@ HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 _sha256 = hashlib.sha256
+# A hasher that has already absorbed the node prefix: copying it and feeding the two children is
+# the same digest as node_hash, and measurably faster in the Frontier's hot loop (no 65-byte
+# concatenation).
+_NODE_PREFIXED = hashlib.sha256(b"\x01")
 
 
 def leaf_hash(entry: bytes) -> bytes:
@@ -95,7 +99,10 @@ class Frontier:
         node = leaf_hash
         # Each trailing 1 bit of n is a subtree of the same size as the one being carried.
         while n & 1:
-            node = _sha256(b"\x01" + stack.pop() + node).digest()
+            h = _NODE_PREFIXED.copy()
+            h.update(stack.pop())
+            h.update(node)
+            node = h.digest()
             n >>= 1
         stack.append(node)
 
@@ -261,7 +268,7 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
     try:
         if not (_is_hash(old_root) and _is_hash(new_root) and _is_size(old_size) and _is_size(new_size)):
             return False
-        if old_size > new_size or isinstance(proof, (bytes, str)):
+        if old_size == 0 or old_size > new_size or isinstance(proof, (bytes, str)):
             return False
         proof = list(proof)
         if not all(_is_hash(p) for p in proof):

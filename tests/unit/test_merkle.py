@@ -199,6 +199,13 @@ def test_given_a_one_leaf_tree_when_checked_then_the_leaf_is_the_root_and_the_pr
     assert not verify_inclusion(x, 0, 1, [x], node_hash(x, x))
 
 
+def test_given_an_index_past_the_end_when_the_proof_hashes_to_the_root_then_it_still_fails():
+    x, y = leaves(2)
+    # Followed blindly, the algorithm would accept "x is leaf 2 of a 2-leaf tree" here.
+    assert not verify_inclusion(x, 2, 2, [y], node_hash(x, y))
+    assert not verify_inclusion(x, 3, 2, [y], node_hash(x, y))
+
+
 @pytest.mark.parametrize("args", [
     ("leaf", 0, 4, "proof", "root"),  # wrong types throughout
     (b"\x00" * 31, 0, 1, [], b"\x00" * 31),  # short hashes
