@@ -92,6 +92,19 @@ class Frontier:
     def size(self) -> int:
         return self._size
 
+    @property
+    def stack(self) -> list[bytes]:
+        """The roots of the perfect subtrees, largest first: enough to resume appending later."""
+        return list(self._stack)
+
+    @classmethod
+    def resume(cls, size: int, stack: Sequence[bytes]) -> Frontier:
+        if len(stack) != bin(size).count("1") or any(len(h) != HASH_SIZE for h in stack):
+            raise ValueError("a frontier of this size has one 32-byte root per set bit of the size")
+        frontier = cls()
+        frontier._size, frontier._stack = size, list(stack)
+        return frontier
+
     def append(self, leaf_hash: bytes) -> None:
         stack = self._stack
         n = self._size

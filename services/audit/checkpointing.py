@@ -22,14 +22,31 @@ def make_checkpoint(db_url: str, private_key: str, *, force: bool = False) -> Si
         last = conn.execute("SELECT max(size) FROM audit.checkpoints").fetchone()[0]
         if size == 0 or (last == size and not force):
             return None
-        frontier = Frontier()
-        for row in log.rows(conn, upto=size):
+        frontier = resume(conn)
+        for row in log.rows(conn, after=frontier.size, upto=size):
             frontier.append(row.leaf_hash)
         signed = sign(private_key, Checkpoint(origin=ORIGIN, size=size, root=frontier.root(),
                                               timestamp=datetime.now(timezone.utc).replace(microsecond=0)))
-        cur.execute("INSERT INTO audit.checkpoints VALUES (%s, %s, %s, %s, %s) ON CONFLICT (size) DO NOTHING",
-                    (size, signed.checkpoint.root, signed.checkpoint.timestamp, signed.key_id, Jsonb(signed.to_json())))
+        cur.execute("INSERT INTO audit.checkpoints VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (size) DO NOTHING",
+                    (size, signed.checkpoint.root, signed.checkpoint.timestamp, signed.key_id, Jsonb(signed.to_json()),
+                     frontier.stack))
         return signed
+
+
+def resume(conn: psycopg.Connection) -> Frontier:
+    """The tree state at the last checkpoint, so a new checkpoint hashes only what came since.
+    Trusted only if it folds to the root that checkpoint signed (a forged state would need a
+    hash collision); otherwise start from the first entry."""
+    row = conn.execute("SELECT size, root, frontier FROM audit.checkpoints WHERE frontier IS NOT NULL"
+                       " ORDER BY size DESC LIMIT 1").fetchone()
+    if row is not None:
+        try:
+            frontier = Frontier.resume(row[0], [bytes(h) for h in row[2]])
+        except ValueError:
+            return Frontier()
+        if frontier.root() == bytes(row[1]):
+            return frontier
+    return Frontier()
 
 
 def latest(conn: psycopg.Connection) -> SignedCheckpoint | None:

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS audit.checkpoints (
     key_id text NOT NULL,
     signed jsonb NOT NULL
 );
+ALTER TABLE audit.checkpoints ADD COLUMN IF NOT EXISTS frontier bytea[];
 CREATE TABLE IF NOT EXISTS audit.positions (
     source text PRIMARY KEY,
     position bigint NOT NULL
@@ -122,12 +123,13 @@ def size(conn: psycopg.Connection) -> int:
     return conn.execute("SELECT coalesce(max(seq), 0) FROM audit.log").fetchone()[0]
 
 
-def rows(conn: psycopg.Connection, *, upto: int | None = None, page: int = 5000) -> Iterator[Row]:
-    """Every row in position order, read in pages (a server-side cursor)."""
+def rows(conn: psycopg.Connection, *, after: int = 0, upto: int | None = None, page: int = 5000) -> Iterator[Row]:
+    """The rows after position `after` (up to `upto`) in position order, read in pages (a
+    server-side cursor)."""
     with conn.cursor(name=f"audit_rows_{uuid.uuid4().hex[:8]}") as cur:
         cur.itersize = page
-        cur.execute("SELECT seq, entry, leaf_hash FROM audit.log WHERE seq <= %s ORDER BY seq",
-                    (upto if upto is not None else 2**62,))
+        cur.execute("SELECT seq, entry, leaf_hash FROM audit.log WHERE seq > %s AND seq <= %s ORDER BY seq",
+                    (after, upto if upto is not None else 2**62))
         for seq, entry, leaf in cur:
             yield Row(seq, bytes(entry), bytes(leaf))
 

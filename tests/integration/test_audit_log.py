@@ -138,3 +138,12 @@ def test_an_exported_bundle_verifies_offline_and_a_modified_one_does_not(db):
     changed = json.loads(json.dumps(bundle))
     changed["checkpoint"]["checkpoint"]["size"] += 1
     assert verify_bundle(changed, PUBLIC)
+
+
+def test_a_new_checkpoint_hashes_only_what_came_since_and_ignores_a_forged_saved_state(db):
+    tamper(db, ("UPDATE audit.checkpoints SET frontier = array_fill(decode(repeat('ab', 32), 'hex'),"
+                " ARRAY[array_length(frontier, 1)]) WHERE size = 50", None))
+    with psycopg.connect(db) as conn, conn.transaction():
+        log.append(conn, [item(i) for i in range(50, 60)])
+    signed = make_checkpoint(db, PRIVATE)
+    assert signed.checkpoint.size == 60 and verify(db).ok and verify(db).checkpoints == 3

@@ -321,3 +321,18 @@ def test_given_bad_arguments_when_a_tree_is_asked_for_proofs_then_it_raises_valu
     assert empty.size == 0 and empty.root() == EMPTY_ROOT
     with pytest.raises(ValueError):
         empty.inclusion_proof(0)
+
+
+def test_a_frontier_resumed_from_its_stack_continues_to_the_same_heads():
+    from kit.merkle import Frontier, leaf_hash, root
+
+    leaves = [leaf_hash(bytes([i])) for i in range(100)]
+    first = Frontier()
+    for h in leaves[:37]:
+        first.append(h)
+    resumed = Frontier.resume(first.size, first.stack)
+    for h in leaves[37:]:
+        resumed.append(h)
+    assert resumed.root() == root(leaves)
+    with pytest.raises(ValueError):
+        Frontier.resume(37, first.stack[:-1])
