@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS views.youths (
     region text NOT NULL,
     registered_at timestamptz NOT NULL,
     first_contact_at timestamptz,
+    engagement_id uuid,
     lead_agency text,
     key_worker text,
     neet_status text,
@@ -91,6 +92,15 @@ CREATE TABLE IF NOT EXISTS views.referrals (
 );
 CREATE INDEX IF NOT EXISTS referrals_to ON views.referrals (to_agency, status);
 CREATE INDEX IF NOT EXISTS referrals_from ON views.referrals (from_agency, status);
+CREATE TABLE IF NOT EXISTS views.follow_ups (
+    youth_id uuid NOT NULL,
+    checkpoint_months int NOT NULL,
+    due_on date NOT NULL,
+    recorded_on date,
+    situation text,
+    PRIMARY KEY (youth_id, checkpoint_months)
+);
+CREATE INDEX IF NOT EXISTS follow_ups_due ON views.follow_ups (due_on) WHERE recorded_on IS NULL;
 CREATE TABLE IF NOT EXISTS views.vault (
     youth_id uuid NOT NULL,
     person_id uuid NOT NULL,
@@ -131,10 +141,10 @@ def _involve(conn: psycopg.Connection, youth_id: str, agency: str, role: str) ->
 def _registered(conn, d: ev.YouthRegistered, e: CloudEvent) -> None:
     conn.execute(
         "INSERT INTO views.youths (youth_id, registering_agency, partner_case_ref, birth_year, country, region,"
-        " registered_at, first_contact_at, source_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " registered_at, first_contact_at, engagement_id, source_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (youth_id) DO NOTHING",
         (d.youth_id, d.registering_agency, d.partner_case_ref, d.birth_year, d.country, d.region, e.time,
-         d.first_contact_at, e.kitseq))
+         d.first_contact_at, d.engagement_id, e.kitseq))
     _involve(conn, d.youth_id, d.registering_agency, "registrant")
 
 
@@ -158,6 +168,13 @@ def _referral(conn, d: ev.ReferralRequested, e: CloudEvent) -> None:
                  (d.referral_id, d.youth_id, d.from_agency, d.to_agency, d.service, d.transfer_lead, d.reason,
                   e.time, e.time))
     _involve(conn, d.youth_id, d.to_agency, "referral")
+
+
+def _closed(conn, d: ev.CaseClosed) -> None:
+    _update(conn, d.youth_id, closed_on=d.exited_on, destination=d.destination)
+    for f in d.follow_ups:
+        conn.execute("INSERT INTO views.follow_ups VALUES (%s, %s, %s, NULL, NULL) ON CONFLICT DO NOTHING",
+                     (d.youth_id, f.checkpoint_months, f.due_on))
 
 
 def _erase(conn, d: ev.YouthErased) -> None:
@@ -208,7 +225,10 @@ HANDLERS = {
     ev.ContactLogged: _contact,
     ev.ContactCadenceSet: lambda conn, d, e: _update(conn, d.youth_id, lost_after_days=d.lost_after_days),
     ev.ContactLost: lambda conn, d, e: _update(conn, d.youth_id, lost_contact=True),
-    ev.CaseClosed: lambda conn, d, e: _update(conn, d.youth_id, closed_on=d.exited_on, destination=d.destination),
+    ev.CaseClosed: lambda conn, d, e: _closed(conn, d),
+    ev.FollowUpRecorded: lambda conn, d, e: conn.execute(
+        "UPDATE views.follow_ups SET recorded_on = %s, situation = %s WHERE youth_id = %s AND checkpoint_months = %s",
+        (d.recorded_on, d.situation, d.youth_id, d.checkpoint_months)),
     ev.YouthErased: lambda conn, d, e: _erase(conn, d),
     ev.ProcessingRestricted: lambda conn, d, e: _update(conn, d.youth_id, restricted_at=d.restricted_at),
 }

@@ -5,7 +5,6 @@ written to the access log. No `from __future__ import annotations` here: FastAPI
 dependencies declared in `Annotated[...]` on the nested functions at definition time.
 """
 
-import json
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
@@ -13,18 +12,18 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
-from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from pydantic import AwareDatetime, BaseModel
 
 from events.envelope import PSEUDONYM_PATTERN
 from events.receipts import Receipt
 from kit.roles import may
-from kit.vault import VaultKeys, decrypt_for
-from projections.access import VISIBLE_SQL, may_access_youth, may_see_youth
+from kit.vault import VaultKeys
+from projections.access import may_see_youth
 from services.api import operators, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
+from services.api.reads import CaseReads, NotVisible
 from services.audit import access as access_queries
 from services.audit import bundle, checkpointing, replay, verify
 from services.intake.policy import Policy
@@ -35,6 +34,9 @@ YouthIdPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
 class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"
+
+
+CaseStatus = Literal["registered", "active", "lost_contact", "closed"]
 
 
 class Youth(BaseModel):
@@ -89,7 +91,8 @@ class Pending(BaseModel):
 
 
 def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: CommandGateway | None = None,
-               vault_keys: VaultKeys | None = None, audit_public_key: str | None = None) -> FastAPI:
+               vault_keys: VaultKeys | None = None, audit_public_key: str | None = None,
+               pseudonym_key: bytes | None = None) -> FastAPI:
     app = FastAPI(title="KiT platform API", version="0.2.0",
                   description="Operators' and auditors' API of the KiT integrated services platform.")
     oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token")
@@ -140,64 +143,49 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "commands are not enabled")
         return {"algorithm": "X25519-HKDF-SHA256-AES256GCM (kit-seal-v1)", "public_key": gateway.ingest_public_key}
 
+    reads = CaseReads(pool, policy, vault_keys, pseudonym_key)
+    app.state.reads = reads
+
     @app.get("/api/v1/youths", response_model=YouthPage, tags=["youths"])
     def list_youths(operator: Annotated[Operator, Depends(case_reader)],
                     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> YouthPage:
-        """The youths your agency may see now (consent or override in force)."""
-        args = visibility_args(operator) | {"limit": limit, "offset": offset}
-        with pool.connection() as conn, conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            total = cur.execute(f"SELECT count(*) AS n FROM views.youths y WHERE {VISIBLE_SQL}", args).fetchone()["n"]
-            rows = cur.execute(f"SELECT * FROM views.youths y WHERE {VISIBLE_SQL}"
-                               " ORDER BY registered_at, youth_id LIMIT %(limit)s OFFSET %(offset)s", args).fetchall()
-            operators.log_access(conn, operator, purpose="case_management", what="youth list")
+                    offset: Annotated[int, Query(ge=0)] = 0,
+                    q: Annotated[str | None, Query(max_length=64, description="pseudonymous id (or its start) or nickname")] = None,
+                    status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
+                    key_worker: str | None = None,
+                    region: Annotated[str | None, Query(pattern=r"^(IT|CH)-[A-Z0-9]{1,3}$")] = None) -> YouthPage:
+        """Your caseload: the youths your agency may see now (consent or override in force), with
+        search and filters."""
+        rows, total = reads.caseload(operator, limit=limit, offset=offset, q=q, status=status_,
+                                     key_worker=key_worker, region=region)
         return YouthPage(items=[Youth(**_youth_fields(r)) for r in rows], total=total, limit=limit, offset=offset)
 
     @app.get("/api/v1/youths/{youth_id}", response_model=YouthRecord, response_model_exclude_none=True, tags=["youths"],
              responses={404: {"description": "no such youth visible to your agency"}})
     def get_youth(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(case_reader)]) -> YouthRecord:
-        now = datetime.now(timezone.utc)
-        with pool.connection() as conn, conn.transaction():
-            if not may_access_youth(conn, youth_id, agency=operator.agency,
-                                    agency_category=policy.category_of(operator.agency), at=now):
-                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency")
-            cur = conn.cursor(row_factory=dict_row)
-            row = cur.execute("SELECT * FROM views.youths WHERE youth_id::text = %s", (youth_id,)).fetchone()
-            agencies = [r["agency"] for r in cur.execute(
-                "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id::text = %s ORDER BY agency", (youth_id,))]
-            consents = [_jsonable(r) for r in cur.execute(
-                "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
-                " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id::text = %s"
-                " ORDER BY given_at", (youth_id,))]
-            referrals = [_jsonable(r) for r in cur.execute(
-                "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
-                " FROM views.referrals WHERE youth_id::text = %s ORDER BY requested_at", (youth_id,))]
-            record = YouthRecord(**_youth_fields(row), agencies=agencies, consents=consents, referrals=referrals)
-            withheld = []
-            if may(operator.role, "special_category.read"):
-                record.vulnerabilities = row["vulnerabilities"]
-            else:
-                withheld.append("vulnerabilities")
-            if may(operator.role, "identity.read"):
-                record.identity = _identity(conn, youth_id)
-            else:
-                withheld.append("identity")
-            record.withheld = withheld
-            what = "youth record" + (" with identity" if record.identity else "") + (
-                " with special-category data" if record.vulnerabilities is not None else "")
-            operators.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
-        return record
+        record = visible(reads.record, operator, youth_id)
+        return YouthRecord(**_youth_fields(record), agencies=record["agencies"], consents=record["consents"],
+                           referrals=record["referrals"], vulnerabilities=record["vulnerabilities"],
+                           identity=record["identity"], withheld=record["withheld"])
 
-    def _identity(conn, youth_id: str) -> dict[str, Any] | None:
-        row = conn.execute("SELECT ciphertext FROM views.vault WHERE youth_id::text = %s AND person_id = youth_id",
-                           (youth_id,)).fetchone()
-        if row is None or vault_keys is None:
-            return None
-        key = vault_keys.get(youth_id)
-        if key is None:
-            return {"erased": True}
-        return json.loads(decrypt_for(key, youth_id, row[0]))
+    @app.get("/api/v1/youths/{youth_id}/timeline", tags=["youths"],
+             responses={404: {"description": "no such youth visible to your agency"}})
+    def timeline(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(case_reader)]) -> list[dict[str, Any]]:
+        """The youth's path across agencies, as far as consent allows; special-category entries
+        only for roles with need to know."""
+        return visible(reads.timeline, operator, youth_id)
+
+    @app.get("/api/v1/alerts", tags=["youths"])
+    def alerts(operator: Annotated[Operator, Depends(case_reader)]) -> list[dict[str, Any]]:
+        """Lost contact, overdue Project of Life reviews, follow-ups due, referrals not answered."""
+        return reads.alerts(operator)
+
+    @app.get("/api/v1/referrals", tags=["referrals"])
+    def referrals(operator: Annotated[Operator, Depends(case_reader)],
+                  direction: Literal["inbox", "sent"] = "inbox",
+                  status_: Annotated[str | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
+        """Referrals to your agency (inbox) or from it (sent: the closed-loop feedback)."""
+        return reads.referrals(operator, direction, status_)
 
     @app.get("/api/v1/youths/{youth_id}/access", response_model=Access, tags=["youths"])
     def access(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(current_operator)],
@@ -214,21 +202,6 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             operators.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",
                                  youth_id=youth_id)
         return Access(youth_id=youth_id, agency=agency, purpose=purpose, at=at, allowed=answer.allowed, basis=answer.basis)
-
-    @app.get("/api/v1/referrals", tags=["referrals"])
-    def referrals(operator: Annotated[Operator, Depends(case_reader)],
-                  direction: Literal["inbox", "sent"] = "inbox",
-                  status_: Annotated[str | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
-        """Referrals to your agency (inbox) or from it (sent: the closed-loop feedback)."""
-        column = "to_agency" if direction == "inbox" else "from_agency"
-        args = visibility_args(operator) | {"status": status_}
-        with pool.connection() as conn, conn.transaction():
-            rows = conn.cursor(row_factory=dict_row).execute(  # only youths the agency may still see
-                f"SELECT r.* FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s"
-                f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
-                " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
-            operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
-        return [_jsonable(r) for r in rows]
 
     def auditor(operator: Annotated[Operator, Depends(current_operator)]) -> Operator:
         if not may(operator.role, "audit.read"):
@@ -307,6 +280,13 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
     return app
 
 
+def visible(read, operator: Operator, youth_id: str):
+    try:
+        return read(operator, youth_id)
+    except NotVisible:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency") from None
+
+
 def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, case_writer) -> None:
     body_model = http_body_model(model)
 
@@ -338,8 +318,3 @@ def _youth_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {name: (value.isoformat() if hasattr(value, "isoformat") else value)
             for name, value in row.items() if name in Youth.model_fields and value is not None
             } | {"youth_id": str(row["youth_id"])}
-
-
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k.endswith("_id") else v)
-            for k, v in row.items()}

@@ -11,7 +11,7 @@ from psycopg_pool import ConnectionPool
 from kit.config import Settings, database_url, jwt_secret, nats_url
 from kit.db import ensure_schema
 from kit.checkpoints import public_key_of
-from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, master_keys
+from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, master_keys, pseudonym_key
 from kit.vault import VaultKeys
 from projections.tracking import SCHEMA as VIEWS_SCHEMA
 from projections.youth_directory import YouthDirectory
@@ -43,7 +43,8 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     vault_keys.create_table()
     gateway = CommandGateway(nats_url(settings), ingest_public_key(ingest_private_key(settings.data_dir)))
     app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys,
-                     audit_public_key=public_key_of(audit_signing_key(settings.data_dir)))
+                     audit_public_key=public_key_of(audit_signing_key(settings.data_dir)),
+                     pseudonym_key=pseudonym_key(settings.data_dir))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",
                             access_log=False)  # access lines carry URLs with youth ids: not in logs
     server = uvicorn.Server(config)

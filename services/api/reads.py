@@ -1,0 +1,166 @@
+"""What operators read about youths, with the authorization that goes with it: agency scope and
+consent at the time of the request (fail-closed), role-based withholding of special-category data
+and identity, and an access-log row for every read. The HTTP API and the web app both use this,
+so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from kit.roles import may
+from kit.vault import VaultKeys, decrypt_for
+from projections.access import VISIBLE_SQL, may_access_youth
+from services.api import operators
+from services.api.operators import Operator
+from services.intake.aggregates import engagement_id
+from services.intake.policy import Policy
+
+STATUS_SQL = {
+    "registered": "y.lead_agency IS NULL AND y.closed_on IS NULL",
+    "active": "y.lead_agency IS NOT NULL AND y.closed_on IS NULL AND NOT y.lost_contact",
+    "lost_contact": "y.lost_contact AND y.closed_on IS NULL",
+    "closed": "y.closed_on IS NOT NULL",
+}
+REFERRAL_ANSWER_DAYS = 7
+
+# one row per alert of the caller's agency, for youths it may see now
+ALERTS_SQL = """
+SELECT 'lost_contact' AS kind, y.youth_id, y.key_worker, y.last_contact_at AS since FROM views.youths y
+ WHERE y.lost_contact AND y.closed_on IS NULL AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {visible}
+UNION ALL
+SELECT 'review_overdue', y.youth_id, y.key_worker, y.next_review_due::timestamptz FROM views.youths y
+ WHERE y.next_review_due < %(today)s AND y.closed_on IS NULL AND y.lead_agency = %(agency)s AND {visible}
+UNION ALL
+SELECT 'follow_up_due', y.youth_id, y.key_worker, f.due_on::timestamptz FROM views.follow_ups f JOIN views.youths y USING (youth_id)
+ WHERE f.recorded_on IS NULL AND f.due_on <= %(today)s AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {visible}
+UNION ALL
+SELECT 'referral_unanswered', y.youth_id, y.key_worker, r.requested_at FROM views.referrals r JOIN views.youths y USING (youth_id)
+ WHERE r.status = 'requested' AND r.to_agency = %(agency)s AND r.requested_at < now() - make_interval(days => %(answer_days)s)
+   AND {visible}
+ORDER BY since
+"""
+
+
+class NotVisible(LookupError):
+    """No such youth visible to the caller's agency (never says which)."""
+
+
+@dataclass
+class CaseReads:
+    pool: ConnectionPool
+    policy: Policy
+    vault_keys: VaultKeys | None = None
+    pseudonym_key: bytes | None = None
+
+    def visibility_args(self, operator: Operator) -> dict[str, Any]:
+        return {"agency": operator.agency, "category": f"category:{self.policy.category_of(operator.agency)}",
+                "at": datetime.now(timezone.utc)}
+
+    def caseload(self, operator: Operator, *, limit: int = 50, offset: int = 0, q: str | None = None,
+                 status: str | None = None, key_worker: str | None = None, region: str | None = None
+                 ) -> tuple[list[dict[str, Any]], int]:
+        args = self.visibility_args(operator) | {"limit": limit, "offset": offset, "key_worker": key_worker or None,
+                                                 "region": region or None, "q": q or None, "engagement": None}
+        if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
+            args["engagement"] = engagement_id(self.pseudonym_key, operator.agency, q)
+        where = [VISIBLE_SQL, "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)",
+                 "(%(region)s::text IS NULL OR y.region = %(region)s)",
+                 "(%(q)s::text IS NULL OR y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.engagement_id = %(engagement)s)",
+                 STATUS_SQL.get(status or "", "true")]
+        condition = " AND ".join(f"({w})" for w in where)
+        with self.pool.connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            total = cur.execute(f"SELECT count(*) AS n FROM views.youths y WHERE {condition}", args).fetchone()["n"]
+            rows = cur.execute(f"SELECT * FROM views.youths y WHERE {condition}"
+                               " ORDER BY registered_at DESC, youth_id LIMIT %(limit)s OFFSET %(offset)s", args).fetchall()
+            operators.log_access(conn, operator, purpose="case_management", what="youth list")
+        return rows, total
+
+    def record(self, operator: Operator, youth_id: str) -> dict[str, Any]:
+        """The youth's record; vulnerabilities and identity only for roles that need them."""
+        with self.pool.connection() as conn, conn.transaction():
+            self._require_visible(conn, operator, youth_id)
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute("SELECT * FROM views.youths WHERE youth_id::text = %s", (youth_id,)).fetchone()
+            record = dict(row)
+            record["agencies"] = [r["agency"] for r in cur.execute(
+                "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id::text = %s ORDER BY agency", (youth_id,))]
+            record["consents"] = [jsonable(r) for r in cur.execute(
+                "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
+                " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id::text = %s"
+                " ORDER BY given_at", (youth_id,))]
+            record["referrals"] = [jsonable(r) for r in cur.execute(
+                "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
+                " FROM views.referrals WHERE youth_id::text = %s ORDER BY requested_at", (youth_id,))]
+            withheld = []
+            if not may(operator.role, "special_category.read"):
+                record["vulnerabilities"] = None
+                withheld.append("vulnerabilities")
+            record["identity"] = self._identity(conn, youth_id) if may(operator.role, "identity.read") else None
+            if not may(operator.role, "identity.read"):
+                withheld.append("identity")
+            record["withheld"] = withheld
+            what = "youth record" + (" with identity" if record["identity"] else "") + (
+                " with special-category data" if record["vulnerabilities"] is not None else "")
+            operators.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
+        return record
+
+    def timeline(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
+        """The path across agencies as far as consent allows; special-category entries withheld
+        from roles without need to know."""
+        with self.pool.connection() as conn, conn.transaction():
+            self._require_visible(conn, operator, youth_id)
+            rows = conn.cursor(row_factory=dict_row).execute(
+                "SELECT event_id, at, type, agency, actor, role, classification, data FROM views.timeline"
+                " WHERE youth_id::text = %s ORDER BY at, stream_seq", (youth_id,)).fetchall()
+            operators.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
+        special = may(operator.role, "special_category.read")
+        return [jsonable(r) | ({} if special or r["classification"] != "special-category"
+                               else {"data": {}, "withheld": True}) for r in rows]
+
+    def alerts(self, operator: Operator) -> list[dict[str, Any]]:
+        args = self.visibility_args(operator) | {"today": datetime.now(timezone.utc).date(),
+                                                 "answer_days": REFERRAL_ANSWER_DAYS}
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
+            operators.log_access(conn, operator, purpose="case_management", what="alerts")
+        return [jsonable(r) for r in rows]
+
+    def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None) -> list[dict[str, Any]]:
+        """To the agency (inbox) or from it (sent: the closed-loop feedback), for youths it may still see."""
+        column = "to_agency" if direction == "inbox" else "from_agency"
+        args = self.visibility_args(operator) | {"status": status}
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.cursor(row_factory=dict_row).execute(
+                f"SELECT r.* FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s"
+                f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
+                " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
+            operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
+        return [jsonable(r) for r in rows]
+
+    def _require_visible(self, conn, operator: Operator, youth_id: str) -> None:
+        if not may_access_youth(conn, youth_id, agency=operator.agency,
+                                agency_category=self.policy.category_of(operator.agency), at=datetime.now(timezone.utc)):
+            raise NotVisible(youth_id)
+
+    def _identity(self, conn, youth_id: str) -> dict[str, Any] | None:
+        row = conn.execute("SELECT ciphertext FROM views.vault WHERE youth_id::text = %s AND person_id = youth_id",
+                           (youth_id,)).fetchone()
+        if row is None or self.vault_keys is None:
+            return None
+        key = self.vault_keys.get(youth_id)
+        if key is None:
+            return {"erased": True}
+        return json.loads(decrypt_for(key, youth_id, row[0]))
+
+
+def jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k.endswith("_id") and v is not None else v)
+            for k, v in row.items()}
