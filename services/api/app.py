@@ -5,6 +5,7 @@ written to the access log. No `from __future__ import annotations` here: FastAPI
 dependencies declared in `Annotated[...]` on the nested functions at definition time.
 """
 
+import asyncio
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
@@ -24,6 +25,7 @@ from services.api import operators, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
 from services.api.reads import CaseReads, NotVisible
+from services.web.app import add_web_routes
 from services.audit import access as access_queries
 from services.audit import bundle, checkpointing, replay, verify
 from services.intake.policy import Policy
@@ -276,7 +278,8 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
 
     if gateway is not None:
         for name, model in HTTP_COMMANDS.items():
-            _add_command_route(app, gateway, name, model, case_writer)
+            _add_command_route(app, gateway, name, model, case_writer, reads)
+    add_web_routes(app, reads=reads, gateway=gateway, secret=secret, pool=pool)
     return app
 
 
@@ -287,7 +290,7 @@ def visible(read, operator: Operator, youth_id: str):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency") from None
 
 
-def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, case_writer) -> None:
+def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, case_writer, reads: CaseReads) -> None:
     body_model = http_body_model(model)
 
     async def send(body: body_model, operator: Annotated[Operator, Depends(case_writer)]):  # type: ignore[valid-type]
@@ -296,6 +299,8 @@ def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, 
         if receipt is None:
             return JSONResponse(status_code=202, content=Pending(
                 ingest_id=ingest_id, detail="sent; the receipt did not arrive in time (see kit.receipts)").model_dump())
+        if receipt["status"] == "accepted":  # read-your-writes: the next read shows it
+            await asyncio.to_thread(reads.wait_for, receipt["event_ids"])
         return JSONResponse(status_code=200 if receipt["status"] == "accepted" else 422, content=for_http(receipt))
 
     app.add_api_route(f"/api/v1/commands/{name}", send, methods=["POST"], tags=["commands"],

@@ -7,10 +7,12 @@ so the rules live in one place.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
@@ -144,6 +146,26 @@ class CaseReads:
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
             operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [jsonable(r) for r in rows]
+
+    def wait_for(self, event_ids: list[str], timeout: float = 5.0) -> bool:
+        """Read-your-writes: wait until the views have applied these events (not a fixed sleep:
+        the check repeats with a short, growing pause and stops as soon as they are there)."""
+        if not event_ids:
+            return True
+        deadline, pause = time.monotonic() + timeout, 0.005
+        while True:
+            with self.pool.connection() as conn:
+                try:
+                    applied = conn.execute("SELECT count(*) FROM views.timeline WHERE event_id = ANY(%s::uuid[])",
+                                           (list(event_ids),)).fetchone()[0]
+                except psycopg.errors.UndefinedTable:
+                    return False
+            if applied >= len(set(event_ids)):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
 
     def _require_visible(self, conn, operator: Operator, youth_id: str) -> None:
         if not may_access_youth(conn, youth_id, agency=operator.agency,

@@ -1,0 +1,139 @@
+"""The operators' main journeys in a real headless Chromium (Debian's, driven by Playwright)
+against `kit up`: log in (Italian by default), find the youth in the caseload, record a contact
+and see it on the timeline at once, receive a referral live in the inbox and accept it, and fail
+to open another agency's youth without consent, in the browser and over the API."""
+
+import asyncio
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kit.embedded import free_port
+from kit.vault import seal
+from tests.e2e.test_intake_journey import AFOL, IDENTITY, LUGANO, MILANO, Operator, Partner, consent
+from tests.e2e.test_thin_path import kit, start_platform, stop_platform, wait_healthy
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("web")
+    data_dir = tmp / "kit-data"
+    http_port, nats_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
+    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port))
+    base = f"http://127.0.0.1:{http_port}"
+    proc = start_platform(env)
+    try:
+        wait_healthy(base, proc)
+        for agency, role, user in ((MILANO, "key_worker", "giulia"), (AFOL, "employment_specialist", "luca"),
+                                   (LUGANO, "key_worker", "marco")):
+            assert kit(env, "users", "add", "--agency", agency, "--role", role, "--username", user,
+                       "--password", PASSWORD).returncode == 0
+        public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
+        youth = asyncio.run(register(nats_port, public_key))
+        giulia = Operator(base, "giulia")
+        assert giulia.command("assess_youth", youth_id=youth, neet_status="neet", education_level="upper_secondary",
+                              family_context="with_parents", lead_agency=MILANO, key_worker="giulia").status_code == 200
+        assert giulia.command("record_consent", youth_id=youth, consent=consent("sharing", AFOL)).status_code == 200
+        yield {"base": base, "youth": youth, "giulia": giulia}
+    finally:
+        stop_platform(proc, data_dir)
+
+
+async def register(nats_port: int, public_key: str) -> str:
+    import nats
+
+    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    try:
+        receipt = await Partner(nc, MILANO).send("kit.intake.register_youth.v1", {
+            "partner_case_ref": "MI7-WEB-1", "birth_year": 2005, "country": "IT", "region": "IT-25",
+            "sealed_identity": seal(public_key, json.dumps(IDENTITY).encode()), "consents": [consent()]})
+        assert receipt["status"] == "accepted", receipt
+        return receipt["subject"]
+    finally:
+        await nc.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is needed for the browser tests: `.ci/run` installs it "
+                    "(apt-get install chromium)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+def log_in(browser, base: str, username: str):
+    page = browser.new_context(base_url=base).new_page()
+    page.goto("/login")
+    assert page.get_by_role("button", name="Accedi").is_visible()  # Italian by default
+    page.get_by_label("Nome utente").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Accedi").click()
+    page.wait_for_url(f"{base}/?lang=it")
+    return page
+
+
+def test_a_key_worker_records_a_contact_and_sees_it_on_the_timeline_at_once(platform, browser):
+    page = log_in(browser, platform["base"], "giulia")
+    youth = platform["youth"]
+    page.get_by_role("link", name=youth[:8]).click()
+    assert page.get_by_text("Zambrotti").is_visible()  # a key worker sees the identity from the vault
+    assert page.locator("#timeline li").filter(has_text="contact_logged").count() == 0
+    page.get_by_label("Esito").select_option("reached")
+    page.get_by_role("button", name="Salva").first.click()
+    page.wait_for_url(f"**/youths/{youth}?saved=1*")
+    assert page.get_by_role("status").inner_text() == "Salvato."
+    assert page.locator("#timeline li").filter(has_text="contact_logged").count() == 1  # no reload, no wait
+
+
+def test_a_referral_arrives_live_in_the_inbox_and_is_accepted(platform, browser):
+    page = log_in(browser, platform["base"], "luca")
+    page.goto("/inbox")
+    assert page.get_by_text("Nessun invio in attesa.").is_visible()
+    referral = str(uuid.uuid4())
+    sent = platform["giulia"].command("request_referral", youth_id=platform["youth"], referral_id=referral,
+                                      to_agency=AFOL, service="ips_placement", reason="Cerca lavoro: IPS")
+    assert sent.status_code == 200, sent.text
+    page.get_by_role("button", name="Accogli").wait_for(timeout=15000)  # live: server-sent events
+    page.get_by_role("button", name="Rifiuta").click()  # rejecting needs a reason: refused with it
+    assert page.get_by_role("alert").is_visible()
+    page.get_by_role("button", name="Accogli").click()
+    page.wait_for_url("**/inbox?lang=it")
+    assert page.get_by_text("Nessun invio in attesa.").is_visible()
+    statuses = platform["giulia"].get("/api/v1/referrals?direction=sent").json()
+    assert [r["status"] for r in statuses if r["referral_id"] == referral] == ["accepted"]
+
+
+def test_another_agency_cannot_open_the_youth_without_consent(platform, browser):
+    page = log_in(browser, platform["base"], "marco")
+    response = page.goto(f"/youths/{platform['youth']}")
+    assert response.status == 404 and page.get_by_text("Giovane non visibile per il tuo ente.").is_visible()
+    assert "Zambrotti" not in page.content()
+    marco = Operator(platform["base"], "marco")
+    assert marco.get(f"/api/v1/youths/{platform['youth']}").status_code == 404
+    assert marco.get(f"/api/v1/youths/{platform['youth']}/timeline").status_code == 404
+
+
+def test_the_app_speaks_english_on_request_and_every_field_has_a_label(platform, browser):
+    page = log_in(browser, platform["base"], "giulia")
+    page.goto("/?lang=en")
+    assert page.get_by_role("heading", name="Caseload").is_visible()
+    page.goto(f"/youths/{platform['youth']}")
+    assert page.get_by_role("heading", name="Timeline").is_visible()  # the choice is remembered
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+        .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)""")
+    assert unlabelled == []
