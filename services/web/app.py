@@ -8,6 +8,7 @@ must come from the app's own pages (Origin check).
 
 import asyncio
 import json
+import os
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
 from events import intake as ev
+from kit.roles import OPERATOR_ROLES
+from services.intake.policy import DEFAULT_POLICY_FILE
 from services.api import operators, tokens
 from services.api.commands import CommandGateway
 from services.api.operators import Operator
@@ -201,6 +204,37 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
     def alerts(request: Request) -> HTMLResponse:
         operator = signed_in(request)
         return page(request, "alerts.html", operator=operator, alerts=reads.alerts(operator))
+
+    @app.get("/settings", response_class=HTMLResponse, include_in_schema=False)
+    def settings(request: Request) -> HTMLResponse:
+        return settings_page(request)
+
+    def settings_page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
+        """Operational settings in one place: rules, agency register, the agency's users."""
+        operator = signed_in(request)
+        if operator.role not in ("supervisor", "agency_admin"):
+            return page(request, "alerts.html", status_code=403, operator=operator, alerts=[],
+                        errors=[{"field": "", "message": translator(lang_of(request))("forbidden")}])
+        with pool.connection() as conn:
+            users = [{"username": u, "role": r} for u, r in conn.execute(
+                "SELECT username, role FROM api.operators WHERE agency = %s ORDER BY username", (operator.agency,))]
+        return page(request, "settings.html", status_code=status_code, operator=operator,
+                    policy=reads.policy, policy_file=os.environ.get("KIT_POLICY_FILE") or str(DEFAULT_POLICY_FILE),
+                    users=users, can_add=operator.role == "agency_admin", roles=OPERATOR_ROLES, **context)
+
+    @app.post("/settings/users", response_class=HTMLResponse, include_in_schema=False)
+    def add_user(request: Request, username: Annotated[str, Form()], role: Annotated[str, Form()],
+                 password: Annotated[str, Form()]) -> Response:
+        same_origin(request)
+        operator = signed_in(request)
+        if operator.role != "agency_admin":
+            raise HTTPException(403, "only an agency admin adds users")
+        try:
+            with pool.connection() as conn:
+                operators.add_operator(conn, agency=operator.agency, role=role, username=username, password=password)
+        except operators.InvalidOperator as e:
+            return settings_page(request, 422, errors=[{"field": "username", "message": str(e)}])
+        return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
 
     @app.get("/events", include_in_schema=False)
     async def events(request: Request) -> StreamingResponse:

@@ -35,7 +35,7 @@ def platform(tmp_path_factory):
     try:
         wait_healthy(base, proc)
         for agency, role, user in ((MILANO, "key_worker", "giulia"), (AFOL, "employment_specialist", "luca"),
-                                   (LUGANO, "key_worker", "marco")):
+                                   (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada")):
             assert kit(env, "users", "add", "--agency", agency, "--role", role, "--username", user,
                        "--password", PASSWORD).returncode == 0
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
@@ -137,3 +137,19 @@ def test_the_app_speaks_english_on_request_and_every_field_has_a_label(platform,
     unlabelled = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
         .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.name)""")
     assert unlabelled == []
+
+
+def test_settings_are_in_one_place_and_an_agency_admin_adds_a_user(platform, browser):
+    page = log_in(browser, platform["base"], "giulia")
+    assert page.goto("/settings").status == 403  # a key worker does not manage settings
+    page = log_in(browser, platform["base"], "ada")
+    page.goto("/settings?lang=en")
+    assert page.get_by_role("heading", name="Agencies").is_visible()
+    assert page.get_by_role("cell", name="ufficio-giovani-ti").is_visible()
+    assert page.get_by_role("row", name="Days without contact before the alert 30").is_visible()
+    page.get_by_label("Username", exact=True).fill("nuovo.operatore")
+    page.get_by_label("Role").select_option("link_worker")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Save").click()
+    assert page.get_by_role("cell", name="nuovo.operatore").is_visible()
+    assert Operator(platform["base"], "nuovo.operatore").get("/api/v1/youths").status_code == 200
