@@ -32,6 +32,13 @@ STATUS_SQL = {
 }
 REFERRAL_ANSWER_DAYS = 7
 
+# a caseload holds the youths the agency is involved with (registered, leads, was referred, or is
+# named in a consent), not everyone a category-wide consent would let it open
+INVOLVED_SQL = """
+EXISTS (SELECT 1 FROM views.youth_agencies a WHERE a.youth_id = y.youth_id AND a.agency = %(agency)s)
+OR EXISTS (SELECT 1 FROM views.consents c WHERE c.youth_id = y.youth_id AND c.recipient = %(agency)s)
+"""
+
 # one row per alert of the caller's agency, for youths it may see now
 ALERTS_SQL = """
 SELECT 'lost_contact' AS kind, y.youth_id, y.key_worker, y.last_contact_at AS since FROM views.youths y
@@ -72,7 +79,7 @@ class CaseReads:
                                                  "region": region or None, "q": q or None, "engagement": None}
         if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
             args["engagement"] = engagement_id(self.pseudonym_key, operator.agency, q)
-        where = [VISIBLE_SQL, "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)",
+        where = [VISIBLE_SQL, INVOLVED_SQL, "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)",
                  "(%(region)s::text IS NULL OR y.region = %(region)s)",
                  "(%(q)s::text IS NULL OR y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.engagement_id = %(engagement)s)",
                  STATUS_SQL.get(status or "", "true")]
