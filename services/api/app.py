@@ -20,7 +20,7 @@ from events.envelope import PSEUDONYM_PATTERN
 from events.receipts import Receipt
 from kit.roles import may
 from kit.vault import VaultKeys
-from projections.access import may_see_youth
+from projections.access import may_access_youth, may_see_youth
 from services.api import operators, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
@@ -193,12 +193,17 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
     def access(youth_id: YouthIdPath, operator: Annotated[Operator, Depends(current_operator)],
                purpose: Literal["case_management", "sharing", "family_contact", "observatory_statistics"] = "case_management",
                agency: str | None = None, at: AwareDatetime | None = None) -> Access:
-        """May agency X see youth Y for purpose P at time T? (defaults: your agency, now). Fail-closed."""
+        """May agency X see youth Y for purpose P at time T? (defaults: your agency, now). Fail-closed.
+        Asked about a youth your agency may not see now, the answer is 404 (auditors: always)."""
         agency = agency or operator.agency
         if agency != operator.agency and operator.role not in ("auditor", "supervisor", "agency_admin"):
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors, agency admins and auditors ask for another agency")
         at = at or datetime.now(timezone.utc)
         with pool.connection() as conn, conn.transaction():
+            if operator.role != "auditor" and not may_access_youth(
+                    conn, youth_id, agency=operator.agency, agency_category=policy.category_of(operator.agency),
+                    at=datetime.now(timezone.utc)):
+                raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency")
             answer = may_see_youth(conn, youth_id, agency=agency, agency_category=policy.category_of(agency),
                                    purpose=purpose, at=at)
             operators.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",

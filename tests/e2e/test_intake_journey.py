@@ -232,6 +232,7 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
         assert sent.json()[0]["to_agency"] == AFOL
         access = giulia.get(f"/api/v1/youths/{youth}/access?purpose=sharing").json()
         assert access["allowed"] is False  # sharing was given *to* AFOL, not to Milano
+        assert giulia.get(f"/api/v1/youths/{youth}/access?purpose=case_management").json()["allowed"] is True
 
         # after withdrawal the receiving agency no longer sees the youth
         withdrawn = giulia.command("withdraw_consent", youth_id=youth, consent_id=share["consent_id"])
@@ -239,6 +240,13 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
         luca.eventually(f"/api/v1/youths/{youth}", lambda r: r.status_code == 404)
         assert luca.get("/api/v1/youths").json()["total"] == 0
         assert luca.get("/api/v1/referrals?direction=inbox").json() == []
+        # every youth-level endpoint refuses the agency that may no longer see the youth: never data
+        paths = [p for p, ops in httpx.get(f"{base}/openapi.json").json()["paths"].items()
+                 if "{youth_id}" in p and "get" in ops]
+        assert len(paths) >= 7
+        for template in paths:
+            response = luca.get(template.replace("{youth_id}", youth) + "?at=2026-11-01T00:00:00Z")
+            assert response.status_code in (403, 404) and "Zambrotti" not in response.text, template
         late = luca.command("update_referral", youth_id=youth, referral_id=referral["referral_id"], status="in-progress")
         assert late.status_code == 422 and codes(late) == [("youth_id", "no_consent")]
     finally:
