@@ -16,7 +16,7 @@ from kit.config import database_url, load_settings
 def cmd_up(args: argparse.Namespace) -> int:
     from kit.supervisor import Supervisor
 
-    return Supervisor(load_settings()).run()
+    return Supervisor(load_settings(), demo=args.demo).run()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -219,14 +219,53 @@ def cmd_bench_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_views(args: argparse.Namespace) -> int:
+    from kit.bench_views import run_views_bench
+
+    result = run_views_bench(events=args.events, clients=args.clients, seconds=args.seconds)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild read models from the integration streams (the live views service may keep running)."""
+    from kit.config import nats_url
+    from projections.rebuild import RebuildError, rebuild
+    from projections.wiring import PROJECTIONS
+
+    by_name = {p.name: p for p in PROJECTIONS}
+    unknown = [name for name in args.names if name not in by_name]
+    if unknown:
+        print(f"error: unknown projection(s) {', '.join(unknown)}; choose from {', '.join(by_name)}", file=sys.stderr)
+        return 2
+    chosen = [by_name[name] for name in dict.fromkeys(args.names)] or list(PROJECTIONS)
+
+    def bar(done: int, total: int, width: int = 30) -> None:
+        filled = width if total <= 0 else min(width, width * done // total)
+        print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} events", end="", file=sys.stderr,
+              flush=True)
+
+    settings = load_settings()
+    try:
+        result = rebuild(database_url(settings), nats_url(settings), chosen, page=args.page, progress=bar)
+    except RebuildError as e:
+        print(f"\nerror: {e}", file=sys.stderr)
+        return 1
+    print(file=sys.stderr)
+    print(json.dumps({"projections": [p.name for p in chosen], **result}))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     from kit.services import SERVICES
 
     p = argparse.ArgumentParser(prog="kit", description="KiT integrated services platform")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("up", help="start NATS, PostgreSQL (embedded unless configured), every service and the API"
-                   ).set_defaults(func=cmd_up)
+    up = sub.add_parser("up", help="start NATS, PostgreSQL (embedded unless configured), every service and the API")
+    up.add_argument("--demo", action="store_true",
+                    help="once the API answers, seed synthetic demo youths and operators (KIT_DEMO_YOUTHS, default 300)")
+    up.set_defaults(func=cmd_up)
 
     run = sub.add_parser("run", help="run one service in the foreground")
     run.add_argument("service", choices=sorted(SERVICES))
@@ -281,6 +320,13 @@ def parser() -> argparse.ArgumentParser:
     contracts.add_argument("--dir", help="contracts directory (default: the repository's contracts/)")
     contracts.set_defaults(func=cmd_contracts)
 
+    projections = sub.add_parser("projections", help="read models").add_subparsers(dest="action", required=True)
+    rebuild = projections.add_parser("rebuild", help="rebuild read models from scratch from the integration streams")
+    rebuild.add_argument("names", nargs="*", metavar="NAME",
+                         help="projections to rebuild (youth_directory, timeline); none = all")
+    rebuild.add_argument("--page", type=int, default=1000, help="messages per transaction")
+    rebuild.set_defaults(func=cmd_projections_rebuild)
+
     bench = sub.add_parser("bench", help="benchmarks that print JSON figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     ingest = bench_sub.add_parser("ingest", help="partner publish -> projection, with same-run baselines")
@@ -292,6 +338,12 @@ def parser() -> argparse.ArgumentParser:
     bench_audit.add_argument("--youth-events", type=int, default=200,
                              help="events of the replayed youth, spread through the log")
     bench_audit.set_defaults(func=cmd_bench_audit)
+    bench_views = bench_sub.add_parser("views", help="projection rebuild and API reads under load, with a same-run"
+                                       " baseline")
+    bench_views.add_argument("--events", type=int, default=200000, help="integration events in the stream")
+    bench_views.add_argument("--clients", type=int, default=20, help="concurrent API clients")
+    bench_views.add_argument("--seconds", type=float, default=20, help="duration of each load run (caseload, timeline)")
+    bench_views.set_defaults(func=cmd_bench_views)
     return p
 
 

@@ -25,8 +25,9 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, demo: bool = False):
         self.settings = settings
+        self.demo = demo
         self.nats = None if settings.nats_url else EmbeddedNats(settings.data_dir / "nats", settings.nats_port)
         self.postgres = None if settings.database_url else EmbeddedPostgres(postgres_dir(settings))
         self.children: dict[str, subprocess.Popen[bytes]] = {}
@@ -55,6 +56,9 @@ class Supervisor:
             for name in SERVICES:
                 self.spawn(name)
             self._announce()
+            if self.demo and not self.stopping:  # seeds in a thread once /health answers; we keep supervising
+                from kit.demo import seed_in_background
+                seed_in_background(self.settings)
             while not self.stopping:
                 for name, proc in list(self.children.items()):
                     if proc.poll() is not None and not self.stopping:

@@ -50,6 +50,7 @@ class IntakeService:
         self.db_url = database_url(settings)
         self.nats_url = nats_url(settings)
         self.intake: Intake | None = None
+        self.handled_upto = 0  # highest ingest sequence this process handled (acked right after)
         self.broker = NatsBroker(self.nats_url, name="kit-intake", logger=logging.getLogger("kit.intake.broker"))
         self.consumer = Consumer(name="intake-ingest", handle=self.handle, is_due=self.is_due,
                                  dead_letter_after=settings.dead_letter_after,
@@ -74,7 +75,12 @@ class IntakeService:
         """
         assert self.intake is not None
         ordered = sorted(messages, key=lambda m: m.metadata.sequence.stream)
-        messages = ordered[:due_run([m.metadata.sequence.stream for m in ordered], await self.oldest_pending())]
+        # handled here before and redelivered (the ack was lost): answered again, never re-applied
+        again = [m for m in ordered if m.metadata.sequence.stream <= self.handled_upto]
+        fresh = [m for m in ordered if m.metadata.sequence.stream > self.handled_upto]
+        # the server may not have processed our last acks yet: what we handled is gone all the same
+        oldest = max(await self.oldest_pending(), self.handled_upto + 1)
+        messages = again + fresh[:due_run([m.metadata.sequence.stream for m in fresh], oldest)]
         if not messages:
             return []
         batch = [Incoming(agency_of(m.subject), m.data, m.metadata.sequence.stream) for m in messages]
@@ -86,6 +92,7 @@ class IntakeService:
                     receipt_subject(incoming.agency), stream=RECEIPTS_STREAM,
                     headers={"Nats-Msg-Id": f"receipt:{incoming.agency}:{receipt['ingest_id']}:again:{incoming.stream_seq}"},
                 )
+        self.handled_upto = max(self.handled_upto, messages[-1].metadata.sequence.stream)  # acked when we return
         return messages
 
     async def alerts(self, stop: asyncio.Event) -> None:
