@@ -16,11 +16,12 @@ from kit.nats_setup import prepare
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
 from projections.tracking import (SCHEMA, Projection, apply_in_turn, create_positions_table, is_due,
                                   skip_in_turn)
+from projections.timeline import Timeline
 from projections.youth_directory import YouthDirectory
 
 log = logging.getLogger("kit.views")
 
-PROJECTIONS: tuple[Projection, ...] = (YouthDirectory(),)
+PROJECTIONS: tuple[Projection, ...] = (YouthDirectory(), Timeline())
 
 
 class ViewsService:
