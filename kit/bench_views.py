@@ -1,0 +1,650 @@
+"""`kit bench views`: rebuilding the read models, and reading them through the HTTP API under load.
+
+Everything runs on the embedded default (fresh nats-server and PostgreSQL in a temporary directory):
+- the stream: N integration events published straight to KIT_EVENTS_INTAKE (`publish_async`,
+  with the relay's headers), as the intake relay would have: ~N/20 youths across the agencies of
+  the intake policy, each with a realistic path (outreach before registration for some, then
+  registration, identity, consents, assessment, case opened, Project of Life, many contacts,
+  referrals with their status changes, reviews, lost contact, closure), interleaved in time;
+  deterministic ids, kitseq increasing with gaps (receipts), every payload built by its model in
+  `events.intake`. Their JSON is also stored in `bench.events(seq, body)`;
+- rebuild_events_per_s: `projections.rebuild.rebuild` of every projection in PROJECTIONS from
+  the stream, one transaction per page;
+- baseline_copy_events_per_s: the raw floor under it, in the same run: the same N events read
+  from PostgreSQL (a server-side cursor, pages of 5000, body as text) and written with COPY into a
+  scratch table; measured twice (the first read warms the cache), the better run counts;
+- caseload / timeline latencies: the HTTP API (`create_app`, as `kit up` serves it: uvicorn, one
+  process, a pool of 10 connections) in a subprocess on a free port, against the rebuilt views,
+  after VACUUM ANALYZE (what autovacuum leaves after a rebuild); C concurrent clients (threads,
+  keep-alive connections), each logged in as a key worker of one of the three busiest agencies,
+  request the caseload (first page, limit 50) for `seconds`, then timelines of random youths their
+  agency may see (by the API's own rule) for `seconds`;
+- peak_rss_mb: this process and its children (the API server, nats-server) and PostgreSQL
+  (postmaster and every backend), summed, at its peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import http.client
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import nats
+import psycopg
+
+from events import intake as ev
+from events.envelope import CloudEvent, dataschema_for
+from kit.bench_audit import RssSampler
+from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from kit.streams import ensure_streams, event_subject, events_stream
+from services.intake.aggregates import integration_event_id
+from services.intake.policy import Policy, load_policy
+
+SERVICE = "intake"
+SOURCE = "urn:kit:service:intake"
+NOTIFICATION_HEADER = "Kit-Notification-Id"  # as kit.relay
+EVENTS_PER_YOUTH = 20
+BATCH = 5000
+BASELINE_PAGE = 5000
+CASELOAD_LIMIT = 50
+BUSY_AGENCIES = 3
+OPERATOR_PASSWORD = "bench-views-password"
+DAY = 86400.0
+PERIOD_DAYS = 365
+NAMESPACE = uuid.UUID("3f0c9a8e-5b7d-4e21-a6c4-9d2b7e1f0a53")
+
+# How much of the caseload each agency of the policy carries (others: 5).
+AGENCY_WEIGHTS = {"comune-milano-m7": 30, "afol-milano": 16, "ufficio-giovani-ti": 14, "cfp-torino": 12,
+                  "ngo-lugano": 12, "employment-service": 8, "other-agency": 8}
+ROLES = ("key_worker", "key_worker", "operator", "link_worker", "employment_specialist")
+CONTACT_TYPES = ("meeting", "phone_call", "message", "home_visit", "family_meeting", "group_activity")
+CONTACT_CHANNELS = {"meeting": "in_person", "phone_call": "phone", "message": "messaging", "home_visit": "in_person",
+                    "family_meeting": "in_person", "group_activity": "in_person"}
+GOALS = (("Find an apprenticeship", "employment"), ("Finish lower secondary school", "education"),
+         ("Vocational course in catering", "training"), ("Regular sports activity", "wellbeing"),
+         ("Stable housing", "housing"), ("Join a volunteering group", "social"), ("Get a driving licence", "other"))
+SERVICES = ("social_prescribing", "ips_placement", "training", "partner_service")
+TERRITORIES = {"IT": ev.Territory(country="IT", municipality="Milano", district="Municipio 7"),
+               "CH": ev.Territory(country="CH", municipality="Lugano", canton="CH-TI")}
+
+
+def _z(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def _ciphertext(rng: random.Random, size: int) -> str:
+    return "v1." + base64.urlsafe_b64encode(rng.randbytes(size)).decode()
+
+
+# ---------------------------------------------------------------- the youths and their paths
+
+@dataclass(slots=True)
+class Youth:
+    index: int
+    youth_id: str
+    agency: str
+    country: str
+    region: str
+    partner: str | None  # the agency the youth consents to share with (and is referred to)
+    engagement_id: str | None
+    key_worker: str
+    transfer_lead: bool
+    first_contact: float | None = None  # seconds after START: the first outreach contact
+    lead_moved: bool = False
+    versions: dict[str, int] = field(default_factory=dict)  # originator -> last version handed out
+
+    def id(self, label: str) -> str:
+        return str(uuid.uuid5(NAMESPACE, f"{self.youth_id}/{label}"))
+
+
+@dataclass(slots=True)
+class Step:
+    at: float  # seconds after START
+    youth: int
+    kind: str
+    arg: Any = None
+
+
+class Stream:
+    """The benchmark's integration log (deterministic for a seed), in time order."""
+
+    def __init__(self, events: int, policy: Policy, seed: int = 11, end: datetime | None = None):
+        self.rng = random.Random(seed)
+        self.events = events
+        end = (end or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.start = end - timedelta(days=PERIOD_DAYS)
+        self.agencies = sorted(policy.agencies.values(), key=lambda a: a.code)
+        self.weights = [AGENCY_WEIGHTS.get(a.code, 5) for a in self.agencies]
+        self.operators = {a.code: [(str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), self.rng.choice(ROLES))
+                                   for _ in range(6)] for a in self.agencies}
+        self.youths: list[Youth] = []
+        steps: list[Step] = []
+        while len(steps) < events:
+            steps.extend(self._path(self._youth()))
+        steps.sort(key=lambda s: (s.at, s.youth))
+        self.steps = steps[:events]  # the cases started last are still under way
+        self.counts: dict[str, int] = {}
+        for s in self.steps:
+            self.counts[s.kind] = self.counts.get(s.kind, 0) + 1
+
+    def _youth(self) -> Youth:
+        rng = self.rng
+        agency = rng.choices(self.agencies, self.weights)[0]
+        peers = [a for a in self.agencies if a.country == agency.country and a.code != agency.code]
+        partner = rng.choices(peers, [AGENCY_WEIGHTS.get(a.code, 5) for a in peers])[0].code \
+            if peers and rng.random() < 0.6 else None
+        youth = Youth(index=len(self.youths), youth_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                      agency=agency.code, country=agency.country, region=agency.region, partner=partner,
+                      engagement_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)) if rng.random() < 0.12 else None,
+                      key_worker=f"kw-{agency.code}-{rng.randrange(8)}", transfer_lead=rng.random() < 0.1)
+        self.youths.append(youth)
+        return youth
+
+    def _path(self, y: Youth) -> list[Step]:
+        rng = self.rng
+        t = rng.uniform(0, (PERIOD_DAYS - 30) * DAY)
+        steps: list[Step] = []
+
+        def add(kind: str, after_days: float = 0.0, arg: Any = None) -> None:
+            nonlocal t
+            t += after_days * DAY + rng.uniform(0.5, 90.0)  # seconds apart within one command's events
+            steps.append(Step(t, y.index, kind, arg))
+
+        if y.engagement_id:
+            for _ in range(rng.randint(1, 3)):
+                add("outreach", rng.uniform(1, 10))
+            y.first_contact = steps[0].at
+        add("registered", rng.uniform(0, 3))
+        if rng.random() < 0.9:
+            add("identity")
+        add("consent_case_management")
+        if y.engagement_id:
+            add("engagement_linked")
+        if y.partner:
+            add("consent_sharing")
+        add("assessed", rng.uniform(1, 10))
+        add("vulnerabilities")
+        add("case_opened")
+        if rng.random() < 0.5:
+            add("cadence")
+        add("project", rng.uniform(5, 20), 1)
+        contacts = rng.randint(6, 16)
+        referral_at = rng.randrange(1, contacts) if y.partner and rng.random() < 0.8 else None
+        partner_active = False
+        for i in range(contacts):
+            if i == referral_at:
+                add("referral", rng.uniform(1, 5))
+                add("referral_status", rng.uniform(1, 7), ("requested", "accepted"))
+                if y.transfer_lead:
+                    add("lead_transferred")
+                add("referral_status", rng.uniform(1, 10), ("accepted", "in-progress"))
+                partner_active = True
+            by = y.partner if partner_active and rng.random() < 0.3 else None
+            add("contact", rng.uniform(3, 20), by)
+            if i == contacts // 2 and rng.random() < 0.35:
+                add("review", rng.uniform(0, 5))
+        if partner_active and rng.random() < 0.6:
+            add("referral_status", rng.uniform(5, 30), ("in-progress", rng.choice(("completed", "completed", "failed"))))
+        ending = rng.random()
+        if ending < 0.1:
+            add("contact_lost", rng.uniform(31, 45))
+        elif ending < 0.22:
+            add("case_closed", rng.uniform(5, 30))
+        return steps
+
+    # -------------------------------------------------------------- materialisation
+
+    def messages(self) -> Iterator[tuple[int, str, bytes, dict[str, str]]]:
+        """(stream sequence, subject, payload, headers), in stream order; once only (it moves the
+        youths' aggregate versions on)."""
+        kitseq = 0
+        last_contact: dict[int, datetime] = {}
+        for seq, step in enumerate(self.steps, start=1):
+            kitseq += 1 + (self.rng.random() < 0.4) + (self.rng.random() < 0.1)  # receipts and claims in between
+            y = self.youths[step.youth]
+            at = self.start + timedelta(seconds=step.at)
+            data, agency, originator = self._data(y, step, at, last_contact)
+            if step.kind == "contact" and data.outcome == "reached":
+                last_contact[y.index] = data.occurred_at
+            version = y.versions.get(originator, 0) + 1
+            y.versions[originator] = version
+            event_id = integration_event_id(uuid.UUID(originator), version)
+            actor, role = (None, None) if step.kind in ("registered", "identity", "consent_case_management",
+                                                         "outreach") and y.index % 2 else \
+                self.rng.choice(self.operators[agency])
+            correlation = str(uuid.uuid5(NAMESPACE, f"{originator}/{step.kind}/{version}"))
+            envelope = {
+                "specversion": "1.0", "id": event_id, "source": SOURCE, "type": data.type_name,
+                "subject": originator, "time": _z(at), "datacontenttype": "application/json",
+                "dataschema": dataschema_for(data.type_name), "kitagency": agency,
+                "kitcorrelationid": correlation, "kitcausationid": correlation,
+                "kitactor": actor, "kitrole": role, "kitrecordedtime": _z(at),
+                "kitclassification": data.classification, "kitseq": kitseq,
+                "data": data.model_dump(mode="json"),
+            }
+            payload = json.dumps({k: v for k, v in envelope.items() if v is not None}, separators=(",", ":")).encode()
+            yield (seq, event_subject(SERVICE, data.type_name), payload,
+                   {"Nats-Msg-Id": event_id, NOTIFICATION_HEADER: str(kitseq)})
+
+    def _data(self, y: Youth, step: Step, at: datetime, last_contact: dict[int, datetime]
+              ) -> tuple[ev.Event, str, str]:
+        """The event's payload (built, so validated, by its model), its agency and its originator."""
+        rng, kind, yid = self.rng, step.kind, y.youth_id
+        lead = y.partner if y.lead_moved else y.agency
+        if kind == "outreach":
+            return ev.OutreachContactRecorded(
+                engagement_id=y.engagement_id, agency=y.agency, handle_ciphertext=_ciphertext(rng, 48),
+                place_type=rng.choice(("street", "youth_centre", "school", "online")),
+                territory=TERRITORIES[y.country], channel=rng.choice(("in_person", "messaging", "social_media")),
+                outcome=rng.choice(("first_contact", "conversation", "hooked")),
+                occurred_at=at - timedelta(minutes=rng.randrange(10, 600))), y.agency, y.engagement_id
+        if kind == "engagement_linked":
+            return ev.EngagementLinked(engagement_id=y.engagement_id, youth_id=yid), y.agency, y.engagement_id
+        if kind == "registered":
+            first = self.start + timedelta(seconds=y.first_contact) if y.first_contact is not None else None
+            return ev.YouthRegistered(
+                youth_id=yid, registering_agency=y.agency, partner_case_ref=f"{y.agency[:8]}-{2025 + y.index % 2}-{y.index:06d}",
+                birth_year=rng.randint(1996, 2010), country=y.country, region=y.region,
+                engagement_id=y.engagement_id if first else None, first_contact_at=first), y.agency, yid
+        if kind == "identity":
+            return ev.IdentityRecorded(youth_id=yid, person_id=yid, ciphertext=_ciphertext(rng, 180)), y.agency, yid
+        if kind in ("consent_case_management", "consent_sharing"):
+            sharing = kind == "consent_sharing"
+            terms = ev.ConsentTerms(
+                consent_id=y.id(kind), purpose="sharing" if sharing else "case_management",
+                recipient=y.partner if sharing else None, legal_basis="consent",
+                given_by="guardian" if rng.random() < 0.15 else "youth", notice_version="2026-1",
+                given_at=at - timedelta(minutes=rng.randrange(1, 120)),
+                expires_at=at + timedelta(days=3 * 365) if sharing else None)
+            return ev.ConsentRecorded(youth_id=yid, consent=terms, recorded_by=y.agency), y.agency, yid
+        if kind == "assessed":
+            return ev.YouthAssessed(
+                youth_id=yid, neet_status=rng.choice(("neet", "neet", "neet", "in_training", "in_education")),
+                neet_since=(at - timedelta(days=rng.randrange(30, 900))).date() if rng.random() < 0.7 else None,
+                education_level=rng.choice(("primary", "lower_secondary", "lower_secondary", "upper_secondary")),
+                family_context=rng.choice(("with_parents", "single_parent", "alone", "care_leaver", "with_partner")),
+                aspirations=rng.sample(["work", "study", "training", "volunteering", "undecided"], rng.randint(1, 3)),
+            ), y.agency, yid
+        if kind == "vulnerabilities":
+            return ev.VulnerabilitiesAssessed(youth_id=yid, vulnerabilities=ev.Vulnerabilities(
+                socio_economic=rng.random() < 0.5, disability=rng.random() < 0.1, psycho_social=rng.random() < 0.3,
+                migration_background=rng.random() < 0.3)), y.agency, yid
+        if kind == "case_opened":
+            return ev.CaseOpened(youth_id=yid, lead_agency=y.agency, key_worker=y.key_worker), y.agency, yid
+        if kind == "cadence":
+            every = rng.choice((7, 14, 21))
+            return ev.ContactCadenceSet(youth_id=yid, every_days=every, lost_after_days=30), y.agency, yid
+        if kind == "project":
+            goals = [ev.Goal(goal_id=y.id(f"goal-{i}"), description=d, category=c, lifecycle_status="active",
+                             achievement_status="in-progress",
+                             milestones=[ev.Milestone(milestone_id=y.id(f"goal-{i}-m"), description="First step agreed",
+                                                      due=(at + timedelta(days=30)).date())])
+                     for i, (d, c) in enumerate(rng.sample(GOALS, rng.randint(1, 3)))]
+            return ev.ProjectOfLifeAgreed(youth_id=yid, version=step.arg, goals=goals,
+                                          next_review_due=(at + timedelta(days=90)).date(), agreed_by_youth=True,
+                                          agreed_by_guardian=rng.random() < 0.15), y.agency, yid
+        if kind == "contact":
+            contact_type = rng.choice(CONTACT_TYPES)
+            return ev.ContactLogged(
+                youth_id=yid, contact_id=y.id(f"contact-{y.versions.get(yid, 0)}"), agency=step.arg or lead,
+                contact_type=contact_type, channel=CONTACT_CHANNELS[contact_type] if rng.random() < 0.8 else "phone",
+                outcome=rng.choices(("reached", "not_reached", "rescheduled"), (8, 1, 1))[0],
+                occurred_at=(at - timedelta(minutes=rng.randrange(5, 600))).replace(microsecond=0),
+                related_person_ids=[]), step.arg or lead, yid
+        if kind == "referral":
+            return ev.ReferralRequested(
+                youth_id=yid, referral_id=y.id("referral"), from_agency=lead, to_agency=y.partner,
+                service=rng.choice(SERVICES), reason="Wants to work; job search support",
+                transfer_lead=y.transfer_lead, basis=f"consent:{y.id('consent_sharing')}"), lead, yid
+        if kind == "referral_status":
+            previous, status = step.arg
+            return ev.ReferralStatusChanged(
+                youth_id=yid, referral_id=y.id("referral"), from_agency=y.agency, to_agency=y.partner,
+                previous_status=previous, status=status, note="First meeting held" if status == "in-progress" else None,
+                by_agency=y.partner), y.partner, yid
+        if kind == "lead_transferred":
+            y.lead_moved = True
+            return ev.LeadTransferred(youth_id=yid, from_agency=y.agency, to_agency=y.partner,
+                                      referral_id=y.id("referral")), y.partner, yid
+        if kind == "review":
+            return ev.ProjectReviewRecorded(youth_id=yid, project_version=1, held_on=at.date(),
+                                            outcome=rng.choice(("on_track", "on_track", "needs_revision")),
+                                            next_review_due=(at + timedelta(days=90)).date()), lead, yid
+        if kind == "contact_lost":
+            since = last_contact.get(y.index) or at - timedelta(days=31)
+            return ev.ContactLost(youth_id=yid, last_contact_at=since, days_without_contact=(at - since).days,
+                                  lead_agency=lead, key_worker=y.key_worker), lead, yid
+        if kind == "case_closed":
+            exited = at.date()
+            return ev.CaseClosed(youth_id=yid, destination=rng.choice(("employment", "education", "training", "moved")),
+                                 exited_on=exited, follow_ups=[
+                                     ev.FollowUp(checkpoint_months=m, due_on=exited + timedelta(days=30 * m))
+                                     for m in (6, 12, 18)]), lead, yid
+        raise ValueError(kind)
+
+
+# ---------------------------------------------------------------- building the stream
+
+async def publish(nats_url: str, db_url: str, stream: Stream) -> dict[str, Any]:
+    """Publish the stream to KIT_EVENTS_INTAKE and store the same JSON in bench.events."""
+    nc = await nats.connect(nats_url, name="kit-bench-views")
+    js = nc.jetstream(publish_async_max_pending=2000)
+    await ensure_streams(js)
+    name = events_stream(SERVICE)
+    if (await js.stream_info(name)).state.messages:
+        raise RuntimeError(f"{name} is not empty")
+    payload_bytes = 0
+    started = time.perf_counter()
+    with psycopg.connect(db_url) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        conn.execute("CREATE TABLE bench.events (seq bigint PRIMARY KEY, body jsonb NOT NULL)")
+        messages = stream.messages()
+        while True:
+            batch = [m for _, m in zip(range(BATCH), messages)]
+            if not batch:
+                break
+            futures = [await js.publish_async(subject, payload, stream=name, headers=headers, wait_stall=10)
+                       for _, subject, payload, headers in batch]
+            with conn.cursor().copy("COPY bench.events (seq, body) FROM STDIN") as copy:
+                for seq, _, payload, _ in batch:
+                    copy.write_row((seq, payload.decode()))
+                    payload_bytes += len(payload)
+            acks = await asyncio.gather(*futures, return_exceptions=True)
+            failed = [a for a in acks if isinstance(a, BaseException)]
+            if failed:
+                raise RuntimeError(f"{len(failed)} publishes failed, first: {failed[0]!r}")
+            for (seq, *_), ack in zip(batch, acks):
+                if ack.seq != seq or ack.duplicate:
+                    raise RuntimeError(f"event {seq} became stream sequence {ack.seq} (duplicate: {ack.duplicate})")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE bench.events")
+    elapsed = time.perf_counter() - started
+    state = (await js.stream_info(name)).state
+    await nc.close()
+    if state.messages != stream.events or state.last_seq != stream.events:
+        raise RuntimeError(f"{name} holds {state.messages} messages, expected {stream.events}")
+    return {"seconds": elapsed, "avg_event_bytes": round(payload_bytes / max(1, stream.events))}
+
+
+def baseline_copy(url: str) -> tuple[int, float]:
+    """The stored events read back (server-side cursor) and written with COPY into a scratch table."""
+    with psycopg.connect(url) as reader, psycopg.connect(url) as writer:
+        writer.execute("CREATE TABLE IF NOT EXISTS bench.events_copy (seq bigint, body jsonb)")
+        writer.execute("TRUNCATE bench.events_copy")
+        writer.commit()
+        n = 0
+        started = time.perf_counter()
+        with reader.cursor(name=f"bench_views_{uuid.uuid4().hex[:8]}") as cur, \
+                writer.cursor().copy("COPY bench.events_copy (seq, body) FROM STDIN") as copy:
+            cur.itersize = BASELINE_PAGE
+            cur.execute("SELECT seq, body::text FROM bench.events ORDER BY seq")
+            for row in cur:
+                copy.write_row(row)
+                n += 1
+        writer.commit()
+        elapsed = time.perf_counter() - started
+        reader.rollback()
+    return n, elapsed
+
+
+# ---------------------------------------------------------------- the API under load
+
+def serve(url: str, port: int, secret: str) -> None:
+    """The HTTP API as `kit up` serves it (services/api/wiring.py), without the command gateway."""
+    import uvicorn
+    from psycopg_pool import ConnectionPool
+
+    from services.api.app import create_app
+
+    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
+    app = create_app(pool, secret, policy=load_policy())
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def start_api(url: str, port: int, secret: str, log_path: Path) -> subprocess.Popen:
+    env = dict(os.environ, KIT_BENCH_SECRET=secret)
+    log = open(log_path, "ab")
+    process = subprocess.Popen([sys.executable, "-m", "kit.bench_views", "serve", url, str(port)], env=env,
+                               stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, timeout=60)
+    except RuntimeError:
+        process.kill()
+        raise RuntimeError(f"the API did not start: {log_path.read_text()[-2000:]}") from None
+    return process
+
+
+def login(port: int, username: str, password: str) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", "/api/v1/token", urllib.parse.urlencode({"username": username, "password": password}),
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        response = conn.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"login of {username} failed: {response.status} {body[:200]!r}")
+        return json.loads(body)["access_token"]
+    finally:
+        conn.close()
+
+
+@dataclass
+class Client:
+    token: str
+    paths: list[str]
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    first_error: str | None = None
+    bytes_read: int = 0
+
+
+def run_clients(port: int, clients: list[Client], seconds: float, warmup: int = 3) -> dict[str, Any]:
+    """Every client in its own thread on its own keep-alive connection, for `seconds` after a warm-up."""
+    barrier = threading.Barrier(len(clients) + 1)
+    deadline = [0.0]
+
+    def work(index: int, client: Client) -> None:
+        rng = random.Random(index)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": f"Bearer {client.token}"}
+
+        def one(record: bool) -> None:
+            nonlocal conn
+            path = rng.choice(client.paths)
+            started = time.perf_counter()
+            try:
+                conn.request("GET", path, headers=headers)
+                response = conn.getresponse()
+                body = response.read()
+                ok = response.status == 200
+                detail = f"{response.status} {path} {body[:200]!r}"
+            except (OSError, http.client.HTTPException) as e:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                ok, body, detail = False, b"", f"{type(e).__name__}: {e} ({path})"
+            elapsed = time.perf_counter() - started
+            if record:
+                client.latencies.append(elapsed * 1000)
+                client.bytes_read += len(body)
+                if not ok:
+                    client.errors += 1
+                    client.first_error = client.first_error or detail
+            elif not ok:
+                client.errors += 1
+                client.first_error = client.first_error or f"warm-up: {detail}"
+
+        try:
+            for _ in range(warmup):
+                one(False)
+            barrier.wait()
+            while time.perf_counter() < deadline[0]:
+                one(True)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=work, args=(i, c), daemon=True) for i, c in enumerate(clients)]
+    for t in threads:
+        t.start()
+    deadline[0] = float("inf")
+    barrier.wait(timeout=300)
+    started = time.perf_counter()
+    deadline[0] = started + seconds
+    for t in threads:
+        t.join(seconds + 120)
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for c in clients for x in c.latencies)
+    requests = len(latencies)
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if requests > 1 else [latencies[0]] * 99
+    errors = sum(c.errors for c in clients)
+    return {"requests": requests, "errors": errors, "first_error": next((c.first_error for c in clients if c.first_error), None),
+            "requests_per_s": round(requests / elapsed, 1), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1),
+            "p99_ms": round(q[98], 1), "max_ms": round(latencies[-1], 1), "seconds": round(elapsed, 1),
+            "avg_response_bytes": round(sum(c.bytes_read for c in clients) / max(1, requests))}
+
+
+def visible_youths(url: str, agency: str, policy: Policy) -> list[str]:
+    """The youths the agency may see now, by the API's own rule."""
+    from projections.access import VISIBLE_SQL
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(f"SELECT y.youth_id FROM views.youths y WHERE {VISIBLE_SQL} ORDER BY y.youth_id",
+                            {"agency": agency, "category": f"category:{policy.category_of(agency)}",
+                             "at": datetime.now(timezone.utc)}).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+# ---------------------------------------------------------------- the run
+
+def run_views_bench(events: int, clients: int, seconds: float, page: int = 1000) -> dict[str, Any]:
+    from projections.rebuild import rebuild
+    from projections.wiring import PROJECTIONS
+    from services.api import operators
+
+    if events < 100:
+        raise ValueError("--events must be at least 100")
+    if clients < 1 or seconds <= 0:
+        raise ValueError("--clients and --seconds must be positive")
+    policy = load_policy()
+    started = time.perf_counter()
+    stream = Stream(events, policy)
+    plan_s = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="kit-bench-views-") as tmp:
+        nats_server = EmbeddedNats(Path(tmp) / "nats", free_port()).start()
+        postgres = EmbeddedPostgres(Path(tmp) / "postgres").start()
+        sampler = RssSampler([os.getpid(), postgres.server.get_pid()])
+        sampler.start()
+        api: subprocess.Popen | None = None
+        try:
+            url = postgres.url
+            published = asyncio.run(publish(nats_server.url, url, stream))
+            registered = stream.counts.get("registered", 0)
+            result: dict[str, Any] = {
+                "events": events, "youths": registered, "agencies": len(policy.agencies),
+                "event_mix": dict(sorted(stream.counts.items(), key=lambda kv: -kv[1])),
+                "avg_event_bytes": published["avg_event_bytes"],
+                "generate_publish_s": round(plan_s + published["seconds"], 1),
+            }
+            # the floor, twice (the first read warms the cache); the better run counts
+            baseline_runs = []
+            for _ in range(2):
+                n, elapsed = baseline_copy(url)
+                if n != events:
+                    raise RuntimeError(f"the baseline copied {n} of {events} events")
+                baseline_runs.append(n / elapsed)
+            rebuilt = rebuild(url, nats_server.url, PROJECTIONS, page=page)
+            if rebuilt["events"] != events or rebuilt.get("skipped"):
+                raise RuntimeError(f"the rebuild read {rebuilt['events']} of {events} events and skipped"
+                                   f" {rebuilt.get('skipped')}: every event of the benchmark must apply")
+            with psycopg.connect(url, autocommit=True) as conn:
+                youths = conn.execute("SELECT count(*) FROM views.youths").fetchone()[0]
+                timeline_rows = conn.execute("SELECT count(*) FROM views.timeline").fetchone()[0]
+                if youths != registered or timeline_rows != events:
+                    raise RuntimeError(f"after the rebuild: {youths} youths (expected {registered}),"
+                                       f" {timeline_rows} timeline rows (expected {events})")
+                conn.execute("VACUUM ANALYZE")  # what autovacuum leaves after the rebuild's bulk writes
+            result["rebuild_projections"] = [p.name for p in PROJECTIONS]
+            result["rebuild_page"] = page
+            result["rebuild_seconds"] = rebuilt["seconds"]
+            result["rebuild_events_per_s"] = round(rebuilt["events_per_s"])
+            result["baseline_copy_events_per_s"] = round(max(baseline_runs))
+            result["baseline_copy_runs_events_per_s"] = [round(r) for r in baseline_runs]
+            result["rebuild_vs_baseline"] = round(rebuilt["events_per_s"] / max(baseline_runs), 3)
+
+            # the API, against the rebuilt views
+            seen = {code: len(visible_youths(url, code, policy)) for code in policy.agencies}
+            busy = [code for code in sorted(seen, key=lambda code: -seen[code]) if seen[code]][:BUSY_AGENCIES]
+            if not busy:
+                raise RuntimeError("no agency may see any youth: nothing to read")
+            with psycopg.connect(url) as conn:
+                operators.create_tables(conn)
+                accounts = [operators.add_operator(conn, agency=agency, role="key_worker",
+                                                   username=f"bench-kw-{i}", password=OPERATOR_PASSWORD)
+                            for i, agency in enumerate(busy)]
+            port = free_port()
+            secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
+            api = start_api(url, port, secret, Path(tmp) / "api.log")
+            tokens = [login(port, a.username, OPERATOR_PASSWORD) for a in accounts]
+            visible = {a.agency: visible_youths(url, a.agency, policy) for a in accounts}
+            result["operators"] = [{"agency": a.agency, "role": a.role, "visible_youths": len(visible[a.agency])}
+                                   for a in accounts]
+            result["clients"] = clients
+            caseload = run_clients(port, [Client(tokens[i % len(tokens)], [f"/api/v1/youths?limit={CASELOAD_LIMIT}"])
+                                          for i in range(clients)], seconds)
+            timeline = run_clients(port, [Client(tokens[i % len(tokens)],
+                                                 [f"/api/v1/youths/{y}/timeline" for y in visible[accounts[i % len(tokens)].agency]])
+                                          for i in range(clients)], seconds)
+            for name, figures in (("caseload", caseload), ("timeline", timeline)):
+                for key in ("p50_ms", "p95_ms", "p99_ms", "requests", "errors", "requests_per_s"):
+                    result[f"{name}_{key}"] = figures[key]
+                result[name] = figures
+            result["errors"] = caseload["errors"] + timeline["errors"]
+            with psycopg.connect(url) as conn:
+                result["access_log_rows"] = conn.execute("SELECT count(*) FROM api.access_log").fetchone()[0]
+            sampler.stop()
+            result["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
+            result["peak_rss_postgres_mb"] = round(sampler.peaks[postgres.server.get_pid()] / 2**20, 1)
+            result["peak_rss_scope"] = ("bench process and its children (API server, nats-server)"
+                                        " + postgres (postmaster and all backends), RSS summed")
+            result["cpu_count"] = os.cpu_count()
+            return result
+        finally:
+            sampler.done.set()
+            if api is not None:
+                api.terminate()
+                try:
+                    api.wait(20)
+                except subprocess.TimeoutExpired:
+                    api.kill()
+            nats_server.stop()
+            postgres.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m kit.bench_views serve URL PORT`: the benchmark's API server (secret in KIT_BENCH_SECRET)."""
+    p = argparse.ArgumentParser(prog="python -m kit.bench_views")
+    p.add_argument("action", choices=["serve"])
+    p.add_argument("url")
+    p.add_argument("port", type=int)
+    args = p.parse_args(argv)
+    serve(args.url, args.port, os.environ["KIT_BENCH_SECRET"])
+
+
+if __name__ == "__main__":
+    main()
