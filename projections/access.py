@@ -37,17 +37,28 @@ def consent_state(conn: psycopg.Connection, youth_id: str) -> ConsentState:
                 legal_basis=r["legal_basis"], given_by=r["given_by"], notice_version=r["notice_version"],
                 given_at=r["given_at"], expires_at=r["expires_at"], withdrawn_at=r["withdrawn_at"],
                 invalidated_at=r["invalidated_at"])
-        for r in cur.execute("SELECT * FROM views.consents WHERE youth_id::text = %s ORDER BY given_at", (youth_id,)))
+        for r in cur.execute("SELECT * FROM views.consents WHERE youth_id = %s::uuid ORDER BY given_at", (youth_id,)))
     overrides = tuple(
         Override(agency=r["agency"], purpose=r["purpose"], reason=r["reason"], operator=r["by_role"], at=r["at"],
                  expires_at=r["expires_at"])
-        for r in cur.execute("SELECT * FROM views.consent_overrides WHERE youth_id::text = %s", (youth_id,)))
+        for r in cur.execute("SELECT * FROM views.consent_overrides WHERE youth_id = %s::uuid", (youth_id,)))
     return ConsentState(consents=consents, overrides=overrides)
 
 
 def may_see_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str, purpose: str,
                   at: datetime) -> Visibility:
-    row = conn.execute("SELECT merged_into, erased_at, restricted_at FROM views.youths WHERE youth_id::text = %s",
+    return _visibility(conn, youth_id, agency, agency_category, (purpose,), at)
+
+
+def may_access_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str,
+                     at: datetime) -> bool:
+    return _visibility(conn, youth_id, agency, agency_category, ACCESS_PURPOSES, at).allowed
+
+
+def _visibility(conn: psycopg.Connection, youth_id: str, agency: str, agency_category: str,
+                purposes: tuple[str, ...], at: datetime) -> Visibility:
+    """Allowed for the first of `purposes` that is; the youth's rows are read once."""
+    row = conn.execute("SELECT merged_into, erased_at, restricted_at FROM views.youths WHERE youth_id = %s::uuid",
                        (youth_id,)).fetchone()
     if row is None:
         return Visibility(False, "no such youth")
@@ -55,10 +66,10 @@ def may_see_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agenc
         return Visibility(False, f"merged into {row[0]}")
     if row[1] is not None or row[2] is not None:
         return Visibility(False, "erased" if row[1] is not None else "processing restricted")
-    return may_see(consent_state(conn, youth_id), agency=agency, agency_category=agency_category, purpose=purpose, at=at)
-
-
-def may_access_youth(conn: psycopg.Connection, youth_id: str, *, agency: str, agency_category: str,
-                     at: datetime) -> bool:
-    return any(may_see_youth(conn, youth_id, agency=agency, agency_category=agency_category, purpose=p, at=at).allowed
-               for p in ACCESS_PURPOSES)
+    state = consent_state(conn, youth_id)
+    answer = Visibility(False, "no consent in force and no override for this agency and purpose")
+    for purpose in purposes:
+        answer = may_see(state, agency=agency, agency_category=agency_category, purpose=purpose, at=at)
+        if answer.allowed:
+            break
+    return answer

@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS views.youths (
     source_seq bigint NOT NULL
 );
 CREATE INDEX IF NOT EXISTS youths_agency ON views.youths (registering_agency, registered_at);
+CREATE INDEX IF NOT EXISTS youths_newest ON views.youths (registered_at DESC, youth_id);
 CREATE TABLE IF NOT EXISTS views.youth_agencies (
     youth_id uuid NOT NULL,
     agency text NOT NULL,

@@ -324,7 +324,10 @@ def for_http(receipt: dict[str, Any]) -> dict[str, Any]:
                       for key in ("reasons", "notices")}
 
 
+YOUTH_FIELDS = frozenset(Youth.model_fields)
+
+
 def _youth_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {name: (value.isoformat() if hasattr(value, "isoformat") else value)
-            for name, value in row.items() if name in Youth.model_fields and value is not None
+            for name, value in row.items() if name in YOUTH_FIELDS and value is not None
             } | {"youth_id": str(row["youth_id"])}
