@@ -41,7 +41,7 @@ import time
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -49,7 +49,7 @@ import nats
 import psycopg
 
 from events import intake as ev
-from events.envelope import CloudEvent, dataschema_for
+from events.envelope import dataschema_for
 from kit.bench_audit import RssSampler
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.streams import ensure_streams, event_subject, events_stream

@@ -57,6 +57,7 @@ from kit.config import Settings, database_url, load_settings, nats_url
 from kit.keys import ingest_private_key, ingest_public_key
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, ingest_subject, receipt_subject
 from kit.vault import seal
+from services.intake.decisions import add_months
 
 DEMO_PASSWORD = "demo-kit-2026"
 SEED = 2026
@@ -520,7 +521,7 @@ class Planner:
             y.steps.append(Step(P["finish"], y.key, "close", agency, ev.CloseCase, dict(
                 destination=destination, exited_on=exited), **lead))
             for months in (6,):
-                due = _add_months(exited, months)
+                due = add_months(exited, months)
                 if closed_with_follow_up and due + timedelta(days=3) <= self.today:
                     recorded = min(self.today, due + timedelta(days=rng.randint(0, 12)))
                     y.steps.append(Step(P["follow-up"], y.key, f"follow-up-{months}", agency, ev.RecordFollowUp, dict(
@@ -686,17 +687,6 @@ def _phone(rng: random.Random, country: str) -> str:
     if country == "IT":
         return f"+39 3{rng.randint(20, 49)} 555 {rng.randint(0, 9999):04d}"
     return f"+41 7{rng.choice('6789')} 555 {rng.randint(10, 99)} {rng.randint(10, 99)}"
-
-
-def _add_months(day: date, months: int) -> date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
 
 
 def plan(youths: int = DEFAULT_YOUTHS, now: datetime | None = None) -> list[Youth]:

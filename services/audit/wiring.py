@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime, timezone
 
 import nats
 import psycopg
@@ -108,6 +107,3 @@ class AuditService:
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     await AuditService(settings).run(stop)
 
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)

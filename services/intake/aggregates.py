@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate, event
 
 from events.intake import Event
 from events.registry import REGISTRY
-from services.intake.case import Case, Engagement, evolve, evolve_engagement
+from services.intake.case import evolve, evolve_engagement
 
 NAMESPACE = uuid.UUID("8d2c6f0e-3b1a-4c5d-9e7f-1a2b3c4d5e6f")
 

@@ -58,7 +58,7 @@ class Case:
     follow_ups_due: Mapping[int, date] = field(default_factory=lambda: frozen({}))
     follow_ups_recorded: frozenset[int] = frozenset()
     merged_into: str | None = None
-    has_identity: bool = False
+    has_identity: bool = False  # the vault holds the youth's identity (replay and views show it sealed)
     engagement_ids: frozenset[str] = frozenset()  # outreach histories linked at registration
     erased: bool = False
     restricted: bool = False
@@ -78,6 +78,13 @@ class Engagement:
     linked_to: str | None = None
 
 
+def consent_of(terms: ev.ConsentTerms, recorded_by: str) -> Consent:
+    """Recorded terms as the consent rule sees them: no recipient means the recording agency."""
+    return Consent(consent_id=terms.consent_id, purpose=terms.purpose, recipient=terms.recipient or recorded_by,
+                   legal_basis=terms.legal_basis, given_by=terms.given_by, notice_version=terms.notice_version,
+                   given_at=terms.given_at, expires_at=terms.expires_at)
+
+
 def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
     """Apply one recorded event of a youth's case."""
     if isinstance(event, ev.YouthRegistered):
@@ -94,11 +101,7 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
         case ev.YouthMerged():
             return replace(case, merged_into=event.merged_into)
         case ev.ConsentRecorded():
-            t = event.consent
-            consent = Consent(consent_id=t.consent_id, purpose=t.purpose, recipient=t.recipient or event.recorded_by,
-                              legal_basis=t.legal_basis, given_by=t.given_by, notice_version=t.notice_version,
-                              given_at=t.given_at, expires_at=t.expires_at)
-            return replace(case, consent=evolve_consent(case.consent, consent))
+            return replace(case, consent=evolve_consent(case.consent, consent_of(event.consent, event.recorded_by)))
         case ev.ConsentWithdrawn():
             return _change_consent(case, event.consent_id, withdrawn_at=event.withdrawn_at)
         case ev.ConsentInvalidated():

@@ -13,8 +13,8 @@ from typing import Callable
 from events import intake as ev
 from events.receipts import Reason
 from kit.roles import may
-from services.intake.case import TERMINAL_REFERRAL, Case, Engagement
-from services.intake.consent import Consent, ConsentState, Visibility, give, invalidate, may_see, record_override, withdraw
+from services.intake.case import Case, Engagement, consent_of
+from services.intake.consent import ConsentState, Visibility, give, invalidate, may_see, record_override, withdraw
 from services.intake.policy import Policy
 
 MIN_AGE, MAX_AGE = 15, 30
@@ -123,7 +123,7 @@ def decide_register_youth(
             continue
         consents.append(decided)
         state = replace(state, consent=ConsentState(
-            consents=(*state.consent.consents, _consent_of(decided)), overrides=state.consent.overrides))
+            consents=(*state.consent.consents, consent_of(decided.consent, decided.recorded_by)), overrides=state.consent.overrides))
     # consents dated a little ahead of our clock (allowed skew) count as given now
     at = max([ctx.now, *(t.given_at for t in command.consents)])
     if not reasons and not visibility(state, ctx.agency, "case_management", at, ctx.policy).allowed:
@@ -144,13 +144,6 @@ def decide_register_youth(
                               "is linked to that record and your agency joined the case (the identity on file is kept)"))
     return Registration(youth_id=youth_id, youth_events=[*head, *identity, *consents], engagement_events=linked,
                         notices=notices, matched=matched is not None)
-
-
-def _consent_of(event: ev.ConsentRecorded) -> Consent:
-    t = event.consent
-    return Consent(consent_id=t.consent_id, purpose=t.purpose, recipient=t.recipient or event.recorded_by,
-                   legal_basis=t.legal_basis, given_by=t.given_by, notice_version=t.notice_version,
-                   given_at=t.given_at, expires_at=t.expires_at)
 
 
 def decide_outreach_contact(command: ev.RecordOutreachContact, ctx: Context, *, engagement_id: str,
@@ -179,9 +172,7 @@ def decide_consent(case: Case, terms: ev.ConsentTerms, ctx: Context, field: str 
         reasons.append(reason(f"{field}.recipient", "unknown_agency", "the recipient is not in the agency register"))
     if terms.given_at > ctx.now + CLOCK_SKEW:
         reasons.append(reason(f"{field}.given_at", "in_the_future", "a consent cannot be recorded before it is given"))
-    candidate = Consent(consent_id=terms.consent_id, purpose=terms.purpose, recipient=terms.recipient or ctx.agency,
-                        legal_basis=terms.legal_basis, given_by=terms.given_by, notice_version=terms.notice_version,
-                        given_at=terms.given_at, expires_at=terms.expires_at)
+    candidate = consent_of(terms, ctx.agency)
     decided = give(case.consent, candidate, age=youngest_age(case.birth_year, terms.given_at), country=case.country,
                    rules=ctx.policy.consent_rules, current_notice=ctx.policy.notice_versions.get(case.country, ""))
     if isinstance(decided, list):
@@ -607,7 +598,3 @@ def decide(case: Case, command: ev.Command, ctx: Context) -> Decision:
         if case.closed and not after_closure:
             return [reason("data.youth_id", "case_closed", "the case is closed")]
     return rule(case, command, ctx)
-
-
-def referral_terminal(status: str) -> bool:
-    return status in TERMINAL_REFERRAL

@@ -78,8 +78,10 @@ class IntakeService:
         # handled here before and redelivered (the ack was lost): answered again, never re-applied
         again = [m for m in ordered if m.metadata.sequence.stream <= self.handled_upto]
         fresh = [m for m in ordered if m.metadata.sequence.stream > self.handled_upto]
-        # the server may not have processed our last acks yet: what we handled is gone all the same
-        oldest = max(await self.oldest_pending(), self.handled_upto + 1)
+        # the server may not have processed our last acks yet: what we handled is gone all the same.
+        # A batch that continues right after it needs no question to the server (the usual case).
+        continues = bool(fresh) and self.handled_upto and fresh[0].metadata.sequence.stream == self.handled_upto + 1
+        oldest = self.handled_upto + 1 if continues else max(await self.oldest_pending(), self.handled_upto + 1)
         messages = again + fresh[:due_run([m.metadata.sequence.stream for m in fresh], oldest)]
         if not messages:
             return []

@@ -26,7 +26,7 @@ from services.intake.policy import DEFAULT_POLICY_FILE
 from services.api import operators, tokens
 from services.api.commands import CommandGateway
 from services.api.operators import Operator
-from services.api.reads import CaseReads, NotVisible
+from services.api.reads import CaseReads, NotVisible, jsonable
 from services.web.i18n import LANGUAGES, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -115,7 +115,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         operator = signed_in(request)
         rows, total = reads.caseload(operator, q=q or None, status=status or None, key_worker=key_worker or None,
                                      region=region or None, limit=100)
-        youths = [{**jsonish(r), "status": case_status(r)} for r in rows]
+        youths = [{**jsonable(r), "status": case_status(r)} for r in rows]
         return page(request, "caseload.html", operator=operator, youths=youths, total=total, q=q, status=status,
                     key_worker=key_worker, region=region)
 
@@ -126,7 +126,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
     def youth_view(request: Request, youth_id: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         operator = signed_in(request)
         try:
-            youth = jsonish(reads.record(operator, youth_id))
+            youth = jsonable(reads.record(operator, youth_id))
             timeline = reads.timeline(operator, youth_id)
         except NotVisible:
             return page(request, "caseload.html", status_code=404, operator=operator, youths=[], total=0,
@@ -267,9 +267,3 @@ def case_status(row: dict[str, Any]) -> str:
 def current_goals(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
     agreed = [e for e in timeline if e["type"] == ev.ProjectOfLifeAgreed.type_name]
     return agreed[-1]["data"].get("goals", []) if agreed else []
-
-
-def jsonish(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if isinstance(v, uuid.UUID) else v)
-            for k, v in row.items()}
-

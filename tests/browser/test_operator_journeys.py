@@ -5,7 +5,6 @@ to open another agency's youth without consent, in the browser and over the API.
 
 import asyncio
 import json
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -13,10 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kit.embedded import free_port
 from kit.vault import seal
 from tests.e2e.test_intake_journey import AFOL, IDENTITY, LUGANO, MILANO, Operator, Partner, consent
-from tests.e2e.test_thin_path import kit, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import add_users, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -27,17 +25,12 @@ PASSWORD = "correct horse battery"
 def platform(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     data_dir = tmp / "kit-data"
-    http_port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
-    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port))
-    base = f"http://127.0.0.1:{http_port}"
+    env, base, nats_port = platform_env(data_dir)
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
-        for agency, role, user in ((MILANO, "key_worker", "giulia"), (AFOL, "employment_specialist", "luca"),
-                                   (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada")):
-            assert kit(env, "users", "add", "--agency", agency, "--role", role, "--username", user,
-                       "--password", PASSWORD).returncode == 0
+        add_users(env, [(MILANO, "key_worker", "giulia"), (AFOL, "employment_specialist", "luca"),
+                        (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada")], PASSWORD)
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
         youth = asyncio.run(register(nats_port, public_key))
         giulia = Operator(base, "giulia")

@@ -18,42 +18,24 @@ import nats
 import psycopg
 import pytest
 
-from kit.embedded import free_port
 from kit.merkle import Tree, verify_consistency
 from kit.vault import seal
 from services.audit import log
 from tests.e2e.test_intake_journey import (IDENTITY, MILANO, SECRETS, Operator, Partner, consent, scan_files,
                                            scan_jetstream)
-from tests.e2e.test_thin_path import kit, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import add_users, kit, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 
-def waiting(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout}s")
-        time.sleep(0.2)
-
-
 def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    http_port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
-    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port),
-               KIT_CHECKPOINT_INTERVAL="1")
-    base = f"http://127.0.0.1:{http_port}"
+    env, base, nats_port = platform_env(data_dir, KIT_CHECKPOINT_INTERVAL="1")
     db_url = f"postgresql://postgres:@/postgres?host={data_dir / 'postgres'}"
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
-        for role, user in (("key_worker", "giulia"), ("auditor", "anna"), ("agency_admin", "ada")):
-            assert kit(env, "users", "add", "--agency", MILANO, "--role", role, "--username", user,
-                       "--password", "correct horse battery").returncode == 0
+        add_users(env, [(MILANO, "key_worker", "giulia"), (MILANO, "auditor", "anna"), (MILANO, "agency_admin", "ada")])
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
         youth = asyncio.run(register(nats_port, public_key))
         giulia, anna, ada = Operator(base, "giulia"), Operator(base, "anna"), Operator(base, "ada")

@@ -5,7 +5,6 @@ and outreach-only engagements. A second seed sends nothing and changes nothing."
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -16,8 +15,7 @@ import nats
 import pytest
 
 from kit import demo
-from kit.embedded import free_port
-from tests.e2e.test_thin_path import stop_platform, wait_healthy
+from tests.e2e.test_thin_path import platform_env, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e
 YOUTHS = 40
@@ -72,11 +70,7 @@ def eventually(check, timeout: float = 20.0):
 
 def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    http_port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
-    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port),
-               KIT_DEMO_YOUTHS=str(YOUTHS), KIT_ALERT_INTERVAL="1")
-    base = f"http://127.0.0.1:{http_port}"
+    env, base, nats_port = platform_env(data_dir, KIT_DEMO_YOUTHS=str(YOUTHS), KIT_ALERT_INTERVAL="1")
     planned = demo.plan(YOUTHS)
     expected = demo.summary(planned)
     proc = start_demo_platform(env)

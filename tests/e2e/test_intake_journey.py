@@ -5,7 +5,6 @@ disk: no name, national id, birth date or contact anywhere in clear."""
 
 import asyncio
 import json
-import os
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -15,9 +14,8 @@ import httpx
 import nats
 import pytest
 
-from kit.embedded import free_port
 from kit.vault import seal
-from tests.e2e.test_thin_path import kit, login, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import add_users, login, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
@@ -92,18 +90,12 @@ def codes(response: httpx.Response) -> list[tuple[str, str]]:
 
 def test_a_youth_path_from_first_contact_to_referral_leaves_no_identity_in_clear(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    http_port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
-    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port),
-               KIT_ALERT_INTERVAL="1")
-    base = f"http://127.0.0.1:{http_port}"
+    env, base, nats_port = platform_env(data_dir, KIT_ALERT_INTERVAL="1")
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
-        for agency, role, user in ((MILANO, "key_worker", "giulia"), (MILANO, "operator", "piero"),
-                                   (AFOL, "employment_specialist", "luca"), (MILANO, "auditor", "anna")):
-            assert kit(env, "users", "add", "--agency", agency, "--role", role, "--username", user,
-                       "--password", "correct horse battery").returncode == 0
+        add_users(env, [(MILANO, "key_worker", "giulia"), (MILANO, "operator", "piero"),
+                        (AFOL, "employment_specialist", "luca"), (MILANO, "auditor", "anna")])
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
         asyncio.run(journey(base, nats_port, public_key))
         on_disk = scan_files(data_dir / "nats") + scan_files(data_dir / "postgres")

@@ -28,6 +28,22 @@ def kit(env, *args, **kw) -> subprocess.CompletedProcess:
                           timeout=60, **kw)
 
 
+def platform_env(data_dir: Path, **settings: str) -> tuple[dict[str, str], str, int]:
+    """The environment of a `kit up` on free ports with its data in `data_dir` (no KIT_* inherited);
+    returns it with the HTTP base URL and the NATS port."""
+    http_port, nats_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
+    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port), **settings)
+    return env, f"http://127.0.0.1:{http_port}", nats_port
+
+
+def add_users(env, users, password: str = "correct horse battery") -> None:
+    for agency, role, username in users:
+        added = kit(env, "users", "add", "--agency", agency, "--role", role, "--username", username,
+                    "--password", password)
+        assert added.returncode == 0, added.stderr
+
+
 def start_platform(env) -> subprocess.Popen:
     log = open(Path(env["KIT_DATA_DIR"]).parent / "kit-up.log", "a")  # a pipe nobody reads would fill up
     return subprocess.Popen([sys.executable, "-m", "kit.cli", "up"], env=env, stdout=log,
@@ -76,18 +92,12 @@ def _env_mentions(process, data_dir: Path) -> bool:
 
 def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    http_port, nats_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
-    env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port))
-    base = f"http://127.0.0.1:{http_port}"
+    env, base, nats_port = platform_env(data_dir)
 
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
-        for agency, user in (("comune-milano-m7", "giulia"), ("ngo-lugano", "marco")):
-            added = kit(env, "users", "add", "--agency", agency, "--role", "key_worker", "--username", user,
-                        "--password", "correct horse battery")
-            assert added.returncode == 0, added.stderr
+        add_users(env, [("comune-milano-m7", "key_worker", "giulia"), ("ngo-lugano", "key_worker", "marco")])
         assert kit(env, "users", "add", "--agency", "x", "--role", "wizard", "--username", "u",
                    "--password", "0123456789").returncode == 2
 

@@ -7,7 +7,6 @@ import pytest
 
 from events.builders import register_youth
 from events.envelope import CloudEvent
-from events.intake import RegisterYouth
 from kit.streams import events_stream
 from projections.wiring import ViewsService
 from services.intake.wiring import IntakeService
