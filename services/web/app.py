@@ -19,14 +19,16 @@ from fastapi import FastAPI, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
+from pydantic import ValidationError
 
 from events import intake as ev
 from kit.roles import OPERATOR_ROLES
-from services.intake.policy import DEFAULT_POLICY_FILE
 from services.api import operators, tokens
 from services.api.commands import CommandGateway
 from services.api.operators import Operator
 from services.api.reads import CaseReads, NotVisible, jsonable
+from services.intake.ingest import reasons_from
+from services.intake.policy import DEFAULT_POLICY_FILE
 from services.web.i18n import LANGUAGES, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -142,13 +144,17 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                              occurred_at: Annotated[str, Form()]) -> Response:
         same_origin(request)
         operator = signed_in(request)
-        when = datetime.fromisoformat(occurred_at)
+        try:
+            when = datetime.fromisoformat(occurred_at)
+        except ValueError:
+            return youth_view(request, str(youth_id), 422,
+                              errors=[{"field": "occurred_at", "message": "not a date and time"}])
         when = when if when.tzinfo else when.astimezone()  # the operator's local time
         try:
             command = ev.LogContact(youth_id=str(youth_id), contact_id=str(uuid.uuid4()), contact_type=contact_type,
                                     channel=channel, outcome=outcome, occurred_at=when)
-        except ValueError as e:
-            return youth_view(request, str(youth_id), 422, errors=[{"field": "", "message": str(e)}])
+        except ValidationError as e:
+            return youth_view(request, str(youth_id), 422, errors=form_errors(e))
         return await after(request, str(youth_id), *await send(operator, command))
 
     @app.post("/youths/{youth_id}/project", response_class=HTMLResponse, include_in_schema=False)
@@ -168,8 +174,8 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                                          lifecycle_status="active")])
         except NotVisible:
             raise HTTPException(404, "no such youth visible to your agency") from None
-        except ValueError as e:
-            return youth_view(request, str(youth_id), 422, errors=[{"field": "", "message": str(e)}])
+        except ValidationError as e:
+            return youth_view(request, str(youth_id), 422, errors=form_errors(e))
         return await after(request, str(youth_id), *await send(operator, command))
 
     async def after(request: Request, youth_id: str, accepted: bool, reasons: list[dict[str, Any]]) -> Response:
@@ -191,8 +197,8 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         try:
             command = ev.RespondToReferral(youth_id=str(youth_id), referral_id=str(referral_id), decision=decision,
                                            reason=reason.strip() or None)
-        except ValueError as e:
-            reasons = [{"field": "", "message": str(e)}]
+        except ValidationError as e:
+            reasons = form_errors(e)
         else:
             accepted, reasons = await send(operator, command)
             if accepted:
@@ -250,6 +256,11 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                     last = count
                 await asyncio.sleep(1)
         return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+def form_errors(error: ValidationError) -> list[dict[str, str]]:
+    """What was wrong with a form, never echoing what was typed (it may be personal)."""
+    return [r.model_dump() for r in reasons_from(error)]
 
 
 class LoginRequired(Exception):

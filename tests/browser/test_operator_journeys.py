@@ -146,3 +146,21 @@ def test_settings_are_in_one_place_and_an_agency_admin_adds_a_user(platform, bro
     page.get_by_role("button", name="Save").click()
     assert page.get_by_role("cell", name="nuovo.operatore").is_visible()
     assert Operator(platform["base"], "nuovo.operatore").get("/api/v1/youths").status_code == 200
+
+
+def test_bad_form_input_gets_a_clear_error_that_does_not_echo_it(platform):
+    base, youth = platform["base"], platform["youth"]
+    origin = {"Origin": base}
+    with httpx.Client(base_url=base) as client:
+        assert client.post("/login", data={"username": "giulia", "password": PASSWORD}, headers=origin).status_code == 303
+        bad_time = client.post(f"/youths/{youth}/contacts", headers=origin, data={
+            "contact_type": "meeting", "channel": "phone", "outcome": "reached", "occurred_at": "Mario Rossi"})
+        assert bad_time.status_code == 422 and "not a date and time" in bad_time.text and "Mario" not in bad_time.text
+        bad_choice = client.post(f"/youths/{youth}/contacts", headers=origin, data={
+            "contact_type": "Mario Rossi", "channel": "phone", "outcome": "reached",
+            "occurred_at": "2026-11-20T10:00"})
+        assert bad_choice.status_code == 422 and "contact_type" in bad_choice.text and "Mario" not in bad_choice.text
+        # a form posted from another site is refused
+        assert client.post(f"/youths/{youth}/contacts", headers={"Origin": "https://evil.example"}, data={
+            "contact_type": "meeting", "channel": "phone", "outcome": "reached",
+            "occurred_at": "2026-11-20T10:00"}).status_code == 403
