@@ -18,6 +18,7 @@ import nats
 import psycopg
 import pytest
 
+from kit.checkpoints import SignedCheckpoint
 from kit.merkle import Tree, verify_consistency
 from kit.vault import seal
 from services.audit import log
@@ -74,6 +75,8 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         # a signed bundle verifies offline with only the public key; a modified one does not
         old = anna.eventually("/api/v1/audit/checkpoints/latest",
                               lambda r: r.status_code == 200 and r.json()["checkpoint"]["size"] >= steps[-1]["seq"]).json()
+        published = asyncio.run(last_published_checkpoint(nats_port))  # what partners and witnesses keep
+        assert published.verify(old["public_key"]) and published.checkpoint.size >= 1
         bundle = anna.get(f"/api/v1/audit/youths/{youth}/bundle").json()
         path = tmp_path / "bundle.json"
         path.write_text(json.dumps(bundle))
@@ -121,6 +124,16 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         stop_platform(proc, data_dir)
     assert messages == [] and on_disk == []
     assert [s for s in SECRETS if s in (tmp_path / "kit-up.log").read_text()] == []
+
+
+async def last_published_checkpoint(nats_port: int) -> SignedCheckpoint:
+    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("KIT_AUDIT")
+        return SignedCheckpoint.from_json(json.loads((await js.get_msg("KIT_AUDIT", info.state.last_seq)).data))
+    finally:
+        await nc.close()
 
 
 async def register(nats_port: int, public_key: str) -> str:
