@@ -43,7 +43,8 @@ from psycopg import sql
 from kit.db import ensure_schema
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
 from kit.consumer import safe_error
-from projections.tracking import SCHEMA, Projection, apply_in_turn, create_positions_table, skip_in_turn
+from projections.tracking import (SCHEMA, Projection, apply_in_turn, consumer_name, create_positions_table,
+                                  skip_in_turn)
 
 log = logging.getLogger("kit.projections.rebuild")
 
@@ -257,17 +258,12 @@ def _flush(conn: psycopg.Connection, projections: Sequence[Projection]) -> None:
 
 # ---------------------------------------------------------------- NATS side
 
-def live_consumer_name(projection: str, service: str) -> str:
-    """The live views service's durable consumer (as projections/wiring.py names it)."""
-    return f"views-{projection}-{service}".replace("_", "-")
-
-
 class _paused:
     """Pause the live consumers of the projections for the rebuild, as a lease renewed meanwhile."""
 
     def __init__(self, js, projections: Sequence[Projection], streams: dict[str, str]):
         self.js = js
-        self.targets = [(stream, live_consumer_name(p.name, service))
+        self.targets = [(stream, consumer_name(p.name, service))
                         for p in projections for service, stream in streams.items()]
         self.paused: list[tuple[str, str]] = []
         self.renewed = 0.0

@@ -28,6 +28,11 @@ class Projection(Protocol):
     def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None: ...
 
 
+def consumer_name(projection: str, service: str) -> str:
+    """The durable consumer that feeds a projection from a service's integration stream."""
+    return f"views-{projection}-{service}".replace("_", "-")
+
+
 class Turn(Enum):
     APPLY = "apply"
     DUPLICATE = "duplicate"

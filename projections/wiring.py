@@ -14,7 +14,7 @@ from kit.consumer import Consumer
 from kit.db import ensure_schema
 from kit.nats_setup import prepare
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
-from projections.tracking import (SCHEMA, Projection, apply_in_turn, create_positions_table, is_due,
+from projections.tracking import (SCHEMA, Projection, apply_in_turn, consumer_name, create_positions_table, is_due,
                                   skip_in_turn)
 from projections.timeline import Timeline
 from projections.youth_directory import YouthDirectory
@@ -35,7 +35,7 @@ class ViewsService:
         self.consumers: list[Consumer] = []
         for projection in projections:
             for service in SERVICES_WITH_EVENTS:
-                consumer = Consumer(name=f"views-{projection.name}-{service}".replace("_", "-"),
+                consumer = Consumer(name=consumer_name(projection.name, service),
                                     handle=self._handler(projection),
                                     on_dead_letter=self._skipper(projection),
                                     is_due=self._due(projection),

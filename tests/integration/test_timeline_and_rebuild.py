@@ -17,7 +17,8 @@ from kit import cli
 from kit.keys import ingest_private_key, ingest_public_key
 from kit.streams import DLQ_STREAM, events_stream
 from kit.vault import seal
-from projections.rebuild import _paused, live_consumer_name, rebuild
+from projections.rebuild import _paused, rebuild
+from projections.tracking import consumer_name
 from projections.timeline import Timeline
 from projections.wiring import PROJECTIONS, ViewsService
 from services.intake.wiring import IntakeService
@@ -251,7 +252,7 @@ async def test_a_rebuild_gives_back_the_same_views_whether_the_views_service_is_
             assert live["events"] > last and registered >= 10
             await eventually(lambda: caught_up(js, platform.database_url), timeout=20)
             for projection in PROJECTIONS:
-                info = await js.consumer_info(STREAM, live_consumer_name(projection.name, "intake"))
+                info = await js.consumer_info(STREAM, consumer_name(projection.name, "intake"))
                 assert not info.paused
         if not paused:  # the live consumers did meet the rebuild's positions
             assert any("ahead of their turn" in r.getMessage() for r in caplog.records)
