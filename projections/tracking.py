@@ -9,13 +9,14 @@ message is still due after a crash) and is left for later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
 from typing import Protocol
 
 import psycopg
 from psycopg import sql
 
-from events.envelope import CloudEvent
+from projections.integration_event import IntegrationEvent, read_event
 
 SCHEMA = "views"
 
@@ -25,7 +26,9 @@ class Projection(Protocol):
 
     def create_tables(self, conn: psycopg.Connection) -> None: ...
 
-    def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None: ...
+    def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
+        """Apply the events, in order, inside the caller's transaction (a page at a time: the
+        projections write each page with a few set-based statements, not one per event)."""
 
 
 def consumer_name(projection: str, service: str) -> str:
@@ -80,18 +83,23 @@ def save_position(conn: psycopg.Connection, projection: str, stream: str, sequen
 
 
 def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
-                  messages: list[tuple[int, bytes]]) -> list[int]:
-    """Apply (sequence, payload) pairs in sequence order inside the caller's transaction.
+                  messages: Sequence[tuple[int, bytes | IntegrationEvent]]) -> list[int]:
+    """Apply (sequence, payload or event already read) pairs in sequence order inside the
+    caller's transaction.
 
     Returns the sequences that are done (applied or duplicates); the others are not due yet.
-    A payload that is not a valid integration event raises.
+    A payload that is not a readable integration event raises.
     """
     payloads = dict(messages)
     apply, done, current = take_turns(position(conn, projection.name, stream), list(payloads))
-    for sequence in apply:
-        projection.apply(conn, CloudEvent.model_validate_json(payloads[sequence]))
+    if apply:
+        projection.apply_page(conn, [as_event(payloads[sequence]) for sequence in apply])
     save_position(conn, projection.name, stream, current)
     return done
+
+
+def as_event(message: bytes | IntegrationEvent) -> IntegrationEvent:
+    return message if isinstance(message, IntegrationEvent) else read_event(message)
 
 
 def is_due(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> bool:

@@ -3,233 +3,352 @@
 ciphertext (opened only by the API, per role, with the youth's key).
 
 Rows carry pseudonyms only; identity stays ciphertext here.
+
+A page of events is applied in memory: the rows it touches are read once, changed by the handlers
+below in event order, and written back with one statement per table. A transaction-scoped lock
+per projection keeps two writers (the live consumers of two streams, or a rebuild) from reading
+the same rows before either has written them. Per-event statements made a rebuild ~20 times
+slower than the raw copy of the same events.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events import intake as ev
-from events.envelope import CloudEvent
-from events.registry import REGISTRY
+from projections.integration_event import IntegrationEvent, UnreadableEvent
 
-TABLES = """
-CREATE TABLE IF NOT EXISTS views.youths (
-    youth_id uuid PRIMARY KEY,
-    registering_agency text NOT NULL,
-    partner_case_ref text NOT NULL,
-    birth_year int NOT NULL,
-    country text NOT NULL,
-    region text NOT NULL,
-    registered_at timestamptz NOT NULL,
-    first_contact_at timestamptz,
-    engagement_id uuid,
-    lead_agency text,
-    key_worker text,
-    neet_status text,
-    education_level text,
-    vulnerabilities jsonb,
-    project_version int NOT NULL DEFAULT 0,
-    next_review_due date,
-    last_contact_at timestamptz,
-    lost_after_days int,
-    lost_contact boolean NOT NULL DEFAULT false,
-    closed_on date,
-    destination text,
-    merged_into uuid,
-    erased_at timestamptz,
-    restricted_at timestamptz,
-    source_seq bigint NOT NULL
-);
-CREATE INDEX IF NOT EXISTS youths_agency ON views.youths (registering_agency, registered_at);
-CREATE INDEX IF NOT EXISTS youths_newest ON views.youths (registered_at DESC, youth_id);
-CREATE TABLE IF NOT EXISTS views.youth_agencies (
-    youth_id uuid NOT NULL,
-    agency text NOT NULL,
-    role text NOT NULL,
-    PRIMARY KEY (youth_id, agency, role)
-);
-CREATE INDEX IF NOT EXISTS youth_agencies_agency ON views.youth_agencies (agency);
-CREATE TABLE IF NOT EXISTS views.consents (
-    youth_id uuid NOT NULL,
-    consent_id uuid NOT NULL,
-    purpose text NOT NULL,
-    recipient text NOT NULL,
-    legal_basis text NOT NULL,
-    given_by text NOT NULL,
-    notice_version text NOT NULL,
-    given_at timestamptz NOT NULL,
-    expires_at timestamptz,
-    withdrawn_at timestamptz,
-    invalidated_at timestamptz,
-    recorded_by text NOT NULL,
-    PRIMARY KEY (youth_id, consent_id)
-);
-CREATE INDEX IF NOT EXISTS consents_recipient ON views.consents (recipient, purpose);
-CREATE TABLE IF NOT EXISTS views.consent_overrides (
-    youth_id uuid NOT NULL,
-    agency text NOT NULL,
-    purpose text NOT NULL,
-    reason text NOT NULL,
-    at timestamptz NOT NULL,
-    expires_at timestamptz NOT NULL,
-    by_agency text NOT NULL,
-    by_role text NOT NULL,
-    source_seq bigint PRIMARY KEY
-);
-CREATE INDEX IF NOT EXISTS overrides_youth ON views.consent_overrides (youth_id, agency);
-CREATE TABLE IF NOT EXISTS views.referrals (
-    referral_id uuid PRIMARY KEY,
-    youth_id uuid NOT NULL,
-    from_agency text NOT NULL,
-    to_agency text NOT NULL,
-    service text NOT NULL,
-    transfer_lead boolean NOT NULL,
-    status text NOT NULL,
-    note text,
-    requested_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS referrals_to ON views.referrals (to_agency, status);
-CREATE INDEX IF NOT EXISTS referrals_from ON views.referrals (from_agency, status);
-CREATE TABLE IF NOT EXISTS views.follow_ups (
-    youth_id uuid NOT NULL,
-    checkpoint_months int NOT NULL,
-    due_on date NOT NULL,
-    recorded_on date,
-    situation text,
-    PRIMARY KEY (youth_id, checkpoint_months)
-);
-CREATE INDEX IF NOT EXISTS follow_ups_due ON views.follow_ups (due_on) WHERE recorded_on IS NULL;
-CREATE TABLE IF NOT EXISTS views.vault (
-    youth_id uuid NOT NULL,
-    person_id uuid NOT NULL,
-    ciphertext text NOT NULL,
-    recorded_at timestamptz NOT NULL,
-    PRIMARY KEY (youth_id, person_id)
-);
-"""
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type [constraints]); the first word is the type
+    key: tuple[str, ...]
+    indexes: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.columns)
+
+    def ddl(self) -> str:
+        columns = ", ".join(f"{name} {spec}" for name, spec in self.columns)
+        indexes = "".join(f"\nCREATE INDEX IF NOT EXISTS {index};" for index in self.indexes)
+        return f"CREATE TABLE IF NOT EXISTS views.{self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}));{indexes}"
+
+    def key_of(self, row: dict[str, Any]) -> tuple:
+        return tuple(row[k] for k in self.key)
+
+
+YOUTHS = Table("youths", (
+    ("youth_id", "uuid"), ("registering_agency", "text NOT NULL"), ("partner_case_ref", "text NOT NULL"),
+    ("birth_year", "int NOT NULL"), ("country", "text NOT NULL"), ("region", "text NOT NULL"),
+    ("registered_at", "timestamptz NOT NULL"), ("first_contact_at", "timestamptz"), ("engagement_id", "uuid"),
+    ("lead_agency", "text"), ("key_worker", "text"), ("neet_status", "text"), ("education_level", "text"),
+    ("vulnerabilities", "jsonb"), ("project_version", "int NOT NULL DEFAULT 0"), ("next_review_due", "date"),
+    ("last_contact_at", "timestamptz"), ("lost_after_days", "int"), ("lost_contact", "boolean NOT NULL DEFAULT false"),
+    ("closed_on", "date"), ("destination", "text"), ("merged_into", "uuid"), ("erased_at", "timestamptz"),
+    ("restricted_at", "timestamptz"), ("source_seq", "bigint NOT NULL")), key=("youth_id",),
+    indexes=("youths_agency ON views.youths (registering_agency, registered_at)",
+             "youths_newest ON views.youths (registered_at DESC, youth_id)"))
+YOUTH_AGENCIES = Table("youth_agencies", (("youth_id", "uuid"), ("agency", "text"), ("role", "text")),
+                       key=("youth_id", "agency", "role"),
+                       indexes=("youth_agencies_agency ON views.youth_agencies (agency)",))
+CONSENTS = Table("consents", (
+    ("youth_id", "uuid"), ("consent_id", "uuid"), ("purpose", "text NOT NULL"), ("recipient", "text NOT NULL"),
+    ("legal_basis", "text NOT NULL"), ("given_by", "text NOT NULL"), ("notice_version", "text NOT NULL"),
+    ("given_at", "timestamptz NOT NULL"), ("expires_at", "timestamptz"), ("withdrawn_at", "timestamptz"),
+    ("invalidated_at", "timestamptz"), ("recorded_by", "text NOT NULL")), key=("youth_id", "consent_id"),
+    indexes=("consents_recipient ON views.consents (recipient, purpose)",))
+OVERRIDES = Table("consent_overrides", (
+    ("youth_id", "uuid NOT NULL"), ("agency", "text NOT NULL"), ("purpose", "text NOT NULL"),
+    ("reason", "text NOT NULL"), ("at", "timestamptz NOT NULL"), ("expires_at", "timestamptz NOT NULL"),
+    ("by_agency", "text NOT NULL"), ("by_role", "text NOT NULL"), ("source_seq", "bigint")), key=("source_seq",),
+    indexes=("overrides_youth ON views.consent_overrides (youth_id, agency)",))
+REFERRALS = Table("referrals", (
+    ("referral_id", "uuid"), ("youth_id", "uuid NOT NULL"), ("from_agency", "text NOT NULL"),
+    ("to_agency", "text NOT NULL"), ("service", "text NOT NULL"), ("transfer_lead", "boolean NOT NULL"),
+    ("status", "text NOT NULL"), ("note", "text"), ("requested_at", "timestamptz NOT NULL"),
+    ("updated_at", "timestamptz NOT NULL")), key=("referral_id",),
+    indexes=("referrals_youth ON views.referrals (youth_id)", "referrals_to ON views.referrals (to_agency, status)",
+             "referrals_from ON views.referrals (from_agency, status)"))
+FOLLOW_UPS = Table("follow_ups", (
+    ("youth_id", "uuid"), ("checkpoint_months", "int"), ("due_on", "date NOT NULL"), ("recorded_on", "date"),
+    ("situation", "text")), key=("youth_id", "checkpoint_months"),
+    indexes=("follow_ups_due ON views.follow_ups (due_on) WHERE recorded_on IS NULL",))
+VAULT = Table("vault", (("youth_id", "uuid"), ("person_id", "uuid"), ("ciphertext", "text NOT NULL"),
+                        ("recorded_at", "timestamptz NOT NULL")), key=("youth_id", "person_id"))
+
+TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT)
+LOADED = (YOUTHS, CONSENTS, REFERRALS, FOLLOW_UPS)  # read, changed and written back; the others only added to
+YOUTH_DEFAULTS = {name: None for name in YOUTHS.names} | {"project_version": 0, "lost_contact": False}
+WRITE_LOCK = int.from_bytes(hashlib.sha256(b"kit.views.youth_directory").digest()[:8], "big", signed=True)
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _id(value: Any) -> str:
+    """A uuid in its canonical text form (the form rows read back from PostgreSQL carry)."""
+    if isinstance(value, str) and UUID_TEXT.fullmatch(value):
+        return value
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise UnreadableEvent("an id in data is not a uuid") from None
+
+
+def _at(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _day(value: Any) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+@dataclass
+class Page:
+    """The directory's rows one page of events touches, changed in memory, written once."""
+
+    rows: dict[str, dict[tuple, dict[str, Any]]] = field(default_factory=lambda: {t.name: {} for t in LOADED})
+    changed: dict[str, set[tuple]] = field(default_factory=lambda: {t.name: set() for t in LOADED})
+    agencies: set[tuple[str, str, str]] = field(default_factory=set)
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    vault: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    vault_erased: set[str] = field(default_factory=set)
+
+    def load(self, conn: psycopg.Connection, youth_ids: dict[str, set[str]]) -> None:
+        """Read the rows of these youths, per table."""
+        for table in LOADED:
+            ids = sorted(youth_ids.get(table.name, ()))
+            if not ids:
+                continue
+            uuid_columns = [name for name, spec in table.columns if spec.split()[0] == "uuid"]
+            cursor = conn.execute(sql.SQL("SELECT {} FROM {} WHERE youth_id = ANY(%b::uuid[])").format(
+                sql.SQL(", ").join(map(sql.Identifier, table.names)), sql.Identifier("views", table.name)), (ids,))
+            rows = self.rows[table.name]
+            for values in cursor:
+                row = dict(zip(table.names, values))
+                for name in uuid_columns:
+                    if row[name] is not None:
+                        row[name] = str(row[name])
+                rows[table.key_of(row)] = row
+
+    def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
+        return self.rows[table.name].get(key)
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        """Like INSERT … ON CONFLICT DO NOTHING."""
+        key = table.key_of(row)
+        if key not in self.rows[table.name]:
+            self.rows[table.name][key] = row
+            self.changed[table.name].add(key)
+
+    def update(self, table: Table, *key: Any, **columns: Any) -> None:
+        """Like UPDATE … WHERE key: nothing happens to a row that is not there."""
+        row = self.rows[table.name].get(key)
+        if row is not None:
+            row.update(columns)
+            self.changed[table.name].add(key)
+
+    def involve(self, youth_id: str, agency: str, role: str) -> None:
+        self.agencies.add((youth_id, agency, role))
+
+    def write(self, conn: psycopg.Connection) -> None:
+        for table in LOADED:
+            rows = self.rows[table.name]
+            _insert(conn, table, [rows[key] for key in sorted(self.changed[table.name])], update=True)
+        _insert(conn, YOUTH_AGENCIES, [dict(zip(YOUTH_AGENCIES.names, a)) for a in sorted(self.agencies)])
+        _insert(conn, OVERRIDES, self.overrides)
+        if self.vault_erased:
+            conn.execute("DELETE FROM views.vault WHERE youth_id = ANY(%b::uuid[])", (sorted(self.vault_erased),))
+        _insert(conn, VAULT, [self.vault[key] for key in sorted(self.vault)], update=True)
+
+
+def _insert(conn: psycopg.Connection, table: Table, rows: Sequence[dict[str, Any]], update: bool = False) -> None:
+    """One INSERT … SELECT FROM unnest(…) for all the rows (arrays in binary, %b: far cheaper to
+    dump than text); on a key already there, update the other columns (`update`) or leave the row."""
+    if not rows:
+        return
+    others = [name for name in table.names if name not in table.key]
+    conflict = (sql.SQL("DO UPDATE SET {}").format(sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(name)) for name in others))
+        if update and others else sql.SQL("DO NOTHING"))
+    statement = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}) {}").format(
+        sql.Identifier("views", table.name), sql.SQL(", ").join(map(sql.Identifier, table.names)),
+        sql.SQL(", ").join(sql.SQL("%b::{}[]").format(sql.SQL(spec.split()[0])) for _, spec in table.columns),
+        sql.SQL(", ").join(map(sql.Identifier, table.key)), conflict)
+    columns = [[row[name] for row in rows] for name in table.names]
+    for index, (_, spec) in enumerate(table.columns):
+        if spec.startswith("jsonb"):
+            columns[index] = [None if value is None else Jsonb(value) for value in columns[index]]
+    conn.execute(statement, columns)
+
+
+# ---------------------------------------------------------------- the handlers: (page, data, event)
+
+Handler = Callable[[Page, dict[str, Any], IntegrationEvent], None]
+
+
+def _youth(page: Page, d: dict, **columns: Any) -> None:
+    page.update(YOUTHS, _id(d["youth_id"]), **columns)
+
+
+def _registered(page: Page, d: dict, e: IntegrationEvent) -> None:
+    youth_id = _id(d["youth_id"])
+    page.insert(YOUTHS, YOUTH_DEFAULTS | {
+        "youth_id": youth_id, "registering_agency": d["registering_agency"], "partner_case_ref": d["partner_case_ref"],
+        "birth_year": d["birth_year"], "country": d["country"], "region": d["region"], "registered_at": e.time,
+        "first_contact_at": _at(d.get("first_contact_at")),
+        "engagement_id": _id(d["engagement_id"]) if d.get("engagement_id") else None, "source_seq": e.kitseq})
+    page.involve(youth_id, d["registering_agency"], "registrant")
+
+
+def _identity(page: Page, d: dict, e: IntegrationEvent) -> None:
+    key = (_id(d["youth_id"]), _id(d["person_id"]))
+    page.vault[key] = {"youth_id": key[0], "person_id": key[1], "ciphertext": d["ciphertext"], "recorded_at": e.time}
+
+
+def _consent(page: Page, d: dict, e: IntegrationEvent) -> None:
+    t = d["consent"]
+    page.insert(CONSENTS, {
+        "youth_id": _id(d["youth_id"]), "consent_id": _id(t["consent_id"]), "purpose": t["purpose"],
+        "recipient": t.get("recipient") or d["recorded_by"], "legal_basis": t["legal_basis"], "given_by": t["given_by"],
+        "notice_version": t["notice_version"], "given_at": _at(t["given_at"]), "expires_at": _at(t.get("expires_at")),
+        "withdrawn_at": None, "invalidated_at": None, "recorded_by": d["recorded_by"]})
+
+
+def _override(page: Page, d: dict, e: IntegrationEvent) -> None:
+    page.overrides.append({
+        "youth_id": _id(d["youth_id"]), "agency": d["agency"], "purpose": d["purpose"], "reason": d["reason"],
+        "at": _at(d["overridden_at"]), "expires_at": _at(d["expires_at"]), "by_agency": d["by_agency"],
+        "by_role": d["by_role"], "source_seq": e.kitseq})
+
+
+def _case_opened(page: Page, d: dict, e: IntegrationEvent) -> None:
+    _youth(page, d, lead_agency=d["lead_agency"], key_worker=d["key_worker"])
+    page.involve(_id(d["youth_id"]), d["lead_agency"], "lead")
+
+
+def _lead_transferred(page: Page, d: dict, e: IntegrationEvent) -> None:
+    _youth(page, d, lead_agency=d["to_agency"])
+    page.involve(_id(d["youth_id"]), d["to_agency"], "lead")
+
+
+def _referral(page: Page, d: dict, e: IntegrationEvent) -> None:
+    youth_id = _id(d["youth_id"])
+    page.insert(REFERRALS, {
+        "referral_id": _id(d["referral_id"]), "youth_id": youth_id, "from_agency": d["from_agency"],
+        "to_agency": d["to_agency"], "service": d["service"], "transfer_lead": d["transfer_lead"], "status": "requested",
+        "note": d["reason"], "requested_at": e.time, "updated_at": e.time})
+    page.involve(youth_id, d["to_agency"], "referral")
+
+
+def _referral_status(page: Page, d: dict, e: IntegrationEvent) -> None:
+    key = _id(d["referral_id"])
+    row = page.get(REFERRALS, key)
+    if row is not None:
+        page.update(REFERRALS, key, status=d["status"], updated_at=e.time,
+                    note=row["note"] if d.get("note") is None else d["note"])
+
+
+def _contact(page: Page, d: dict, e: IntegrationEvent) -> None:
+    row = page.get(YOUTHS, _id(d["youth_id"]))
+    if d["outcome"] == "reached" and row is not None:
+        at, last = _at(d["occurred_at"]), row["last_contact_at"]
+        _youth(page, d, last_contact_at=at if last is None or at > last else last, lost_contact=False)
+
+
+def _closed(page: Page, d: dict, e: IntegrationEvent) -> None:
+    youth_id = _id(d["youth_id"])
+    _youth(page, d, closed_on=_day(d["exited_on"]), destination=d["destination"])
+    for f in d["follow_ups"]:
+        page.insert(FOLLOW_UPS, {"youth_id": youth_id, "checkpoint_months": f["checkpoint_months"],
+                                 "due_on": _day(f["due_on"]), "recorded_on": None, "situation": None})
+
+
+def _erased(page: Page, d: dict, e: IntegrationEvent) -> None:
+    """Purge what this view holds of the youth's personal data (the vault's ciphertext); keep the
+    pseudonymous skeleton so counts and the auditors' replay still add up."""
+    youth_id = _id(d["youth_id"])
+    page.vault_erased.add(youth_id)
+    for key in [key for key in page.vault if key[0] == youth_id]:
+        del page.vault[key]
+    _youth(page, d, erased_at=_at(d["erased_at"]), partner_case_ref="erased", vulnerabilities=None)
+
+
+# event type -> (handler, the loaded tables whose rows of the youth it reads or changes)
+HANDLERS: dict[str, tuple[Handler, tuple[Table, ...]]] = {
+    ev.YouthRegistered.type_name: (_registered, (YOUTHS,)),
+    ev.AgencyJoined.type_name: (lambda p, d, e: p.involve(_id(d["youth_id"]), d["agency"], "registrant"), ()),
+    ev.YouthMerged.type_name: (lambda p, d, e: _youth(p, d, merged_into=_id(d["merged_into"])), (YOUTHS,)),
+    ev.IdentityRecorded.type_name: (_identity, ()),
+    ev.ConsentRecorded.type_name: (_consent, (CONSENTS,)),
+    ev.ConsentWithdrawn.type_name: (lambda p, d, e: p.update(CONSENTS, _id(d["youth_id"]), _id(d["consent_id"]),
+                                                             withdrawn_at=_at(d["withdrawn_at"])), (CONSENTS,)),
+    ev.ConsentInvalidated.type_name: (lambda p, d, e: p.update(CONSENTS, _id(d["youth_id"]), _id(d["consent_id"]),
+                                                               invalidated_at=_at(d["invalidated_at"])), (CONSENTS,)),
+    ev.ConsentOverridden.type_name: (_override, ()),
+    ev.YouthAssessed.type_name: (lambda p, d, e: _youth(p, d, neet_status=d["neet_status"],
+                                                        education_level=d["education_level"]), (YOUTHS,)),
+    ev.VulnerabilitiesAssessed.type_name: (lambda p, d, e: _youth(p, d, vulnerabilities=d["vulnerabilities"]), (YOUTHS,)),
+    ev.CaseOpened.type_name: (_case_opened, (YOUTHS,)),
+    ev.LeadTransferred.type_name: (_lead_transferred, (YOUTHS,)),
+    ev.ProjectOfLifeAgreed.type_name: (lambda p, d, e: _youth(p, d, project_version=d["version"],
+                                                              next_review_due=_day(d["next_review_due"])), (YOUTHS,)),
+    ev.ProjectReviewRecorded.type_name: (lambda p, d, e: _youth(p, d, next_review_due=_day(d["next_review_due"])),
+                                         (YOUTHS,)),
+    ev.ReferralRequested.type_name: (_referral, (REFERRALS,)),
+    ev.ReferralStatusChanged.type_name: (_referral_status, (REFERRALS,)),
+    ev.ContactLogged.type_name: (_contact, (YOUTHS,)),
+    ev.ContactCadenceSet.type_name: (lambda p, d, e: _youth(p, d, lost_after_days=d["lost_after_days"]), (YOUTHS,)),
+    ev.ContactLost.type_name: (lambda p, d, e: _youth(p, d, lost_contact=True), (YOUTHS,)),
+    ev.CaseClosed.type_name: (_closed, (YOUTHS, FOLLOW_UPS)),
+    ev.FollowUpRecorded.type_name: (lambda p, d, e: p.update(FOLLOW_UPS, _id(d["youth_id"]), d["checkpoint_months"],
+                                                             recorded_on=_day(d["recorded_on"]),
+                                                             situation=d["situation"]), (FOLLOW_UPS,)),
+    ev.YouthErased.type_name: (_erased, (YOUTHS,)),
+    ev.ProcessingRestricted.type_name: (lambda p, d, e: _youth(p, d, restricted_at=_at(d["restricted_at"])), (YOUTHS,)),
+}
+
+
+def _to_load(events: Iterable[IntegrationEvent]) -> dict[str, set[str]]:
+    wanted: dict[str, set[str]] = {}
+    for event in events:
+        handler = HANDLERS.get(event.type)
+        if handler is not None:
+            for table in handler[1]:
+                wanted.setdefault(table.name, set()).add(_id(event.data["youth_id"]))
+    return wanted
 
 
 class YouthDirectory:
     name = "youth_directory"
 
     def create_tables(self, conn: psycopg.Connection) -> None:
-        conn.execute(TABLES)
+        conn.execute("\n".join(table.ddl() for table in TABLES))
 
-    def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None:
-        model = REGISTRY.get(event.type)
-        if model is None or model.kind != "event":
-            return
-        data = model.model_validate(event.data)
-        handler = HANDLERS.get(type(data))
-        if handler is not None:
-            handler(conn, data, event)
-        # other types are not part of this view; their position is recorded all the same
+    def reset(self, conn: psycopg.Connection) -> None:
+        conn.execute(sql.SQL("TRUNCATE {}").format(
+            sql.SQL(", ").join(sql.Identifier("views", table.name) for table in TABLES)))
 
-
-def _update(conn: psycopg.Connection, youth_id: str, **columns) -> None:
-    assignments = ", ".join(f"{name} = %({name})s" for name in columns)
-    conn.execute(f"UPDATE views.youths SET {assignments} WHERE youth_id = %(youth_id)s",
-                 {**columns, "youth_id": youth_id})
-
-
-def _involve(conn: psycopg.Connection, youth_id: str, agency: str, role: str) -> None:
-    conn.execute("INSERT INTO views.youth_agencies VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (youth_id, agency, role))
-
-
-def _registered(conn, d: ev.YouthRegistered, e: CloudEvent) -> None:
-    conn.execute(
-        "INSERT INTO views.youths (youth_id, registering_agency, partner_case_ref, birth_year, country, region,"
-        " registered_at, first_contact_at, engagement_id, source_seq) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        " ON CONFLICT (youth_id) DO NOTHING",
-        (d.youth_id, d.registering_agency, d.partner_case_ref, d.birth_year, d.country, d.region, e.time,
-         d.first_contact_at, d.engagement_id, e.kitseq))
-    _involve(conn, d.youth_id, d.registering_agency, "registrant")
-
-
-def _consent(conn, d: ev.ConsentRecorded, e: CloudEvent) -> None:
-    t = d.consent
-    conn.execute(
-        "INSERT INTO views.consents VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, NULL, %s) ON CONFLICT DO NOTHING",
-        (d.youth_id, t.consent_id, t.purpose, t.recipient or d.recorded_by, t.legal_basis, t.given_by,
-         t.notice_version, t.given_at, t.expires_at, d.recorded_by))
-
-
-def _override(conn, d: ev.ConsentOverridden, e: CloudEvent) -> None:
-    conn.execute("INSERT INTO views.consent_overrides VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                 (d.youth_id, d.agency, d.purpose, d.reason, d.overridden_at, d.expires_at, d.by_agency, d.by_role,
-                  e.kitseq))
-
-
-def _referral(conn, d: ev.ReferralRequested, e: CloudEvent) -> None:
-    conn.execute("INSERT INTO views.referrals VALUES (%s, %s, %s, %s, %s, %s, 'requested', %s, %s, %s)"
-                 " ON CONFLICT DO NOTHING",
-                 (d.referral_id, d.youth_id, d.from_agency, d.to_agency, d.service, d.transfer_lead, d.reason,
-                  e.time, e.time))
-    _involve(conn, d.youth_id, d.to_agency, "referral")
-
-
-def _closed(conn, d: ev.CaseClosed) -> None:
-    _update(conn, d.youth_id, closed_on=d.exited_on, destination=d.destination)
-    for f in d.follow_ups:
-        conn.execute("INSERT INTO views.follow_ups VALUES (%s, %s, %s, NULL, NULL) ON CONFLICT DO NOTHING",
-                     (d.youth_id, f.checkpoint_months, f.due_on))
-
-
-def _erase(conn, d: ev.YouthErased) -> None:
-    """Purge what this view holds of the youth's personal data (the vault's ciphertext); keep the
-    pseudonymous skeleton so counts and the auditors' replay still add up."""
-    conn.execute("DELETE FROM views.vault WHERE youth_id = %s", (d.youth_id,))
-    conn.execute("UPDATE views.youths SET erased_at = %s, partner_case_ref = 'erased', vulnerabilities = NULL"
-                 " WHERE youth_id = %s", (d.erased_at, d.youth_id))
-
-
-def _contact(conn, d: ev.ContactLogged, e: CloudEvent) -> None:
-    if d.outcome == "reached":
-        conn.execute("UPDATE views.youths SET last_contact_at = greatest(last_contact_at, %s), lost_contact = false"
-                     " WHERE youth_id = %s", (d.occurred_at, d.youth_id))
-
-
-HANDLERS = {
-    ev.YouthRegistered: _registered,
-    ev.AgencyJoined: lambda conn, d, e: _involve(conn, d.youth_id, d.agency, "registrant"),
-    ev.YouthMerged: lambda conn, d, e: _update(conn, d.youth_id, merged_into=d.merged_into),
-    ev.IdentityRecorded: lambda conn, d, e: conn.execute(
-        "INSERT INTO views.vault VALUES (%s, %s, %s, %s) ON CONFLICT (youth_id, person_id)"
-        " DO UPDATE SET ciphertext = excluded.ciphertext, recorded_at = excluded.recorded_at",
-        (d.youth_id, d.person_id, d.ciphertext, e.time)),
-    ev.ConsentRecorded: _consent,
-    ev.ConsentWithdrawn: lambda conn, d, e: conn.execute(
-        "UPDATE views.consents SET withdrawn_at = %s WHERE youth_id = %s AND consent_id = %s",
-        (d.withdrawn_at, d.youth_id, d.consent_id)),
-    ev.ConsentInvalidated: lambda conn, d, e: conn.execute(
-        "UPDATE views.consents SET invalidated_at = %s WHERE youth_id = %s AND consent_id = %s",
-        (d.invalidated_at, d.youth_id, d.consent_id)),
-    ev.ConsentOverridden: _override,
-    ev.YouthAssessed: lambda conn, d, e: _update(conn, d.youth_id, neet_status=d.neet_status,
-                                                 education_level=d.education_level),
-    ev.VulnerabilitiesAssessed: lambda conn, d, e: _update(conn, d.youth_id,
-                                                           vulnerabilities=Jsonb(d.vulnerabilities.model_dump())),
-    ev.CaseOpened: lambda conn, d, e: (_update(conn, d.youth_id, lead_agency=d.lead_agency, key_worker=d.key_worker),
-                                       _involve(conn, d.youth_id, d.lead_agency, "lead")),
-    ev.LeadTransferred: lambda conn, d, e: (_update(conn, d.youth_id, lead_agency=d.to_agency),
-                                            _involve(conn, d.youth_id, d.to_agency, "lead")),
-    ev.ProjectOfLifeAgreed: lambda conn, d, e: _update(conn, d.youth_id, project_version=d.version,
-                                                       next_review_due=d.next_review_due),
-    ev.ProjectReviewRecorded: lambda conn, d, e: _update(conn, d.youth_id, next_review_due=d.next_review_due),
-    ev.ReferralRequested: _referral,
-    ev.ReferralStatusChanged: lambda conn, d, e: conn.execute(
-        "UPDATE views.referrals SET status = %s, note = coalesce(%s, note), updated_at = %s WHERE referral_id = %s",
-        (d.status, d.note, e.time, d.referral_id)),
-    ev.ContactLogged: _contact,
-    ev.ContactCadenceSet: lambda conn, d, e: _update(conn, d.youth_id, lost_after_days=d.lost_after_days),
-    ev.ContactLost: lambda conn, d, e: _update(conn, d.youth_id, lost_contact=True),
-    ev.CaseClosed: lambda conn, d, e: _closed(conn, d),
-    ev.FollowUpRecorded: lambda conn, d, e: conn.execute(
-        "UPDATE views.follow_ups SET recorded_on = %s, situation = %s WHERE youth_id = %s AND checkpoint_months = %s",
-        (d.recorded_on, d.situation, d.youth_id, d.checkpoint_months)),
-    ev.YouthErased: lambda conn, d, e: _erase(conn, d),
-    ev.ProcessingRestricted: lambda conn, d, e: _update(conn, d.youth_id, restricted_at=d.restricted_at),
-}
+    def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        page = Page()
+        try:
+            page.load(conn, _to_load(events))
+            for event in events:
+                handler = HANDLERS.get(event.type)
+                if handler is not None:  # other types are not part of this view
+                    handler[0](page, event.data, event)
+        except (KeyError, TypeError, ValueError) as e:  # data without a field the view needs, or of another type
+            detail = f" {e}" if isinstance(e, KeyError) else ""  # a field's name; other messages may quote values
+            raise UnreadableEvent(f"data does not fit the directory: {e.__class__.__name__}{detail}") from None
+        page.write(conn)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 
 import nats
 import psycopg
@@ -15,6 +16,7 @@ from events.envelope import CloudEvent
 from kit.config import Settings, database_url, nats_url
 from kit.keys import audit_signing_key
 from kit.streams import CHECKPOINT_SUBJECT
+from projections.integration_event import IntegrationEvent
 from projections.wiring import ViewsService
 from services.api import operators
 from services.audit import log
@@ -32,11 +34,16 @@ class AuditTrail:
     def create_tables(self, conn: psycopg.Connection) -> None:
         log.create_tables(conn)
 
-    def apply(self, conn: psycopg.Connection, event: CloudEvent) -> None:
+    def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
+        log.append(conn, [self.item(event.envelope()) for event in events])
+
+    @staticmethod
+    def item(event: CloudEvent) -> log.Item:
+        """The whole envelope, validated again: the log keeps what it proves exactly as published."""
         youth = event.data.get("youth_id") if isinstance(event.data.get("youth_id"), str) else None
-        log.append(conn, [log.Item(source=f"event:{event.id}", kind="event", youth_id=youth or event.subject,
-                                   recorded_at=event.kitrecordedtime or event.time,
-                                   payload=event.model_dump(mode="json", exclude_none=True))])
+        return log.Item(source=f"event:{event.id}", kind="event", youth_id=youth or event.subject,
+                        recorded_at=event.kitrecordedtime or event.time,
+                        payload=event.model_dump(mode="json", exclude_none=True))
 
 
 def append_access_log(db_url: str, limit: int = 1000) -> int:

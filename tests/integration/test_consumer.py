@@ -32,13 +32,14 @@ class Recording:
     def create_tables(self, conn):
         conn.execute("CREATE TABLE IF NOT EXISTS views.recording (seq bigint PRIMARY KEY, youth text)")
 
-    def apply(self, conn, event):
-        if event.kitseq in self.always_fail:
-            raise ValueError(f"cannot apply position {event.kitseq}")
-        if self.fail_times.get(event.kitseq, 0) > 0:
-            self.fail_times[event.kitseq] -= 1
-            raise ConnectionError("database hiccup")
-        conn.execute("INSERT INTO views.recording VALUES (%s, %s)", (event.kitseq, event.subject))
+    def apply_page(self, conn, events):
+        for event in events:
+            if event.kitseq in self.always_fail:
+                raise ValueError(f"cannot apply position {event.kitseq}")
+            if self.fail_times.get(event.kitseq, 0) > 0:
+                self.fail_times[event.kitseq] -= 1
+                raise ConnectionError("database hiccup")
+            conn.execute("INSERT INTO views.recording VALUES (%s, %s)", (event.kitseq, event.subject))
 
 
 def integration_event(seq: int, youth: str | None = None) -> bytes:

@@ -17,6 +17,7 @@ from kit import cli
 from kit.keys import ingest_private_key, ingest_public_key
 from kit.streams import DLQ_STREAM, events_stream
 from kit.vault import seal
+from projections.integration_event import read_event
 from projections.rebuild import _paused, rebuild
 from projections.tracking import consumer_name
 from projections.timeline import Timeline
@@ -198,8 +199,7 @@ async def test_the_timeline_follows_a_youth_from_the_first_outreach_contact(plat
     # idempotent: applying every event again changes nothing
     before = snapshot(platform.database_url)
     with psycopg.connect(platform.database_url) as conn, conn.transaction():
-        for event in events:
-            Timeline().apply(conn, event)
+        Timeline().apply_page(conn, [read_event(event.to_json_bytes()) for event in events])
     assert snapshot(platform.database_url) == before
 
 
