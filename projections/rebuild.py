@@ -54,6 +54,7 @@ PAUSE_LEASE = timedelta(seconds=60)
 PAUSE_RENEW_AFTER = 15.0  # seconds
 FETCH_TIMEOUT = 5.0
 FETCH_ATTEMPTS = 3
+PAGES_AHEAD = 3  # pages read and parsed ahead of the slowest projection
 LOCK_ATTEMPTS = 5
 
 
@@ -284,45 +285,78 @@ class _paused:
                             consumer, stream, e, PAUSE_LEASE)
 
 
-async def _replay(nc, js, conns: dict[str, psycopg.Connection], projections: Sequence[Projection], service: str, stream: str,
-                  last_seq: int, page: int, advanced: Callable[[int], None],
+async def _replay(nc, js, conns: dict[str, psycopg.Connection], projections: Sequence[Projection], service: str,
+                  stream: str, last_seq: int, page: int, advanced: Callable[[int], None],
                   pause: _paused | None = None) -> tuple[int, list[int]]:
     """Apply the stream from sequence 1 up to `last_seq` and whatever arrived meanwhile; returns
-    how many messages were read and the sequences skipped."""
+    how many messages were read and the sequences skipped.
+
+    A pipeline: one task reads pages from NATS and parses them; each projection applies them in
+    its own thread and transaction, at its own pace (a few pages of slack), so one projection's
+    wait for PostgreSQL is another's time in Python.
+    """
     name = f"kit-rebuild-{uuid.uuid4().hex[:12]}"
     await js.add_consumer(stream, ConsumerConfig(
         name=name, filter_subject=f"kit.events.{service}.>", deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True, num_replicas=1))
     reader = _PageReader(nc, stream, name, page)
-    applied, seq, target = 0, 0, last_seq
-    skipped: list[int] = []
-    pending: asyncio.Task | None = asyncio.create_task(reader.read())
+    queues = {p.name: asyncio.Queue(maxsize=PAGES_AHEAD) for p in projections}
+    applied = {p.name: 0 for p in projections}
+    reported = [0]
+    skipped: set[int] = set()
+
+    async def read() -> int:
+        count, seq, target = 0, 0, last_seq
+        pending: asyncio.Task | None = asyncio.create_task(reader.read())
+        try:
+            while pending is not None:
+                batch, pending = await pending, None
+                if not batch:
+                    raise RebuildError(f"{stream}: nothing to read after sequence {seq} (expected up to {target})")
+                seq = batch[-1][0]
+                if seq >= target:  # catch up with what arrived meanwhile
+                    target = max(target, (await js.stream_info(stream)).state.last_seq)
+                if seq < target:
+                    pending = asyncio.create_task(reader.read())  # read the next page while this one is parsed
+                events = await asyncio.to_thread(_read_page, batch)
+                for queue in queues.values():
+                    await queue.put(events)
+                count += len(batch)
+                if pause is not None:
+                    await pause.renew()
+        finally:
+            if pending is not None:
+                pending.cancel()
+        for queue in queues.values():
+            await queue.put(None)
+        return count
+
+    async def apply(projection: Projection) -> None:
+        queue = queues[projection.name]
+        while (events := await queue.get()) is not None:
+            skipped.update(await asyncio.to_thread(_apply_page, conns[projection.name], [projection], stream, events))
+            applied[projection.name] += len(events)
+            if min(applied.values()) > reported[0]:  # a page is done when every projection has it
+                reported[0] = min(applied.values())
+                advanced(reported[0])
+
+    tasks = [asyncio.create_task(read()), *(asyncio.create_task(apply(p)) for p in projections)]
     try:
-        while pending is not None:
-            batch, pending = await pending, None
-            if not batch:
-                raise RebuildError(f"{stream}: nothing to read after sequence {seq} (expected up to {target})")
-            seq = batch[-1][0]
-            if seq >= target:  # catch up with what arrived meanwhile
-                target = max(target, (await js.stream_info(stream)).state.last_seq)
-            if seq < target:
-                pending = asyncio.create_task(reader.read())  # read the next page while this one applies
-            events = await asyncio.to_thread(_read_page, batch)
-            applied_each = await asyncio.gather(*(asyncio.to_thread(_apply_page, conns[p.name], [p], stream, events)
-                                                  for p in projections))
-            skipped += sorted(set().union(*applied_each))
-            applied += len(batch)
-            advanced(applied)
-            if pause is not None:
-                await pause.renew()
+        # the first failure (reading, or any projection) ends them all
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and task.exception() is not None:
+                raise task.exception()
+        read_count = tasks[0].result()
     finally:
-        if pending is not None:
-            pending.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         try:
             await js.delete_consumer(stream, name)
         except Exception:  # noqa: BLE001 - an ephemeral consumer goes away by itself
             pass
-    return applied, skipped
+    return read_count, sorted(skipped)
 
 
 class _PageReader:

@@ -14,8 +14,6 @@ slower than the raw copy of the same events.
 from __future__ import annotations
 
 import hashlib
-import re
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -26,7 +24,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events import intake as ev
-from projections.integration_event import IntegrationEvent, UnreadableEvent
+from projections.integration_event import IntegrationEvent, UnreadableEvent, uuid_text
 
 
 @dataclass(frozen=True)
@@ -92,17 +90,14 @@ TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VA
 LOADED = (YOUTHS, CONSENTS, REFERRALS, FOLLOW_UPS)  # read, changed and written back; the others only added to
 YOUTH_DEFAULTS = {name: None for name in YOUTHS.names} | {"project_version": 0, "lost_contact": False}
 WRITE_LOCK = int.from_bytes(hashlib.sha256(b"kit.views.youth_directory").digest()[:8], "big", signed=True)
-UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _id(value: Any) -> str:
     """A uuid in its canonical text form (the form rows read back from PostgreSQL carry)."""
-    if isinstance(value, str) and UUID_TEXT.fullmatch(value):
-        return value
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise UnreadableEvent("an id in data is not a uuid") from None
+    text = uuid_text(value)
+    if text is None:
+        raise UnreadableEvent("an id in data is not a uuid")
+    return text
 
 
 def _at(value: Any) -> datetime | None:

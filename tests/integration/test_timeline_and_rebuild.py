@@ -231,7 +231,8 @@ async def test_a_rebuild_gives_back_the_same_views_whether_the_views_service_is_
                                      progress)
     assert result["events"] == last and result["events_per_s"] > 0
     assert [(d, t) for d, t, _ in seen] == [(min(n, last), last) for n in range(50, last + 50, 50)]
-    assert all(rows == done for done, _, rows in seen)  # every integration event is on a timeline
+    # reported pages are committed by every projection (the timeline may be a few pages ahead)
+    assert all(rows >= done for done, _, rows in seen) and seen[-1][2] == last  # every event is on a timeline
     assert snapshot(platform.database_url) == before
 
     # live: rebuilds in small pages while the views service runs and partners keep sending; once
