@@ -13,8 +13,9 @@ Everything runs on the embedded default (fresh nats-server and PostgreSQL in a t
 - baseline_copy_events_per_s: the raw floor under it, in the same run: the same N events read
   from PostgreSQL (a server-side cursor, pages of 5000, body as text) and written with COPY into a
   scratch table; measured twice (the first read warms the cache), the better run counts;
-- caseload / timeline latencies: the HTTP API (`create_app`, as `kit up` serves it: uvicorn, one
-  process, a pool of 10 connections) in a subprocess on a free port, against the rebuilt views,
+- caseload / timeline latencies: the HTTP API (`create_app`, as `kit up` serves it: KIT_API_WORKERS
+  uvicorn processes sharing the port, by default one per core up to 4, each with a pool of 10
+  connections) in subprocesses on a free port, against the rebuilt views,
   after VACUUM ANALYZE (what autovacuum leaves after a rebuild); C concurrent clients (threads,
   keep-alive connections), each logged in as a key worker of one of the three busiest agencies,
   request the caseload (first page, limit 50) for `seconds`, then timelines of random youths their
@@ -51,6 +52,7 @@ import psycopg
 from events import intake as ev
 from events.envelope import dataschema_for
 from kit.bench_audit import RssSampler
+from kit.config import load_settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.streams import ensure_streams, event_subject, events_stream
 from services.intake.aggregates import integration_event_id
@@ -407,28 +409,36 @@ def baseline_copy(url: str) -> tuple[int, float]:
 # ---------------------------------------------------------------- the API under load
 
 def serve(url: str, port: int, secret: str) -> None:
-    """The HTTP API as `kit up` serves it (services/api/wiring.py), without the command gateway."""
+    """One HTTP API process as `kit up` runs it (services/api/wiring.py: uvicorn on the shared
+    port, a pool of 10 connections), without the command gateway."""
     import uvicorn
     from psycopg_pool import ConnectionPool
 
     from services.api.app import create_app
+    from services.api.wiring import listening_socket
 
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
     app = create_app(pool, secret, policy=load_policy())
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    server = uvicorn.Server(uvicorn.Config(app, loop="asyncio", log_level="warning", access_log=False))
+    server.run(sockets=[listening_socket("127.0.0.1", port)])
 
 
-def start_api(url: str, port: int, secret: str, log_path: Path) -> subprocess.Popen:
+def start_api(url: str, port: int, secret: str, log_path: Path, workers: int) -> list[subprocess.Popen]:
+    """`workers` API processes on one port, as `kit up` starts KIT_API_WORKERS of them."""
     env = dict(os.environ, KIT_BENCH_SECRET=secret)
     log = open(log_path, "ab")
-    process = subprocess.Popen([sys.executable, "-m", "kit.bench_views", "serve", url, str(port)], env=env,
-                               stdout=log, stderr=subprocess.STDOUT)
+    processes = [subprocess.Popen([sys.executable, "-m", "kit.bench_views", "serve", url, str(port)], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)]
     try:
         wait_for_port(port, timeout=60)
+        time.sleep(1.0)  # the others bind a moment later; connections go to whichever listens
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError("an API process exited")
     except RuntimeError:
-        process.kill()
+        for process in processes:
+            process.kill()
         raise RuntimeError(f"the API did not start: {log_path.read_text()[-2000:]}") from None
-    return process
+    return processes
 
 
 def login(port: int, username: str, password: str) -> str:
@@ -550,7 +560,7 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = 1000)
         postgres = EmbeddedPostgres(Path(tmp) / "postgres").start()
         sampler = RssSampler([os.getpid(), postgres.server.get_pid()])
         sampler.start()
-        api: subprocess.Popen | None = None
+        api: list[subprocess.Popen] = []
         try:
             url = postgres.url
             published = asyncio.run(publish(nats_server.url, url, stream))
@@ -599,7 +609,9 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = 1000)
                             for i, agency in enumerate(busy)]
             port = free_port()
             secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
-            api = start_api(url, port, secret, Path(tmp) / "api.log")
+            workers = load_settings().api_workers
+            api = start_api(url, port, secret, Path(tmp) / "api.log", workers)
+            result["api_workers"] = workers
             tokens = [login(port, a.username, OPERATOR_PASSWORD) for a in accounts]
             visible = {a.agency: visible_youths(url, a.agency, policy) for a in accounts}
             result["operators"] = [{"agency": a.agency, "role": a.role, "visible_youths": len(visible[a.agency])}
@@ -626,12 +638,13 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = 1000)
             return result
         finally:
             sampler.done.set()
-            if api is not None:
-                api.terminate()
+            for process in api:
+                process.terminate()
+            for process in api:
                 try:
-                    api.wait(20)
+                    process.wait(20)
                 except subprocess.TimeoutExpired:
-                    api.kill()
+                    process.kill()
             nats_server.stop()
             postgres.stop()
 

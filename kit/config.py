@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.keys import generated_once
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -26,6 +28,7 @@ class Settings:
     ack_wait: float = 10.0
     alert_interval: float = 300.0
     checkpoint_interval: float = 60.0
+    api_workers: int = 1  # API processes sharing the HTTP port (SO_REUSEPORT): Python serves on one core each
 
     @property
     def embedded_nats(self) -> bool:
@@ -51,6 +54,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ack_wait=float(env.get("KIT_ACK_WAIT", "10")),
         alert_interval=float(env.get("KIT_ALERT_INTERVAL", "300")),
         checkpoint_interval=float(env.get("KIT_CHECKPOINT_INTERVAL", "60")),
+        api_workers=max(1, int(env.get("KIT_API_WORKERS", str(min(4, os.cpu_count() or 1))))),
     )
 
 
@@ -60,13 +64,7 @@ def jwt_secret(settings: Settings) -> str:
         if len(settings.jwt_secret) < 32:
             raise ValueError("KIT_JWT_SECRET must be at least 32 characters (HS256 key)")
         return settings.jwt_secret
-    path = settings.data_dir / "jwt-secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    return generated_once(settings.data_dir / "jwt-secret", lambda: secrets.token_urlsafe(48))
 
 
 def nats_url(settings: Settings) -> str:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from kit.vault import Keyring, b64decode, b64encode, generate_ingest_keypair
 
 
-def _generated_once(path: Path, make: Callable[[], str]) -> str:
+def generated_once(path: Path, make: Callable[[], str]) -> str:
     """The file's content, creating it with `make()` first if missing."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,7 +43,7 @@ def _source(data_dir: Path, env: Mapping[str, str] | None, var: str, filename: s
     if env.get(var):
         return env[var].strip(), var
     path = data_dir / filename
-    return _generated_once(path, make), str(path)
+    return generated_once(path, make), str(path)
 
 
 def _decode(text: str, where: str, what: str) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,9 +44,15 @@ class Supervisor:
             print(f"PostgreSQL on {self.postgres.url}", flush=True)
         asyncio.run(prepare(nats_url(self.settings)))
 
+    def processes(self) -> list[str]:
+        """One process per service; the API as `api_workers` processes on one port ("api", "api#2", …)."""
+        workers = self.settings.api_workers if hasattr(socket, "SO_REUSEPORT") else 1
+        return [name if i == 0 else f"{name}#{i + 1}"
+                for name in SERVICES for i in range(workers if name == "api" else 1)]
+
     def spawn(self, name: str) -> None:
         # Own session: a Ctrl-C reaches only the supervisor, which stops services before servers.
-        self.children[name] = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", name],
+        self.children[name] = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", name.split("#")[0]],
                                                env=child_env(self.settings), start_new_session=True)
 
     def run(self) -> int:
@@ -53,7 +60,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         try:
             self.start_servers()
-            for name in SERVICES:
+            for name in self.processes():
                 self.spawn(name)
             self._announce()
             if self.demo and not self.stopping:  # seeds in a thread once /health answers; we keep supervising

@@ -29,9 +29,39 @@ SELECT o.youth_id FROM views.consent_overrides o
  WHERE o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at
 """
 
+ALIVE_SQL = "y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL"
+
 # the same rule as a predicate on the youth row aliased `y`
-VISIBLE_SQL = f"""
-y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL AND y.youth_id IN ({VISIBLE_IDS_SQL})
+VISIBLE_SQL = f"{ALIVE_SQL} AND y.youth_id IN ({VISIBLE_IDS_SQL})"
+
+# An agency's caseload: the youths it is involved with (registered them, leads, was referred, or is
+# named in a consent) AND may see now; not everyone a category-wide consent would let it open.
+# Rows (youth_id, registered_at), written as (consent to the agency itself, which involves it by
+# definition) ∪ ((consent to its category ∪ override) ∩ involved): the big first part is read from
+# the consents alone (they carry the youth's registration time), without visiting every youth row;
+# the few youths merged, erased or restricted are left out through a partial index. A test holds
+# it equal to VISIBLE ∩ involved.
+CASELOAD_ROWS_SQL = """
+SELECT c.youth_id, c.registered_at FROM views.consents c
+ WHERE c.recipient = %(agency)s AND c.purpose IN ('case_management', 'sharing')
+   AND c.given_at <= %(at)s AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
+   AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
+   AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)
+   AND c.youth_id NOT IN (SELECT g.youth_id FROM views.youths g
+                          WHERE g.merged_into IS NOT NULL OR g.erased_at IS NOT NULL OR g.restricted_at IS NOT NULL)
+UNION
+SELECT y.youth_id, y.registered_at FROM views.youths y
+ WHERE y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL AND y.youth_id IN (
+   SELECT c.youth_id FROM views.consents c
+    WHERE c.recipient = %(category)s AND c.purpose IN ('case_management', 'sharing')
+      AND c.given_at <= %(at)s AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
+      AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
+      AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)
+   UNION
+   SELECT o.youth_id FROM views.consent_overrides o
+    WHERE o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at)
+   AND y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s
+                      UNION SELECT c.youth_id FROM views.consents c WHERE c.recipient = %(agency)s)
 """
 
 

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from kit.roles import may
 from kit.vault import VaultKeys, decrypt_for
-from projections.access import VISIBLE_SQL, may_access_youth
+from projections.access import CASELOAD_ROWS_SQL, VISIBLE_SQL, may_access_youth
 from services.api import operators
 from services.api.operators import Operator
 from services.intake.aggregates import engagement_id
@@ -32,12 +32,6 @@ STATUS_SQL = {
 }
 REFERRAL_ANSWER_DAYS = 7
 
-# a caseload holds the youths the agency is involved with (registered, leads, was referred, or is
-# named in a consent), not everyone a category-wide consent would let it open
-INVOLVED_SQL = """
-y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s
-               UNION SELECT c.youth_id FROM views.consents c WHERE c.recipient = %(agency)s)
-"""
 
 # one row per alert of the caller's agency, for youths it may see now
 ALERTS_SQL = """
@@ -75,28 +69,35 @@ class CaseReads:
     def caseload(self, operator: Operator, *, limit: int = 50, offset: int = 0, q: str | None = None,
                  status: str | None = None, key_worker: str | None = None, region: str | None = None
                  ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the agency's caseload, newest registration first, and how many there are."""
         args = self.visibility_args(operator) | {"limit": limit, "offset": offset, "key_worker": key_worker or None,
                                                  "region": region or None, "q": q or None, "engagement": None}
         if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
             args["engagement"] = engagement_id(self.pseudonym_key, operator.agency, q)
-        where = [VISIBLE_SQL, INVOLVED_SQL, "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)",
-                 "(%(region)s::text IS NULL OR y.region = %(region)s)",
-                 "(%(q)s::text IS NULL OR y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.engagement_id = %(engagement)s)",
-                 STATUS_SQL.get(status or "", "true")]
-        condition = " AND ".join(f"({w})" for w in where)
+        filters = [f for f, wanted in (
+            ("y.key_worker = %(key_worker)s", key_worker), ("y.region = %(region)s", region),
+            ("y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.engagement_id = %(engagement)s", q),
+            (STATUS_SQL.get(status or ""), status)) if wanted and f]
+        # the caseload's (youth_id, registered_at), narrowed by the filters, which need the youth rows
+        matching = CASELOAD_ROWS_SQL if not filters else (
+            f"SELECT y.youth_id, y.registered_at FROM views.youths y WHERE y.youth_id IN"
+            f" (SELECT youth_id FROM ({CASELOAD_ROWS_SQL}) caseload) AND " + " AND ".join(f"({f})" for f in filters))
         with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
-            # one pass for the page and the total (a window over the matching rows, before the
-            # limit); prepare=False: a generic plan for these optional filters is about twice as slow
-            rows = cur.execute(f"SELECT y.*, count(*) OVER () AS total_matching FROM views.youths y WHERE {condition}"
-                               " ORDER BY registered_at DESC, youth_id LIMIT %(limit)s OFFSET %(offset)s", args,
-                               prepare=False).fetchall()
+            # the set once, then its size and one page of full rows; prepare=False: a generic plan
+            # for these optional filters is about twice as slow
+            rows = cur.execute(
+                f"WITH matching AS MATERIALIZED ({matching})"
+                " SELECT (SELECT count(*) FROM matching) AS total_matching, y.* FROM views.youths y"
+                " JOIN (SELECT youth_id, registered_at FROM matching ORDER BY registered_at DESC, youth_id"
+                "       LIMIT %(limit)s OFFSET %(offset)s) page USING (youth_id)"
+                " ORDER BY page.registered_at DESC, youth_id", args, prepare=False).fetchall()
             if rows:
-                total = rows[0]["total_matching"]
+                total = rows[0].pop("total_matching")
             else:  # past the last page (or nothing at all): the total still answers
-                total = cur.execute(f"SELECT count(*) AS n FROM views.youths y WHERE {condition}", args,
+                total = cur.execute(f"SELECT count(*) AS n FROM ({matching}) matching", args,
                                     prepare=False).fetchone()["n"]
-            for row in rows:
+            for row in rows[1:]:
                 del row["total_matching"]
             operators.log_access(conn, operator, purpose="case_management", what="youth list")
         return rows, total

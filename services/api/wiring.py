@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 
+import psycopg
 import uvicorn
 from psycopg_pool import ConnectionPool
 
@@ -25,22 +27,39 @@ from services.intake.policy import load_policy
 log = logging.getLogger("kit.api")
 
 
-def prepare_database(url: str) -> None:
+PREPARE_LOCK = 0x6b69742d617069  # "kit-api": API processes starting together create the tables one at a time
+
+
+def prepare_database(url: str, vault_keys: VaultKeys) -> None:
     """Tables the API reads; created here too so the API can start before the views service."""
-    ensure_schema(url, VIEWS_SCHEMA)
-    with ConnectionPool(url, min_size=1, max_size=1) as pool, pool.connection() as conn, conn.transaction():
-        operators.create_tables(conn)
-        YouthDirectory().create_tables(conn)
-        audit_log.create_tables(conn)
+    with psycopg.connect(url, autocommit=True) as lock:
+        lock.execute("SELECT pg_advisory_lock(%s)", (PREPARE_LOCK,))  # released when `lock` closes
+        ensure_schema(url, VIEWS_SCHEMA)
+        ensure_schema(url, INTAKE_SCHEMA)
+        with psycopg.connect(url) as conn, conn.transaction():
+            operators.create_tables(conn)
+            YouthDirectory().create_tables(conn)
+            audit_log.create_tables(conn)
+        vault_keys.create_table()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The HTTP port, shared by every API process (SO_REUSEPORT: the kernel spreads connections)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if hasattr(socket, "SO_REUSEPORT"):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    return sock
 
 
 async def main(settings: Settings, stop: asyncio.Event) -> None:
     url = database_url(settings)
-    prepare_database(url)
-    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
-    ensure_schema(url, INTAKE_SCHEMA)
     vault_keys = VaultKeys(url, master_keys(settings.data_dir), schema=INTAKE_SCHEMA)
-    vault_keys.create_table()
+    prepare_database(url, vault_keys)
+    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
     gateway = CommandGateway(nats_url(settings), ingest_public_key(ingest_private_key(settings.data_dir)))
     app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys,
                      audit_public_key=public_key_of(audit_signing_key(settings.data_dir)),
@@ -49,7 +68,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
                             access_log=False)  # access lines carry URLs with youth ids: not in logs
     server = uvicorn.Server(config)
     server.install_signal_handlers = lambda: None  # the CLI owns signals
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[listening_socket(settings.http_host, settings.http_port)]))
     await stop.wait()
     server.should_exit = True
     await task
