@@ -144,7 +144,7 @@ def test_settings_are_in_one_place_and_an_agency_admin_adds_a_user(platform, bro
     page.get_by_label("Role").select_option("link_worker")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Save").click()
-    assert page.get_by_role("cell", name="nuovo.operatore").is_visible()
+    page.get_by_role("cell", name="nuovo.operatore").wait_for()  # after the redirect back to the settings page
     assert Operator(platform["base"], "nuovo.operatore").get("/api/v1/youths").status_code == 200
 
 
