@@ -409,8 +409,8 @@ def baseline_copy(url: str) -> tuple[int, float]:
 # ---------------------------------------------------------------- the API under load
 
 def serve(url: str, port: int, secret: str) -> None:
-    """One HTTP API process as `kit up` runs it (services/api/wiring.py: uvicorn on the shared
-    port, a pool of 10 connections), without the command gateway."""
+    """One HTTP API process as `kit up` runs it (services/api/wiring.py: uvicorn with uvloop and
+    httptools on the shared port, a pool of 10 connections), without the command gateway."""
     import uvicorn
     from psycopg_pool import ConnectionPool
 
@@ -419,7 +419,7 @@ def serve(url: str, port: int, secret: str) -> None:
 
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
     app = create_app(pool, secret, policy=load_policy())
-    server = uvicorn.Server(uvicorn.Config(app, loop="asyncio", log_level="warning", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[listening_socket("127.0.0.1", port)])
 
 

@@ -32,8 +32,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         await main(settings, stop)
 
-    asyncio.run(runner())
+    with asyncio.Runner(loop_factory=_loop_factory()) as run:
+        run.run(runner())
     return 0
+
+
+def _loop_factory():
+    """uvloop where installed (a faster event loop for the API and the NATS clients), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:

@@ -43,6 +43,15 @@ class Table:
         indexes = "".join(f"\nCREATE INDEX IF NOT EXISTS {index};" for index in self.indexes)
         return f"CREATE TABLE IF NOT EXISTS views.{self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}));{indexes}"
 
+    def add_missing_columns(self, conn: psycopg.Connection) -> None:
+        """Columns a newer version has, added to a table an older one created (empty until a rebuild)."""
+        present = {r[0] for r in conn.execute("SELECT column_name FROM information_schema.columns"
+                                              " WHERE table_schema = 'views' AND table_name = %s", (self.name,))}
+        for name, spec in self.columns:
+            if name not in present:
+                conn.execute(sql.SQL("ALTER TABLE {} ADD COLUMN {} {}").format(
+                    sql.Identifier("views", self.name), sql.Identifier(name), sql.SQL(spec.split()[0])))
+
     def key_of(self, row: dict[str, Any]) -> tuple:
         return tuple(row[k] for k in self.key)
 
@@ -335,6 +344,8 @@ class YouthDirectory:
 
     def create_tables(self, conn: psycopg.Connection) -> None:
         conn.execute("\n".join(table.ddl() for table in TABLES))
+        for table in TABLES:
+            table.add_missing_columns(conn)
 
     def reset(self, conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("TRUNCATE {}").format(
