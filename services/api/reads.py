@@ -31,6 +31,11 @@ STATUS_SQL = {
     "closed": "y.closed_on IS NOT NULL",
 }
 REFERRAL_ANSWER_DAYS = 7
+# what a caseload row shows (no special-category data, nothing the list does not display)
+CASELOAD_COLUMNS = ("youth_id", "registering_agency", "partner_case_ref", "birth_year", "country", "region",
+                    "registered_at", "first_contact_at", "lead_agency", "key_worker", "neet_status", "project_version",
+                    "next_review_due", "last_contact_at", "lost_contact", "closed_on", "destination")
+CASELOAD_SELECT = ", ".join(f"y.{column}" for column in CASELOAD_COLUMNS)
 
 
 # one row per alert of the caller's agency, for youths it may see now
@@ -88,7 +93,7 @@ class CaseReads:
             # for these optional filters is about twice as slow
             rows = cur.execute(
                 f"WITH matching AS MATERIALIZED ({matching})"
-                " SELECT (SELECT count(*) FROM matching) AS total_matching, y.* FROM views.youths y"
+                f" SELECT (SELECT count(*) FROM matching) AS total_matching, {CASELOAD_SELECT} FROM views.youths y"
                 " JOIN (SELECT youth_id, registered_at FROM matching ORDER BY registered_at DESC, youth_id"
                 "       LIMIT %(limit)s OFFSET %(offset)s) page USING (youth_id)"
                 " ORDER BY page.registered_at DESC, youth_id", args, prepare=False).fetchall()
