@@ -15,21 +15,25 @@ from services.intake.consent import Consent, ConsentState, Override, Visibility,
 
 ACCESS_PURPOSES = ("case_management", "sharing")  # either lets an agency see the record
 
-# parameters: %(agency)s, %(category)s ("category:<type>"), %(at)s. The ids of the youths whose
-# consents or overrides let the agency see them at that time; an uncorrelated subquery, so a list
-# computes the set once (hashed) instead of probing the consents once per youth.
-VISIBLE_IDS_SQL = """
-SELECT c.youth_id FROM views.consents c
- WHERE c.purpose IN ('case_management', 'sharing') AND c.recipient IN (%(agency)s, %(category)s)
-   AND c.given_at <= %(at)s AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
-   AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
-   AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)
-UNION
-SELECT o.youth_id FROM views.consent_overrides o
- WHERE o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at
-"""
-
+# parameters: %(agency)s, %(category)s ("category:<type>"), %(at)s. The pieces of the rule:
+# a consent row `c` in force at that time for a purpose that opens the record,
+CONSENT_IN_FORCE_SQL = """c.purpose IN ('case_management', 'sharing') AND c.given_at <= %(at)s
+   AND (c.expires_at IS NULL OR %(at)s < c.expires_at) AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
+   AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)"""
+# the youths an override for the agency opens now,
+OVERRIDDEN_IDS_SQL = """SELECT o.youth_id FROM views.consent_overrides o
+ WHERE o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at"""
+# and the youth row `y` neither merged, erased nor restricted.
 ALIVE_SQL = "y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL"
+
+# The ids of the youths whose consents or overrides let the agency see them at that time; an
+# uncorrelated subquery, so a list computes the set once (hashed) instead of probing the consents
+# once per youth.
+VISIBLE_IDS_SQL = f"""
+SELECT c.youth_id FROM views.consents c WHERE c.recipient IN (%(agency)s, %(category)s) AND {CONSENT_IN_FORCE_SQL}
+UNION
+{OVERRIDDEN_IDS_SQL}
+"""
 
 # the same rule as a predicate on the youth row aliased `y`
 VISIBLE_SQL = f"{ALIVE_SQL} AND y.youth_id IN ({VISIBLE_IDS_SQL})"
@@ -41,25 +45,16 @@ VISIBLE_SQL = f"{ALIVE_SQL} AND y.youth_id IN ({VISIBLE_IDS_SQL})"
 # the consents alone (they carry the youth's registration time), without visiting every youth row;
 # the few youths merged, erased or restricted are left out through a partial index. A test holds
 # it equal to VISIBLE ∩ involved.
-CASELOAD_ROWS_SQL = """
+CASELOAD_ROWS_SQL = f"""
 SELECT c.youth_id, c.registered_at FROM views.consents c
- WHERE c.recipient = %(agency)s AND c.purpose IN ('case_management', 'sharing')
-   AND c.given_at <= %(at)s AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
-   AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
-   AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)
+ WHERE c.recipient = %(agency)s AND {CONSENT_IN_FORCE_SQL}
    AND c.youth_id NOT IN (SELECT g.youth_id FROM views.youths g
                           WHERE g.merged_into IS NOT NULL OR g.erased_at IS NOT NULL OR g.restricted_at IS NOT NULL)
 UNION
 SELECT y.youth_id, y.registered_at FROM views.youths y
- WHERE y.merged_into IS NULL AND y.erased_at IS NULL AND y.restricted_at IS NULL AND y.youth_id IN (
-   SELECT c.youth_id FROM views.consents c
-    WHERE c.recipient = %(category)s AND c.purpose IN ('case_management', 'sharing')
-      AND c.given_at <= %(at)s AND (c.expires_at IS NULL OR %(at)s < c.expires_at)
-      AND (c.withdrawn_at IS NULL OR %(at)s < c.withdrawn_at)
-      AND (c.invalidated_at IS NULL OR %(at)s < c.invalidated_at)
-   UNION
-   SELECT o.youth_id FROM views.consent_overrides o
-    WHERE o.agency = %(agency)s AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at)
+ WHERE {ALIVE_SQL}
+   AND y.youth_id IN (SELECT c.youth_id FROM views.consents c WHERE c.recipient = %(category)s AND {CONSENT_IN_FORCE_SQL}
+                      UNION {OVERRIDDEN_IDS_SQL})
    AND y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s
                       UNION SELECT c.youth_id FROM views.consents c WHERE c.recipient = %(agency)s)
 """
