@@ -121,10 +121,6 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {operator.role} may not change case records")
         return operator
 
-    def visibility_args(operator: Operator) -> dict[str, Any]:
-        return {"agency": operator.agency, "category": f"category:{policy.category_of(operator.agency)}",
-                "at": datetime.now(timezone.utc)}
-
     @app.get("/health", tags=["operations"])
     def health() -> dict[str, str]:
         with pool.connection() as conn:

@@ -28,12 +28,9 @@ T0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
 KEY = b"k" * 32
 
 
-@pytest.fixture(scope="module")
-def reads(postgres_server):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server.url, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    url = postgres_server.url.replace("/postgres?", f"/{name}?")
+@pytest.fixture
+def reads(database_url):
+    url = database_url
     ensure_schema(url, "views")
     ensure_schema(url, operators.SCHEMA)
     with psycopg.connect(url) as conn:
