@@ -55,6 +55,7 @@ from kit.bench_audit import RssSampler
 from kit.config import load_settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.streams import ensure_streams, event_subject, events_stream
+from projections.rebuild import PAGE as REBUILD_PAGE
 from services.intake.aggregates import integration_event_id
 from services.intake.policy import Policy, load_policy
 
@@ -553,7 +554,7 @@ def visible_youths(url: str, agency: str, policy: Policy) -> list[str]:
 
 # ---------------------------------------------------------------- the run
 
-def run_views_bench(events: int, clients: int, seconds: float, page: int = 1000) -> dict[str, Any]:
+def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUILD_PAGE) -> dict[str, Any]:
     from projections.wiring import PROJECTIONS
     from services.api import operators
 

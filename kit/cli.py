@@ -240,7 +240,7 @@ def cmd_bench_views(args: argparse.Namespace) -> int:
 def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     """Rebuild read models from the integration streams (the live views service may keep running)."""
     from kit.config import nats_url
-    from projections.rebuild import RebuildError, rebuild
+    from projections.rebuild import PAGE, RebuildError, rebuild
     from projections.wiring import PROJECTIONS
 
     by_name = {p.name: p for p in PROJECTIONS}
@@ -257,7 +257,8 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        result = rebuild(database_url(settings), nats_url(settings), chosen, page=args.page, progress=bar)
+        result = rebuild(database_url(settings), nats_url(settings), chosen, page=PAGE if args.page is None else args.page,
+                         progress=bar)
     except RebuildError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
@@ -334,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
     rebuild = projections.add_parser("rebuild", help="rebuild read models from scratch from the integration streams")
     rebuild.add_argument("names", nargs="*", metavar="NAME",
                          help="projections to rebuild (youth_directory, timeline); none = all")
-    rebuild.add_argument("--page", type=int, default=1000, help="messages per transaction")
+    rebuild.add_argument("--page", type=int, help="messages per page, one transaction each (default 5000)")
     rebuild.set_defaults(func=cmd_projections_rebuild)
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON figures")

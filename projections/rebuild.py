@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
-import json
 import logging
 import multiprocessing
+import multiprocessing.connection
+import queue
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -43,6 +46,7 @@ from nats.js.errors import NotFoundError
 from kit.db import ensure_schema
 from kit.streams import SERVICES_WITH_EVENTS, events_stream
 from kit.consumer import safe_error
+from kit.page_reader import PageReader, PageReaderError
 from projections.integration_event import IntegrationEvent, UnreadableEvent, read_event
 from projections.tracking import (SCHEMA, Projection, apply_in_turn, consumer_name, create_positions_table,
                                   skip_in_turn)
@@ -53,9 +57,13 @@ Progress = Callable[[int, int], None]
 
 PAUSE_LEASE = timedelta(seconds=60)
 PAUSE_RENEW_AFTER = 15.0  # seconds
+PAGE = 5000  # messages a page: read, applied and committed together
 FETCH_TIMEOUT = 5.0
-FETCH_ATTEMPTS = 3
-PAGES_AHEAD = 3  # pages read and parsed ahead of the slowest projection
+PAGES_AHEAD = 3  # pages a projection's worker holds ahead of the one it applies
+# A rebuild makes millions of short-lived objects without cycles (parsed events, rows); with the
+# default thresholds Python's cyclic collector runs over a thousand times, rescanning the
+# directory's row cache each time (a tenth of the rebuild's time).
+FEW_COLLECTIONS = (50_000, 20, 100)
 LOCK_ATTEMPTS = 5
 
 
@@ -67,16 +75,27 @@ class RebuildInProgress(RebuildError):
     """Another rebuild holds the projection's advisory lock."""
 
 
-def rebuild(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = 1000,
+def rebuild(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = PAGE,
             progress: Progress | None = None) -> dict:
     """Rebuild `projections` from the integration streams; returns events, seconds, events_per_s.
 
     Runs its own event loop: from async code, call it in a thread (`asyncio.to_thread`).
     """
-    return asyncio.run(rebuild_async(db_url, nats_url, projections, page=page, progress=progress))
+    with _few_collections():
+        return asyncio.run(rebuild_async(db_url, nats_url, projections, page=page, progress=progress))
 
 
-async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = 1000,
+@contextlib.contextmanager
+def _few_collections():
+    before = gc.get_threshold()
+    gc.set_threshold(*FEW_COLLECTIONS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = PAGE,
                         progress: Progress | None = None) -> dict:
     if page < 1:
         raise ValueError("page must be at least 1")
@@ -205,7 +224,7 @@ def _apply_page(conn: psycopg.Connection, projections: Sequence[Projection], str
         raise
     except Exception:  # noqa: BLE001 - find the culprit(s) one message at a time
         pass
-    skipped = set()
+    skipped: dict[int, str] = {}
     with conn.transaction():
         for projection in projections:
             for seq, payload in messages:
@@ -216,11 +235,9 @@ def _apply_page(conn: psycopg.Connection, projections: Sequence[Projection], str
                 except (psycopg.OperationalError, RebuildError):
                     raise
                 except Exception as e:  # noqa: BLE001
-                    log.warning("%s: %s#%d cannot be applied, skipped as the live service does: %s",
-                                projection.name, stream, seq, safe_error(e))
                     skip_in_turn(conn, projection, stream, seq)
-                    skipped.add(seq)
-    return sorted(skipped)
+                    skipped[seq] = f"{projection.name}: {safe_error(e)}"
+    return sorted(skipped.items())
 
 
 def _check_done(projection: Projection, stream: str, messages: Sequence[tuple[int, object]], done: list[int]) -> None:
@@ -284,85 +301,107 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
     """Apply the stream from sequence 1 up to `last_seq` and whatever arrived meanwhile; returns
     how many messages were read and the sequences skipped.
 
-    A pipeline: a child process reads pages from NATS (its Python work off this process); each
-    page is parsed once here and applied by each projection in its own thread, connection and
-    transaction, at its own pace (a few pages of slack), so one projection's wait for PostgreSQL
-    is another's time in Python.
+    A pipeline of processes, so that the work is spread over the cores (one Python process does
+    one thing at a time): a reader takes pages from NATS and hands each to every projection's
+    worker, which reads the events and applies them in its own connection and transactions, at its
+    own pace (a few pages of slack). This process reports the pages every projection has committed.
     """
     name = f"kit-rebuild-{uuid.uuid4().hex[:12]}"
     await js.add_consumer(stream, ConsumerConfig(
         name=name, filter_subject=f"kit.events.{service}.>", deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True, num_replicas=1))
-    queues = {p.name: asyncio.Queue(maxsize=PAGES_AHEAD) for p in projections}
-    applied = {p.name: 0 for p in projections}
-    reported = [0]
-    skipped: set[int] = set()
-
-    async def read() -> int:
-        context = multiprocessing.get_context("spawn")
-        pages_in, pages_out = context.Pipe(duplex=False)
+    context = multiprocessing.get_context("spawn")
+    processes, reports, feeds = [], {}, []
+    try:
+        for projection in projections:
+            feed_in, feed_out = context.Pipe(duplex=False)
+            report_in, report_out = context.Pipe(duplex=False)
+            processes.append(context.Process(target=_apply_in_child, name=f"kit-rebuild-{projection.name}",
+                                             daemon=True, args=(db_url, projection, stream, feed_in, report_out)))
+            feeds.append(feed_out)
+            reports[report_in] = projection.name
         status_in, status_out = context.Pipe(duplex=False)
-        reader = context.Process(target=_read_in_child, name="kit-rebuild-reader", daemon=True,
-                                 args=(nats_url, stream, name, page, last_seq, [pages_out], status_out))
-        reader.start()
-        pages_out.close()
-        status_out.close()
+        processes.append(context.Process(target=_read_in_child, name="kit-rebuild-reader", daemon=True,
+                                         args=(nats_url, stream, name, page, last_seq, feeds, status_out)))
+        for process in processes:
+            process.start()
+        for connection in (*feeds, status_out):
+            connection.close()  # the children hold their ends
+        applied = {projection.name: 0 for projection in projections}
+        skipped: dict[int, str] = {}
+        finished: set[str] = set()
+        read: int | None = None
+        reported = 0
+        waiting = [*reports, status_in]
+        while waiting:
+            for connection in await asyncio.to_thread(multiprocessing.connection.wait, waiting, PAUSE_RENEW_AFTER):
+                try:
+                    kind, value = connection.recv()
+                except EOFError:
+                    who = "the reading process" if connection is status_in else f"the {reports[connection]} worker"
+                    raise RebuildError(f"{stream}: {who} ended early") from None
+                if kind == "error":
+                    raise RebuildError(value)
+                if connection is status_in:  # ("end", how many were read)
+                    read = value
+                    waiting.remove(connection)
+                elif kind == "applied":
+                    count, skips = value
+                    applied[reports[connection]] += count
+                    for seq, reason in skips:
+                        if seq not in skipped:
+                            log.warning("%s#%d cannot be applied, skipped as the live service does: %s",
+                                        stream, seq, reason)
+                        skipped[seq] = reason
+                    if min(applied.values()) > reported:  # a page is done when every projection has it
+                        reported = min(applied.values())
+                        advanced(reported)
+                else:  # ("done", None)
+                    finished.add(reports[connection])
+                    waiting.remove(connection)
+            if pause is not None:
+                await pause.renew()
+        return read or 0, sorted(skipped)
+    finally:
+        for process in processes:
+            process.join(timeout=5 if not process.is_alive() else 0.5)
+            if process.is_alive():
+                process.terminate()
+                process.join(timeout=5)
+        try:
+            await js.delete_consumer(stream, name)
+        except Exception:  # noqa: BLE001 - an ephemeral consumer goes away by itself
+            pass
+
+
+def _apply_in_child(db_url: str, projection: Projection, stream: str, feed, report) -> None:
+    """In its own process: read and apply the pages `feed` brings, telling `report` ("applied",
+    (messages, [(skipped sequence, reason), …])) after each commit, then ("done", None), or
+    ("error", reason). Pages are taken off the pipe by a thread, a few ahead of the one applied."""
+    gc.set_threshold(*FEW_COLLECTIONS)
+    pages: queue.Queue = queue.Queue(maxsize=PAGES_AHEAD)
+
+    def receive() -> None:
         try:
             while True:
-                try:
-                    kind, batch = await asyncio.to_thread(pages_in.recv)
-                except EOFError:
-                    kind, batch = "stopped", None
+                kind, batch = feed.recv()
+                pages.put(batch if kind == "page" else None)
                 if kind != "page":
-                    break
-                events = await asyncio.to_thread(_read_page, batch)
-                for queue in queues.values():
-                    await queue.put(events)
-                if pause is not None:
-                    await pause.renew()
-            try:
-                outcome, value = status_in.recv()
-            except EOFError:
-                outcome, value = "error", f"{stream}: the reading process ended early (exit code {reader.exitcode})"
-            if outcome == "error":
-                raise RebuildError(value)
-        finally:
-            pages_in.close()
-            status_in.close()
-            reader.join(timeout=5)
-            if reader.is_alive():
-                reader.terminate()
-        for queue in queues.values():
-            await queue.put(None)
-        return value
+                    return
+        except (EOFError, OSError):
+            pages.put(None)
 
-    async def apply(projection: Projection, conn: psycopg.Connection) -> None:
-        queue = queues[projection.name]
-        while (events := await queue.get()) is not None:
-            skipped.update(await asyncio.to_thread(_apply_page, conn, [projection], stream, events))
-            applied[projection.name] += len(events)
-            if min(applied.values()) > reported[0]:  # a page is done when every projection has it
-                reported[0] = min(applied.values())
-                advanced(reported[0])
-
-    with contextlib.ExitStack() as connections:
-        conns = {p.name: connections.enter_context(_page_connection(db_url)) for p in projections}
-        tasks = [asyncio.create_task(read()), *(asyncio.create_task(apply(p, conns[p.name])) for p in projections)]
-        try:
-            # the first failure (reading, or any projection) ends them all
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in tasks:
-                if task.done() and task.exception() is not None:
-                    raise task.exception()
-            return tasks[0].result(), sorted(skipped)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                await js.delete_consumer(stream, name)
-            except Exception:  # noqa: BLE001 - an ephemeral consumer goes away by itself
-                pass
+    threading.Thread(target=receive, name="kit-rebuild-feed", daemon=True).start()
+    try:
+        with _page_connection(db_url) as conn:
+            while (batch := pages.get()) is not None:
+                skips = _apply_page(conn, [projection], stream, _read_page(batch))
+                report.send(("applied", (len(batch), skips)))
+        report.send(("done", None))
+    except (RebuildError, psycopg.Error) as e:
+        report.send(("error", f"{projection.name}: {safe_error(e)}"))
+    except BrokenPipeError:
+        pass  # the parent stopped
 
 
 @contextlib.contextmanager
@@ -377,7 +416,7 @@ def _page_connection(db_url: str):
 
 def _read_in_child(nats_url: str, stream: str, consumer: str, page: int, last_seq: int, workers: list,
                    status) -> None:
-    """In its own process: nats-py spends ~14 µs of Python on every message. Sends ("page",
+    """In its own process, so that reading costs the applying process nothing. Sends ("page",
     [(seq, payload), …]) to every worker up to `last_seq` and whatever arrived meanwhile, then
     ("end", None); tells the parent ("end", how many) or ("error", reason)."""
     asyncio.run(_pump(nats_url, stream, consumer, page, last_seq, workers, status))
@@ -390,73 +429,41 @@ async def _pump(nats_url: str, stream: str, consumer: str, page: int, last_seq: 
         for worker in workers:
             worker.send(message)
 
+    def ask(seq: int) -> int:
+        """Request the next page: what is known to be there waits for the server, what may have
+        arrived meanwhile is asked for without waiting. Returns the page's size."""
+        size = min(page, last_seq - seq) if seq < last_seq else page
+        reader.request(stream, consumer, size, FETCH_TIMEOUT if seq < last_seq else None)
+        return size
+
     try:
-        nc = await nats.connect(nats_url, name="kit-rebuild-reader")
+        reader = await PageReader.connect(nats_url, name="kit-rebuild-reader")
     except Exception as e:  # noqa: BLE001 - told to the parent, which stops
         status.send(("error", f"the reading process cannot connect to NATS: {safe_error(e)}"))
         return
     try:
-        js, reader = nc.jetstream(), _PageReader(nc, stream, consumer, page)
-        count, seq, target = 0, 0, last_seq
-        pending = asyncio.create_task(reader.read())
-        while pending is not None:
-            batch, pending = await pending, None
-            if not batch:
-                status.send(("error", f"{stream}: nothing to read after sequence {seq} (expected up to {target})"))
+        count, seq = 0, 0
+        size = ask(seq)
+        while True:
+            batch, pending = await reader.page(size)
+            if not batch and seq < last_seq:
+                status.send(("error", f"{stream}: nothing to read after sequence {seq} (expected up to {last_seq})"))
                 return
-            seq = batch[-1][0]
-            if seq >= target:  # catch up with what arrived meanwhile
-                target = max(target, (await js.stream_info(stream)).state.last_seq)
-            if seq < target:
-                pending = asyncio.create_task(reader.read())  # the next page comes in while this one is sent
-            await loop.run_in_executor(None, send_all, ("page", batch))
-            count += len(batch)
+            if batch:
+                seq = batch[-1][0]
+            more = seq < last_seq or (len(batch) == size and pending != 0)
+            if more:
+                size = ask(seq)  # the next page comes in while this one is sent
+            if batch:
+                await loop.run_in_executor(None, send_all, ("page", batch))
+                count += len(batch)
+            if not more:
+                break
         send_all(("end", None))
         status.send(("end", count))
+    except PageReaderError as e:
+        status.send(("error", f"{stream}: {e}"))
     except (BrokenPipeError, EOFError):
         pass  # the parent stopped
     finally:
-        await nc.close()
-
-
-class _PageReader:
-    """Pages of a pull consumer by plain batch requests, each answered into its own subscription.
-
-    nats-py's `fetch` waits for every message of a batch separately (~30k messages/s here); a
-    subscription callback takes them as they come (~70k/s), which matters when the rebuild itself
-    does ~20k events/s. A subscription per request means a late answer to an earlier request (a
-    timeout's status) cannot end the current one.
-    """
-
-    def __init__(self, nc, stream: str, consumer: str, page: int):
-        self.nc, self.page = nc, page
-        self.request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-
-    async def read(self) -> list[tuple[int, bytes]]:
-        """The next page (fewer messages if the stream has no more within the timeout, none at the end)."""
-        for _ in range(FETCH_ATTEMPTS):
-            messages: list[tuple[int, bytes]] = []
-            finished = asyncio.Event()
-
-            async def received(msg) -> None:
-                if msg.headers and msg.headers.get("Status"):  # 404 no messages, 408 expired, 409 …: over
-                    finished.set()
-                    return
-                messages.append((msg.metadata.sequence.stream, msg.data))
-                if len(messages) >= self.page:
-                    finished.set()
-
-            inbox = self.nc.new_inbox()
-            sub = await self.nc.subscribe(inbox, cb=received, pending_msgs_limit=2 * self.page,
-                                          pending_bytes_limit=512 * 2**20)
-            try:
-                request = {"batch": self.page, "expires": int(FETCH_TIMEOUT * 1e9)}
-                await self.nc.publish(self.request_subject, json.dumps(request).encode(), reply=inbox)
-                await asyncio.wait_for(finished.wait(), FETCH_TIMEOUT + 2)
-            except asyncio.TimeoutError:
-                pass
-            finally:
-                await sub.unsubscribe()
-            if messages:
-                return messages
-        return []
+        await reader.close()

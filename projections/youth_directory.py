@@ -9,6 +9,12 @@ below in event order, and written back with one statement per table. A transacti
 per projection keeps two writers (the live consumers of two streams, or a rebuild) from reading
 the same rows before either has written them. Per-event statements made a rebuild ~20 times
 slower than the raw copy of the same events.
+
+The rows a process wrote stay in memory for its next pages (`RowCache`), as long as nobody else
+wrote the directory in between: the directory records the newest event of each source it
+reflects (`directory_applied`, written with the rows), and a process trusts its rows only while
+that record is the one it left. Another writer, a reset, or a page that did not commit changes
+it, and the rows are read again.
 """
 
 from __future__ import annotations
@@ -99,8 +105,11 @@ FOLLOW_UPS = Table("follow_ups", (
 VAULT = Table("vault", (("youth_id", "uuid"), ("person_id", "uuid"), ("ciphertext", "text NOT NULL"),
                         ("recorded_at", "timestamptz NOT NULL")), key=("youth_id", "person_id"))
 
-TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT)
+APPLIED = Table("directory_applied", (("source", "text"), ("kitseq", "bigint NOT NULL")), key=("source",))
+
+TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT, APPLIED)
 LOADED = (YOUTHS, CONSENTS, REFERRALS, FOLLOW_UPS)  # read, changed and written back; the others only added to
+CACHED_ROWS = 200_000  # rows kept in memory between pages (a region's active youths); beyond it they are read again
 YOUTH_DEFAULTS = {name: None for name in YOUTHS.names} | {"project_version": 0, "lost_contact": False}
 WRITE_LOCK = int.from_bytes(hashlib.sha256(b"kit.views.youth_directory").digest()[:8], "big", signed=True)
 
@@ -121,21 +130,45 @@ def _day(value: Any) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
+class RowCache:
+    """The loaded tables' rows as this process last left them, per table: the rows, and the youths
+    whose rows are all there. Valid only for the `watermark` it was left at (None: not valid)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[tuple, dict[str, Any]]] = {t.name: {} for t in LOADED}
+        self.youths: dict[str, set[str]] = {t.name: set() for t in LOADED}
+        self.watermark: dict[str, int] | None = {}
+
+    def clear(self) -> None:
+        for table in LOADED:
+            self.rows[table.name].clear()
+            self.youths[table.name].clear()
+
+    def size(self) -> int:
+        return sum(map(len, self.rows.values()))
+
+
 @dataclass
 class Page:
-    """The directory's rows one page of events touches, changed in memory, written once."""
+    """The directory's rows one page of events touches, changed in memory (in the cache's rows:
+    the cache is not trusted again until the page is written), written once."""
 
-    rows: dict[str, dict[tuple, dict[str, Any]]] = field(default_factory=lambda: {t.name: {} for t in LOADED})
+    cache: RowCache = field(default_factory=RowCache)
     changed: dict[str, set[tuple]] = field(default_factory=lambda: {t.name: set() for t in LOADED})
     agencies: set[tuple[str, str, str]] = field(default_factory=set)
     overrides: list[dict[str, Any]] = field(default_factory=list)
     vault: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     vault_erased: set[str] = field(default_factory=set)
 
+    @property
+    def rows(self) -> dict[str, dict[tuple, dict[str, Any]]]:
+        return self.cache.rows
+
     def load(self, conn: psycopg.Connection, youth_ids: dict[str, set[str]]) -> None:
-        """Read the rows of these youths, per table."""
+        """Read the rows of these youths that are not in the cache yet, per table."""
         for table in LOADED:
-            ids = sorted(youth_ids.get(table.name, ()))
+            known = self.cache.youths[table.name]
+            ids = sorted(youth_ids.get(table.name, set()) - known)
             if not ids:
                 continue
             uuid_columns = [name for name, spec in table.columns if spec.split()[0] == "uuid"]
@@ -148,6 +181,7 @@ class Page:
                     if row[name] is not None:
                         row[name] = str(row[name])
                 rows[table.key_of(row)] = row
+            known.update(ids)
 
     def get(self, table: Table, *key: Any) -> dict[str, Any] | None:
         return self.rows[table.name].get(key)
@@ -339,8 +373,20 @@ def _to_load(events: Iterable[IntegrationEvent]) -> dict[str, set[str]]:
     return wanted
 
 
+def _watermark(events: Sequence[IntegrationEvent], since: dict[str, int]) -> dict[str, int]:
+    """The newest event of each source, after these events."""
+    watermark = dict(since)
+    for event in events:
+        if event.kitseq > watermark.get(event.source, 0):
+            watermark[event.source] = event.kitseq
+    return watermark
+
+
 class YouthDirectory:
     name = "youth_directory"
+
+    def __init__(self) -> None:
+        self.cache = RowCache()  # used only under the write lock
 
     def create_tables(self, conn: psycopg.Connection) -> None:
         conn.execute("\n".join(table.ddl() for table in TABLES))
@@ -350,10 +396,17 @@ class YouthDirectory:
     def reset(self, conn: psycopg.Connection) -> None:
         conn.execute(sql.SQL("TRUNCATE {}").format(
             sql.SQL(", ").join(sql.Identifier("views", table.name) for table in TABLES)))
+        self.cache.clear()
+        self.cache.watermark = {}  # what an empty directory records, once the reset commits
 
     def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        page = Page()
+        recorded = dict(conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall())
+        cache = self.cache
+        if cache.watermark != recorded:
+            cache.clear()  # someone else wrote the directory, or our last page did not commit
+        cache.watermark = None  # not to be trusted while this page changes its rows
+        page = Page(cache)
         try:
             page.load(conn, _to_load(events))
             for event in events:
@@ -364,3 +417,9 @@ class YouthDirectory:
             detail = f" {e}" if isinstance(e, KeyError) else ""  # a field's name; other messages may quote values
             raise UnreadableEvent(f"data does not fit the directory: {e.__class__.__name__}{detail}") from None
         page.write(conn)
+        watermark = _watermark(events, recorded)
+        _insert(conn, APPLIED, [{"source": source, "kitseq": kitseq} for source, kitseq in sorted(watermark.items())
+                                if recorded.get(source) != kitseq], update=True)
+        if cache.size() > CACHED_ROWS:
+            cache.clear()
+        cache.watermark = watermark
