@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import ssl
 import urllib.parse
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ class PageReader:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.buffer, self.at = b"", 0
-        self.inbox = b"_KIT_PAGES." + bytes(str(id(self)), "ascii")
+        self.inbox = b"_INBOX." + secrets.token_hex(11).encode()  # where the services' permissions let replies in
 
     @classmethod
     async def connect(cls, url: str, name: str, timeout: float = 10.0) -> "PageReader":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nats
 import nats.errors
+import psycopg
 import pytest
 
 from events.builders import register_youth
@@ -90,3 +91,41 @@ async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats,
     await audit_nc.close()
     await milano.close()
     await service_nc.close()
+
+
+async def test_the_views_service_user_rebuilds_the_views_and_a_wrong_password_gets_a_clear_refusal(secured_nats,
+                                                                                                   platform):
+    from kit.page_reader import PageReader, PageReaderError
+    from kit.streams import events_stream
+    from projections.rebuild import rebuild
+    from projections.wiring import PROJECTIONS
+    from tests.conftest import eventually
+
+    port = secured_nats
+    service_nc = await connect(port, "svc-intake", "intake-secret")
+    await ensure_streams(service_nc.jetstream())
+    milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
+    await partner.publish(milano.jetstream(timeout=1.0), "comune-milano-m7",
+                          register_youth("comune-milano-m7").to_json_bytes())
+    settings = platform.settings.__class__(**{**platform.settings.__dict__,
+                                              "nats_url": f"nats://svc-intake:intake-secret@127.0.0.1:{port}"})
+    stream = service_nc.jetstream()
+    async with running(IntakeService(settings)):
+        await eventually(lambda: _has_events(stream, events_stream("intake")), timeout=20)
+    events = (await stream.stream_info(events_stream("intake"))).state.last_seq
+
+    # given the views service's own user, when it rebuilds the views, then every event is read
+    views_url = f"nats://svc-views:views-secret@127.0.0.1:{port}"
+    result = await asyncio.to_thread(rebuild, platform.database_url, views_url, list(PROJECTIONS))
+    assert (result["events"], result["skipped"]) == (events, 0)
+    with psycopg.connect(platform.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM views.youths").fetchone()[0] == 1
+
+    with pytest.raises(PageReaderError, match="NATS refused the connection: .*Authorization Violation"):
+        await PageReader.connect(f"nats://svc-views:wrong@127.0.0.1:{port}", name="kit-test")
+    await milano.close()
+    await service_nc.close()
+
+
+async def _has_events(js, stream: str) -> bool:
+    return (await js.stream_info(stream)).state.last_seq >= 2  # the registration and its consent
