@@ -13,7 +13,9 @@ from services.intake.ingest import Incoming, handle_ingest
 from services.intake.wiring import open_intake
 
 pytestmark = pytest.mark.integration
-NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+# the builders date consents at the real time; the decisions refuse a consent given after "now"
+NOW = datetime.now(timezone.utc) + timedelta(hours=1)
+EXITED = (NOW - timedelta(days=21)).date()
 AGENCY = "comune-milano-m7"
 
 
@@ -98,7 +100,7 @@ def assess(youth_id: str, **kw):
 
 def agree(youth_id: str, based_on: int = 0):
     return command(ev.AgreeProjectOfLife, youth_id=youth_id, based_on_version=based_on, agreed_by_youth=True,
-                   next_review_due=date(2027, 1, 1), goals=[ev.Goal(
+                   next_review_due=(NOW + timedelta(days=90)).date(), goals=[ev.Goal(
                        goal_id=str(uuid.uuid4()), description="Tirocinio", category="employment")])
 
 
@@ -152,7 +154,7 @@ def test_an_operator_without_permission_cannot_override_and_the_rejection_change
     youth = given_registered(intake)
     before = intake.app.repository.get(uuid.UUID(youth)).version
     message = command(ev.OverrideConsent, youth_id=youth, agency="afol-milano", purpose="sharing", role="key_worker",
-                      reason="Urgent coordination needed", expires_at=datetime(2026, 12, 1, tzinfo=timezone.utc))
+                      reason="Urgent coordination needed", expires_at=NOW + timedelta(days=9))
     [(receipt, _)] = handle_ingest(intake, [incoming(message, 2)], NOW)
     assert receipt["status"] == "rejected" and [r["code"] for r in receipt["reasons"]] == ["forbidden"]
     assert intake.app.repository.get(uuid.UUID(youth)).version == before
@@ -183,10 +185,11 @@ def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake)
     youth = given_registered(intake)
     assert intake.app.repository.get(uuid.UUID(youth)).state.has_identity is False
     intake.vault.keys.ensure(youth)
-    [(closed, _)] = handle_ingest(intake, [incoming(close(youth, date(2026, 11, 1)), 5)], NOW)
+    [(closed, _)] = handle_ingest(intake, [incoming(close(youth, EXITED), 5)], NOW)
     assert closed["status"] == "accepted", closed
     assert erase_on_schedule(intake, [youth], NOW + timedelta(days=365)) == []  # 5 years in the policy
-    assert len(erase_on_schedule(intake, [youth], datetime(2031, 11, 2, tzinfo=timezone.utc))) == 1
+    five_years_on = datetime.combine(EXITED, datetime.min.time(), timezone.utc) + timedelta(days=5 * 365 + 3)
+    assert len(erase_on_schedule(intake, [youth], five_years_on)) == 1
     assert intake.app.repository.get(uuid.UUID(youth)).state.erased
     assert intake.vault.keys.get(youth) is None
 
