@@ -23,6 +23,7 @@ from services.api import operators
 from services.api.operators import Operator
 from services.intake.aggregates import engagement_id
 from services.intake.policy import Policy
+from services.intake.translation import SOURCE as INTAKE_SOURCE
 
 STATUS_SQL = {
     "registered": "y.lead_agency IS NULL AND y.closed_on IS NULL",
@@ -53,6 +54,15 @@ SELECT 'referral_unanswered', y.youth_id, y.key_worker, r.requested_at FROM view
  WHERE r.status = 'requested' AND r.to_agency = %(agency)s AND r.requested_at < now() - make_interval(days => %(answer_days)s)
    AND {visible}
 ORDER BY since
+"""
+
+
+# Read-your-writes: a command's events are on the timeline, and the directory reflects them too
+# (its newest event from their source is at least as new): the two views an operator reads.
+APPLIED_SQL = """
+SELECT count(*) >= %(n)s AND coalesce(max(t.stream_seq) <= (
+         SELECT a.kitseq FROM views.directory_applied a WHERE a.source = %(source)s), false)
+  FROM views.timeline t WHERE t.event_id = ANY(%(ids)s::uuid[])
 """
 
 
@@ -175,19 +185,20 @@ class CaseReads:
         return [jsonable(r) for r in rows]
 
     def wait_for(self, event_ids: list[str], timeout: float = 5.0) -> bool:
-        """Read-your-writes: wait until the views have applied these events (not a fixed sleep:
-        the check repeats with a short, growing pause and stops as soon as they are there)."""
+        """Read-your-writes: wait until both views have applied these events of the intake
+        service (not a fixed sleep: the check repeats with a short, growing pause and stops as
+        soon as they are there)."""
         if not event_ids:
             return True
+        args = {"ids": list(event_ids), "n": len(set(event_ids)), "source": INTAKE_SOURCE}
         deadline, pause = time.monotonic() + timeout, 0.005
         while True:
             with self.pool.connection() as conn:
                 try:
-                    applied = conn.execute("SELECT count(*) FROM views.timeline WHERE event_id = ANY(%s::uuid[])",
-                                           (list(event_ids),)).fetchone()[0]
+                    applied = conn.execute(APPLIED_SQL, args).fetchone()[0]
                 except psycopg.errors.UndefinedTable:
                     return False
-            if applied >= len(set(event_ids)):
+            if applied:
                 return True
             if time.monotonic() > deadline:
                 return False

@@ -120,3 +120,30 @@ def test_the_directory_records_the_newest_event_of_each_source_with_its_rows(con
     events = youth.registered() + [youth.opened("kw-1", 1)]
     apply(conn, YouthDirectory(), events)
     assert conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall() == [(SOURCE, events[-1].kitseq)]
+
+
+def test_read_your_writes_waits_for_both_views_an_operator_reads(conn, database_url):
+    from psycopg_pool import ConnectionPool
+
+    from projections.timeline import Timeline
+    from services.api.reads import CaseReads
+    from services.intake.policy import load_policy
+
+    # given a command's events, applied by the timeline only
+    youth = Youth()
+    events = youth.registered() + [youth.opened("kw-1", 1)]
+    Timeline().create_tables(conn)
+    conn.commit()
+    with conn.transaction():
+        Timeline().apply_page(conn, events)
+    ids = [e.id for e in events]
+    with ConnectionPool(database_url, min_size=1, max_size=1, open=True) as pool:
+        reads = CaseReads(pool, load_policy())
+
+        # then the wait is not over while the directory lags behind (the caseload would not show it)
+        assert reads.wait_for(ids, timeout=0.2) is False
+
+        # when the directory has applied them too, then it is
+        apply(conn, YouthDirectory(), events)
+        assert reads.wait_for(ids, timeout=0.2) is True
+        assert reads.wait_for(ids + [str(uuid.uuid4())], timeout=0.05) is False  # an event no view has
