@@ -196,8 +196,8 @@ def _reset(conn: psycopg.Connection, projections: Sequence[Projection], streams:
 
 
 def _read_page(messages: list[tuple[int, bytes]]) -> list[tuple[int, bytes | IntegrationEvent]]:
-    """Each message read once for every projection; one that cannot be read stays as it came, for
-    `_apply_page` to skip."""
+    """The messages read as events; one that cannot be read stays as it came, for `_apply_page`
+    to skip."""
     page: list[tuple[int, bytes | IntegrationEvent]] = []
     for seq, payload in messages:
         try:
@@ -329,7 +329,6 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
             connection.close()  # the children hold their ends
         applied = {projection.name: 0 for projection in projections}
         skipped: dict[int, str] = {}
-        finished: set[str] = set()
         read: int | None = None
         reported = 0
         waiting = [*reports, status_in]
@@ -357,7 +356,6 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
                         reported = min(applied.values())
                         advanced(reported)
                 else:  # ("done", None)
-                    finished.add(reports[connection])
                     waiting.remove(connection)
             if pause is not None:
                 await pause.renew()
@@ -398,10 +396,10 @@ def _apply_in_child(db_url: str, projection: Projection, stream: str, feed, repo
                 skips = _apply_page(conn, [projection], stream, _read_page(batch))
                 report.send(("applied", (len(batch), skips)))
         report.send(("done", None))
-    except (RebuildError, psycopg.Error) as e:
-        report.send(("error", f"{projection.name}: {safe_error(e)}"))
     except BrokenPipeError:
         pass  # the parent stopped
+    except Exception as e:  # noqa: BLE001 - told to the parent, which stops the rebuild
+        report.send(("error", f"{projection.name}: {safe_error(e)}"))
 
 
 @contextlib.contextmanager
