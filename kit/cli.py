@@ -64,6 +64,37 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_users_change(args: argparse.Namespace) -> int:
+    """`kit users role|disable|enable`: counts from the account's next request."""
+    import psycopg
+
+    from services.api import operators
+
+    disabled = {"disable": True, "enable": False}.get(args.action)
+    with psycopg.connect(database_url(load_settings())) as conn:
+        operators.create_tables(conn)
+        try:
+            operators.change_account(conn, args.agency, args.username, role=getattr(args, "role", None),
+                                     disabled=disabled)
+        except operators.InvalidOperator as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return cmd_users_list(args)
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from services.api import operators
+
+    with psycopg.connect(database_url(load_settings())) as conn:
+        operators.create_tables(conn)
+        for account in operators.accounts(conn, args.agency):
+            print(json.dumps({"username": account.username, "agency": args.agency, "role": account.role,
+                              "disabled": account.disabled}))
+    return 0
+
+
 def cmd_contracts(args: argparse.Namespace) -> int:
     from kit import contracts
 
@@ -289,6 +320,17 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--username", required=True)
     add.add_argument("--password", required=True)
     add.set_defaults(func=cmd_users_add)
+    listing = users.add_parser("list", help="an agency's accounts (JSON lines)")
+    listing.add_argument("--agency", required=True)
+    listing.set_defaults(func=cmd_users_list)
+    role = users.add_parser("role", help="give an account another role (from its next request)")
+    disable = users.add_parser("disable", help="disable an account (its tokens stop at their next request)")
+    enable = users.add_parser("enable", help="enable a disabled account again")
+    for change in (role, disable, enable):
+        change.add_argument("--agency", required=True)
+        change.add_argument("--username", required=True)
+        change.set_defaults(func=cmd_users_change)
+    role.add_argument("--role", required=True)
 
     keys = sub.add_parser("keys", help="platform keys").add_subparsers(dest="action", required=True)
     keys.add_parser("public", help="print the public key partners seal identity with").set_defaults(

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, status
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from psycopg_pool import ConnectionPool
@@ -25,7 +25,7 @@ from services.api import operators, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
 from services.api.operators import Operator
 from services.api.reads import CaseReads, NotVisible
-from services.web.app import add_web_routes
+from services.web.app import add_web_routes, sign_in_again
 from services.audit import access as access_queries
 from services.audit import bundle, checkpointing, replay, verify
 from services.intake.policy import Policy
@@ -279,6 +279,13 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no checkpoint yet")
         return signed.to_json() | {"public_key": audit_public_key}
 
+    @app.exception_handler(operators.AccountInactive)
+    async def account_inactive(request: Request, exc: Exception) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_401_UNAUTHORIZED,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return sign_in_again(request)
+
     if gateway is not None:
         for name, model in HTTP_COMMANDS.items():
             _add_command_route(app, gateway, name, model, case_writer, reads)
@@ -297,6 +304,7 @@ def _add_command_route(app: FastAPI, gateway: CommandGateway, name: str, model, 
     body_model = http_body_model(model)
 
     async def send(body: body_model, operator: Annotated[Operator, Depends(case_writer)]):  # type: ignore[valid-type]
+        await asyncio.to_thread(reads.require_active, operator)
         command = to_command(model, body, gateway.ingest_public_key)
         ingest_id, receipt = await gateway.send(operator, command)
         if receipt is None:

@@ -1,4 +1,10 @@
-"""Operator accounts: agency, role, argon2id password hash. Ids are pseudonymous UUIDs."""
+"""Operator accounts: agency, role, argon2id password hash. Ids are pseudonymous UUIDs.
+
+An agency admin changes a role or disables an account, and it counts from the next request: a
+token says who signed in, but every read checks that the account is still enabled with that agency
+and role, in the transaction that logs the read (no extra round trip); commands and settings check
+it before they act.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,7 @@ def create_tables(conn: psycopg.Connection) -> None:
             password_hash text NOT NULL,
             created_at timestamptz NOT NULL DEFAULT now()
         )""")
+    conn.execute(f"ALTER TABLE {SCHEMA}.operators ADD COLUMN IF NOT EXISTS disabled_at timestamptz")
     conn.execute(f"""
         CREATE TABLE IF NOT EXISTS {SCHEMA}.access_log (
             id bigserial PRIMARY KEY,
@@ -55,6 +62,18 @@ def create_tables(conn: psycopg.Connection) -> None:
 
 class InvalidOperator(ValueError):
     pass
+
+
+class AccountInactive(PermissionError):
+    """The token's account was disabled, or its agency or role changed since it signed in."""
+
+    def __init__(self) -> None:
+        super().__init__("your account was disabled or changed since you signed in: sign in again")
+
+
+# the account behind a token, as it is now: enabled, with the agency and role the token carries
+ACTIVE_SQL = (f"FROM {SCHEMA}.operators o WHERE o.id = %(id)s AND o.agency = %(agency)s AND o.role = %(role)s"
+              " AND o.disabled_at IS NULL")
 
 
 def add_operator(conn: psycopg.Connection, *, agency: str, role: str, username: str, password: str) -> Operator:
@@ -77,19 +96,65 @@ def add_operator(conn: psycopg.Connection, *, agency: str, role: str, username: 
 
 
 def authenticate(conn: psycopg.Connection, username: str, password: str) -> Operator | None:
-    row = conn.execute(f"SELECT id, username, agency, role, password_hash FROM {SCHEMA}.operators"
+    row = conn.execute(f"SELECT id, username, agency, role, password_hash, disabled_at FROM {SCHEMA}.operators"
                        " WHERE username = %s", (username,)).fetchone()
     try:
         _hasher.verify(row[4] if row else _DUMMY_HASH, password)
     except VerificationError:
         return None
-    if row is None:
+    if row is None or row[5] is not None:
         return None
     return Operator(id=str(row[0]), username=row[1], agency=row[2], role=row[3])
 
 
+def _account(operator: Operator) -> dict[str, str]:
+    return {"id": operator.id, "agency": operator.agency, "role": operator.role}
+
+
+def require_active(conn: psycopg.Connection, operator: Operator) -> None:
+    if conn.execute(f"SELECT 1 {ACTIVE_SQL}", _account(operator)).fetchone() is None:
+        raise AccountInactive()
+
+
 def log_access(conn: psycopg.Connection, operator: Operator, *, purpose: str, what: str,
                youth_id: str | None = None) -> None:
-    conn.execute(f"INSERT INTO {SCHEMA}.access_log (operator_id, agency, role, purpose, youth_id, what)"
-                 " VALUES (%s, %s, %s, %s, %s, %s)",
-                 (operator.id, operator.agency, operator.role, purpose, youth_id, what))
+    """The read's access-log row, written only for an account still active as the token says
+    (else AccountInactive: the caller's transaction, and what it read, goes no further)."""
+    written = conn.execute(
+        f"INSERT INTO {SCHEMA}.access_log (operator_id, agency, role, purpose, youth_id, what)"
+        f" SELECT o.id, o.agency, o.role, %(purpose)s, %(youth_id)s::uuid, %(what)s {ACTIVE_SQL}",
+        _account(operator) | {"purpose": purpose, "youth_id": youth_id, "what": what}).rowcount
+    if written != 1:
+        raise AccountInactive()
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    role: str
+    disabled: bool
+
+
+def accounts(conn: psycopg.Connection, agency: str) -> list[Account]:
+    return [Account(username=u, role=r, disabled=d) for u, r, d in conn.execute(
+        f"SELECT username, role, disabled_at IS NOT NULL FROM {SCHEMA}.operators WHERE agency = %s ORDER BY username",
+        (agency,))]
+
+
+def change_account(conn: psycopg.Connection, agency: str, username: str, *, role: str | None = None,
+                   disabled: bool | None = None, by: Operator | None = None) -> None:
+    """Give an account of the agency another role, or disable (or enable) it; the account's
+    tokens stop working at their next request. An admin (`by`) does not change or disable their
+    own account: the agency would be left without one."""
+    if role is not None and role not in ROLES:
+        raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}")
+    row = conn.execute(f"SELECT id, role FROM {SCHEMA}.operators WHERE agency = %s AND username = %s FOR UPDATE",
+                       (agency, username)).fetchone()
+    if row is None:
+        raise InvalidOperator(f"no account {username!r} at {agency}")
+    if by is not None and str(row[0]) == by.id and (disabled or role not in (None, row[1])):
+        raise InvalidOperator("you cannot disable your own account or change your own role")
+    conn.execute(f"UPDATE {SCHEMA}.operators SET role = coalesce(%(role)s, role),"
+                 " disabled_at = CASE WHEN %(disabled)s::boolean IS NULL THEN disabled_at"
+                 "                    WHEN %(disabled)s::boolean THEN coalesce(disabled_at, now()) END"
+                 " WHERE id = %(id)s", {"role": role, "disabled": disabled, "id": row[0]})

@@ -77,6 +77,11 @@ class CaseReads:
     vault_keys: VaultKeys | None = None
     pseudonym_key: bytes | None = None
 
+    def require_active(self, operator: Operator) -> None:
+        """For what reads no youth (commands, settings): the account must still be as the token says."""
+        with self.pool.connection() as conn:
+            operators.require_active(conn, operator)
+
     def visibility_args(self, operator: Operator) -> dict[str, Any]:
         return {"agency": operator.agency, "category": f"category:{self.policy.category_of(operator.agency)}",
                 "at": datetime.now(timezone.utc)}

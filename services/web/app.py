@@ -36,12 +36,20 @@ SESSION = "kit_session"
 LANG = "kit_lang"
 
 
+def lang_of(request: Request) -> str:
+    asked = request.query_params.get("lang") or request.cookies.get(LANG)
+    return asked if asked in LANGUAGES else "it"
+
+
+def sign_in_again(request: Request) -> Response:
+    """To the login page, the session ended (its account was disabled or changed)."""
+    response = RedirectResponse(f"/login?lang={lang_of(request)}", status_code=303)
+    response.delete_cookie(SESSION)
+    return response
+
+
 def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | None, secret: str,
                    pool: ConnectionPool) -> None:
-
-    def lang_of(request: Request) -> str:
-        asked = request.query_params.get("lang") or request.cookies.get(LANG)
-        return asked if asked in LANGUAGES else "it"
 
     def operator_of(request: Request) -> Operator | None:
         token = request.cookies.get(SESSION)
@@ -76,6 +84,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         """(accepted, reasons); once accepted, the views already show it (read-your-writes)."""
         if gateway is None:
             raise HTTPException(503, "commands are not enabled")
+        await asyncio.to_thread(reads.require_active, operator)
         _, receipt = await gateway.send(operator, command)
         if receipt is None:
             return False, [{"field": "", "message": "no answer yet: reload the page in a moment"}]
@@ -222,24 +231,44 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
             return page(request, "alerts.html", status_code=403, operator=operator, alerts=[],
                         errors=[{"field": "", "message": translator(lang_of(request))("forbidden")}])
         with pool.connection() as conn:
-            users = [{"username": u, "role": r} for u, r in conn.execute(
-                "SELECT username, role FROM api.operators WHERE agency = %s ORDER BY username", (operator.agency,))]
+            operators.require_active(conn, operator)
+            users = operators.accounts(conn, operator.agency)
         return page(request, "settings.html", status_code=status_code, operator=operator,
                     policy=reads.policy, policy_file=os.environ.get("KIT_POLICY_FILE") or str(DEFAULT_POLICY_FILE),
-                    users=users, can_add=operator.role == "agency_admin", roles=OPERATOR_ROLES, **context)
+                    users=users, can_manage=operator.role == "agency_admin", roles=OPERATOR_ROLES, **context)
+
+    def agency_admin(request: Request) -> Operator:
+        same_origin(request)
+        operator = signed_in(request)
+        if operator.role != "agency_admin":
+            raise HTTPException(403, "only an agency admin manages users")
+        return operator
 
     @app.post("/settings/users", response_class=HTMLResponse, include_in_schema=False)
     def add_user(request: Request, username: Annotated[str, Form()], role: Annotated[str, Form()],
                  password: Annotated[str, Form()]) -> Response:
-        same_origin(request)
-        operator = signed_in(request)
-        if operator.role != "agency_admin":
-            raise HTTPException(403, "only an agency admin adds users")
+        operator = agency_admin(request)
         try:
             with pool.connection() as conn:
+                operators.require_active(conn, operator)
                 operators.add_operator(conn, agency=operator.agency, role=role, username=username, password=password)
         except operators.InvalidOperator as e:
             return settings_page(request, 422, errors=[{"field": "username", "message": str(e)}])
+        return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
+
+    @app.post("/settings/users/{username}", response_class=HTMLResponse, include_in_schema=False)
+    def change_user(request: Request, username: str, role: Annotated[str | None, Form()] = None,
+                    account: Annotated[str | None, Form()] = None) -> Response:
+        """Another role, or the account disabled or enabled again: it counts from the account's next request."""
+        operator = agency_admin(request)
+        disabled = {"disable": True, "enable": False}.get(account or "")
+        try:
+            with pool.connection() as conn:
+                operators.require_active(conn, operator)
+                operators.change_account(conn, operator.agency, username, role=role or None, disabled=disabled,
+                                         by=operator)
+        except operators.InvalidOperator as e:
+            return settings_page(request, 422, errors=[{"field": "role", "message": str(e)}])
         return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
 
     @app.get("/events", include_in_schema=False)
@@ -250,6 +279,10 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         async def stream():
             last = None
             while not await request.is_disconnected():
+                try:
+                    await asyncio.to_thread(reads.require_active, operator)
+                except operators.AccountInactive:
+                    return
                 count = await asyncio.to_thread(inbox_count, operator)
                 if count != last:
                     yield f"event: inbox\ndata: {json.dumps({'count': count})}\n\n"

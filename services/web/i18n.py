@@ -79,6 +79,16 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "users": ("Utenti", "Users"),
     "role": ("Ruolo", "Role"),
     "add_user": ("Aggiungi un utente", "Add a user"),
+    "account": ("Account", "Account"),
+    "account_active": ("Attivo", "Active"),
+    "account_disabled": ("Disattivato", "Disabled"),
+    "change_role": ("Cambia ruolo", "Change role"),
+    "disable": ("Disattiva", "Disable"),
+    "enable": ("Riattiva", "Enable"),
+    "accounts_note": ("Un ruolo cambiato o un account disattivato vale dalla richiesta successiva: chi è collegato"
+                      " deve accedere di nuovo.",
+                      "A changed role or a disabled account counts from the next request: whoever is signed in"
+                      " must sign in again."),
     "forbidden": ("Non consentito per il tuo ruolo.", "Not allowed for your role."),
     "kind_lost_contact": ("Contatto perso", "Lost contact"),
     "kind_review_overdue": ("Verifica del progetto scaduta", "Project review overdue"),

@@ -132,7 +132,7 @@ def test_the_app_speaks_english_on_request_and_every_field_has_a_label(platform,
     assert unlabelled == []
 
 
-def test_settings_are_in_one_place_and_an_agency_admin_adds_a_user(platform, browser):
+def test_settings_are_in_one_place_and_an_agency_admin_manages_the_users(platform, browser):
     page = log_in(browser, platform["base"], "giulia")
     assert page.goto("/settings").status == 403  # a key worker does not manage settings
     page = log_in(browser, platform["base"], "ada")
@@ -141,11 +141,39 @@ def test_settings_are_in_one_place_and_an_agency_admin_adds_a_user(platform, bro
     assert page.get_by_role("cell", name="ufficio-giovani-ti").is_visible()
     assert page.get_by_role("row", name="Days without contact before the alert 30").is_visible()
     page.get_by_label("Username", exact=True).fill("nuovo.operatore")
-    page.get_by_label("Role").select_option("link_worker")
+    page.get_by_label("Role", exact=True).select_option("link_worker")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Save").click()
-    page.get_by_role("cell", name="nuovo.operatore").wait_for()  # after the redirect back to the settings page
+    page.get_by_role("cell", name="nuovo.operatore", exact=True).wait_for()  # after the redirect to the settings page
+    newcomer = Operator(platform["base"], "nuovo.operatore")
+    assert newcomer.get("/api/v1/youths").status_code == 200
+
+    # another role: the token signed in with the old one stops at its next request
+    page.get_by_label("Role · nuovo.operatore").select_option("operator")
+    page.get_by_role("row", name="nuovo.operatore").get_by_role("button", name="Change role").click()
+    page.wait_for_url("**/settings?lang=en")
+    assert page.get_by_label("Role · nuovo.operatore").input_value() == "operator"
+    refused = newcomer.get("/api/v1/youths")
+    assert refused.status_code == 401 and "sign in again" in refused.json()["detail"]
+    newcomer = Operator(platform["base"], "nuovo.operatore")
+    assert newcomer.get("/api/v1/youths").status_code == 200
+
+    # disabled: no request goes through, no new sign-in; enabled again: it may sign in
+    page.get_by_role("button", name="Disable · nuovo.operatore").click()
+    page.get_by_role("row", name="nuovo.operatore").get_by_role("cell", name="Disabled").wait_for()
+    assert newcomer.get("/api/v1/youths").status_code == 401
+    assert newcomer.command("log_contact", youth_id=platform["youth"], contact_id=str(uuid.uuid4()),
+                            contact_type="meeting", channel="in_person", outcome="reached",
+                            occurred_at="2026-11-20T10:00:00Z").status_code == 401
+    with pytest.raises(AssertionError):
+        Operator(platform["base"], "nuovo.operatore")
+    page.get_by_role("button", name="Enable · nuovo.operatore").click()
+    page.get_by_role("row", name="nuovo.operatore").get_by_role("cell", name="Active").wait_for()
     assert Operator(platform["base"], "nuovo.operatore").get("/api/v1/youths").status_code == 200
+
+    # an admin does not lock the agency out by disabling themselves
+    page.get_by_role("button", name="Disable · ada").click()
+    assert page.get_by_role("alert").filter(has_text="cannot disable your own account").is_visible()
 
 
 def test_bad_form_input_gets_a_clear_error_that_does_not_echo_it(platform):

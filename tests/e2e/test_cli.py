@@ -100,3 +100,28 @@ def test_rotating_the_master_key_rewraps_every_youth_key_and_keeps_history_reada
     only_new = type(rotated)(keys={"mk2": rotated.keys["mk2"]}, current="mk2")  # the old master could now go
     assert decrypt_for(VaultKeys(database_url, only_new).get(youth), youth, ciphertext) == (
         b"history written before the rotation")
+
+
+def test_users_are_added_listed_given_another_role_disabled_and_enabled(tmp_path: Path, database_url):
+    import os
+
+    env = {**os.environ, "KIT_DATA_DIR": str(tmp_path), "KIT_DATABASE_URL": database_url}
+
+    def users(*args):
+        return subprocess.run([sys.executable, "-m", "kit.cli", "users", *args], capture_output=True, text=True,
+                              timeout=60, env=env)
+
+    def listed(result) -> list[dict]:
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    assert users("add", "--agency", "ngo-lugano", "--role", "key_worker", "--username", "marco",
+                 "--password", "correct horse battery").returncode == 0
+    assert listed(users("list", "--agency", "ngo-lugano")) == [
+        {"username": "marco", "agency": "ngo-lugano", "role": "key_worker", "disabled": False}]
+    assert listed(users("role", "--agency", "ngo-lugano", "--username", "marco", "--role", "link_worker"))[0]["role"] \
+        == "link_worker"
+    assert listed(users("disable", "--agency", "ngo-lugano", "--username", "marco"))[0]["disabled"] is True
+    assert listed(users("enable", "--agency", "ngo-lugano", "--username", "marco"))[0]["disabled"] is False
+    wrong = users("disable", "--agency", "comune-milano-m7", "--username", "marco")
+    assert wrong.returncode == 2 and "no account 'marco' at comune-milano-m7" in wrong.stderr

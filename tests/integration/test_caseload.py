@@ -63,8 +63,10 @@ class Path:
         return self.add(ev.CaseOpened(youth_id=self.id, lead_agency=self.agency, key_worker=key_worker))
 
 
-def operator(agency: str) -> Operator:
-    return Operator(id=str(uuid.uuid4()), username="op", agency=agency, role="key_worker")
+def operator(reads: CaseReads, agency: str) -> Operator:
+    with reads.pool.connection() as conn:
+        return operators.add_operator(conn, agency=agency, role="key_worker", username=f"kw-{uuid.uuid4().hex[:8]}",
+                                      password="long enough password")
 
 
 def ids(page: tuple[list[dict], int]) -> list[str]:
@@ -88,12 +90,12 @@ def test_the_caseload_lists_searches_filters_and_pages_what_the_agency_may_see(r
     with reads.pool.connection() as conn:
         YouthDirectory().apply_page(conn, [e for p in (active, registered, lost, closed, withdrawn, elsewhere)
                                            for e in p.events])
-    milano = operator(MILANO)
+    milano = operator(reads, MILANO)
 
     # when Milan reads its caseload, then: newest registration first, the total, nothing else
     assert reads.caseload(milano) == (reads.caseload(milano)[0], 4)
     assert ids(reads.caseload(milano)) == [closed.id, lost.id, registered.id, active.id]
-    assert ids(reads.caseload(operator(AFOL))) == [elsewhere.id]
+    assert ids(reads.caseload(operator(reads, AFOL))) == [elsewhere.id]
 
     # status, key worker, territory
     assert ids(reads.caseload(milano, status="active")) == [active.id]

@@ -42,3 +42,53 @@ def test_a_username_is_unique(conn):
     with pytest.raises(operators.InvalidOperator, match="taken"):
         operators.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="anna",
                                password="another long pw")
+
+
+def test_a_disabled_account_signs_in_no_more_and_its_token_reads_nothing(conn):
+    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+                                   password="long enough pw")
+    marco = operators.add_operator(conn, agency="ngo-lugano", role="link_worker", username="marco",
+                                   password="correct horse battery")
+    operators.log_access(conn, marco, purpose="case_management", what="youth list")
+
+    operators.change_account(conn, "ngo-lugano", "marco", disabled=True, by=admin)
+    assert operators.authenticate(conn, "marco", "correct horse battery") is None
+    with pytest.raises(operators.AccountInactive, match="sign in again"):
+        operators.require_active(conn, marco)
+    with pytest.raises(operators.AccountInactive):
+        operators.log_access(conn, marco, purpose="case_management", what="youth list")
+    assert conn.execute("SELECT count(*) FROM api.access_log").fetchone()[0] == 1  # the read before only
+    assert [(a.username, a.disabled) for a in operators.accounts(conn, "ngo-lugano")] == [("ada", False),
+                                                                                          ("marco", True)]
+
+    operators.change_account(conn, "ngo-lugano", "marco", disabled=False)
+    assert operators.authenticate(conn, "marco", "correct horse battery") == marco
+
+
+def test_another_role_counts_from_the_next_request(conn):
+    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+                                   password="long enough pw")
+    marco = operators.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco",
+                                   password="correct horse battery")
+    operators.change_account(conn, "ngo-lugano", "marco", role="operator", by=admin)
+    with pytest.raises(operators.AccountInactive):
+        operators.require_active(conn, marco)  # the token still says key_worker
+    signed_in_again = operators.authenticate(conn, "marco", "correct horse battery")
+    assert signed_in_again.role == "operator"
+    operators.require_active(conn, signed_in_again)
+
+
+def test_an_admin_changes_only_other_accounts_of_their_own_agency(conn):
+    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+                                   password="long enough pw")
+    operators.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="giulia",
+                           password="long enough pw")
+    with pytest.raises(operators.InvalidOperator, match="your own account"):
+        operators.change_account(conn, "ngo-lugano", "ada", disabled=True, by=admin)
+    with pytest.raises(operators.InvalidOperator, match="your own account"):
+        operators.change_account(conn, "ngo-lugano", "ada", role="operator", by=admin)
+    with pytest.raises(operators.InvalidOperator, match="no account 'giulia' at ngo-lugano"):
+        operators.change_account(conn, admin.agency, "giulia", disabled=True, by=admin)
+    with pytest.raises(operators.InvalidOperator, match="role must be one of"):
+        operators.change_account(conn, "ngo-lugano", "ada", role="wizard", by=admin)
+    assert operators.authenticate(conn, "giulia", "long enough pw") is not None
