@@ -142,10 +142,12 @@ def accounts(conn: psycopg.Connection, agency: str) -> list[Account]:
 
 
 def change_account(conn: psycopg.Connection, agency: str, username: str, *, role: str | None = None,
-                   disabled: bool | None = None, by: Operator | None = None) -> None:
+                   disabled: bool | None = None, by: Operator | None = None) -> str:
     """Give an account of the agency another role, or disable (or enable) it; the account's
     tokens stop working at their next request. An admin (`by`) does not change or disable their
-    own account: the agency would be left without one."""
+    own account: the agency would be left without one. Returns the account's id."""
+    if role is None and disabled is None:
+        raise InvalidOperator("nothing to change: give a role, or disable or enable the account")
     if role is not None and role not in ROLES:
         raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}")
     row = conn.execute(f"SELECT id, role FROM {SCHEMA}.operators WHERE agency = %s AND username = %s FOR UPDATE",
@@ -158,3 +160,4 @@ def change_account(conn: psycopg.Connection, agency: str, username: str, *, role
                  " disabled_at = CASE WHEN %(disabled)s::boolean IS NULL THEN disabled_at"
                  "                    WHEN %(disabled)s::boolean THEN coalesce(disabled_at, now()) END"
                  " WHERE id = %(id)s", {"role": role, "disabled": disabled, "id": row[0]})
+    return str(row[0])

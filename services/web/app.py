@@ -249,9 +249,10 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                  password: Annotated[str, Form()]) -> Response:
         operator = agency_admin(request)
         try:
-            with pool.connection() as conn:
-                operators.require_active(conn, operator)
-                operators.add_operator(conn, agency=operator.agency, role=role, username=username, password=password)
+            with pool.connection() as conn:  # one transaction: the account and its access-log row
+                added = operators.add_operator(conn, agency=operator.agency, role=role, username=username,
+                                               password=password)
+                operators.log_access(conn, operator, purpose="administration", what=f"account {added.id} added as {role}")
         except operators.InvalidOperator as e:
             return settings_page(request, 422, errors=[{"field": "username", "message": str(e)}])
         return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
@@ -263,10 +264,11 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         operator = agency_admin(request)
         disabled = {"disable": True, "enable": False}.get(account or "")
         try:
-            with pool.connection() as conn:
-                operators.require_active(conn, operator)
-                operators.change_account(conn, operator.agency, username, role=role or None, disabled=disabled,
-                                         by=operator)
+            with pool.connection() as conn:  # one transaction: the change and its access-log row
+                changed = operators.change_account(conn, operator.agency, username, role=role or None,
+                                                   disabled=disabled, by=operator)
+                what = {True: "disabled", False: "enabled"}.get(disabled) or f"given role {role}"
+                operators.log_access(conn, operator, purpose="administration", what=f"account {changed} {what}")
         except operators.InvalidOperator as e:
             return settings_page(request, 422, errors=[{"field": "role", "message": str(e)}])
         return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)

@@ -30,7 +30,8 @@ def platform(tmp_path_factory):
     try:
         wait_healthy(base, proc)
         add_users(env, [(MILANO, "key_worker", "giulia"), (AFOL, "employment_specialist", "luca"),
-                        (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada")], PASSWORD)
+                        (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada"),
+                        (MILANO, "auditor", "anna")], PASSWORD)
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
         youth = asyncio.run(register(nats_port, public_key))
         giulia = Operator(base, "giulia")
@@ -174,6 +175,11 @@ def test_settings_are_in_one_place_and_an_agency_admin_manages_the_users(platfor
     # an admin does not lock the agency out by disabling themselves
     page.get_by_role("button", name="Disable · ada").click()
     assert page.get_by_role("alert").filter(has_text="cannot disable your own account").is_visible()
+
+    # every change is in the access log, so in the audit trail: who changed which account (by its id)
+    trail = Operator(platform["base"], "anna").get("/api/v1/audit/access?operator=ada").json()
+    changes = [row["what"].split(" ", 2)[2] for row in trail if row["purpose"] == "administration"]
+    assert changes == ["added as link_worker", "given role operator", "disabled", "enabled"]
 
 
 def test_bad_form_input_gets_a_clear_error_that_does_not_echo_it(platform):

@@ -92,3 +92,9 @@ def test_an_admin_changes_only_other_accounts_of_their_own_agency(conn):
     with pytest.raises(operators.InvalidOperator, match="role must be one of"):
         operators.change_account(conn, "ngo-lugano", "ada", role="wizard", by=admin)
     assert operators.authenticate(conn, "giulia", "long enough pw") is not None
+
+
+def test_a_change_names_what_to_change(conn):
+    operators.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco", password="long enough pw")
+    with pytest.raises(operators.InvalidOperator, match="nothing to change"):
+        operators.change_account(conn, "ngo-lugano", "marco")
