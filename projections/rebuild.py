@@ -59,6 +59,7 @@ PAUSE_LEASE = timedelta(seconds=60)
 PAUSE_RENEW_AFTER = 15.0  # seconds
 PAGE = 5000  # messages a page: read, applied and committed together
 FETCH_TIMEOUT = 5.0
+FETCH_ATTEMPTS = 3
 PAGES_AHEAD = 3  # pages a projection's worker holds ahead of the one it applies
 # A rebuild makes millions of short-lived objects without cycles (parsed events, rows); with the
 # default thresholds Python's cyclic collector runs over a thousand times, rescanning the
@@ -208,8 +209,9 @@ def _read_page(messages: list[tuple[int, bytes]]) -> list[tuple[int, bytes | Int
 
 
 def _apply_page(conn: psycopg.Connection, projections: Sequence[Projection], stream: str,
-                messages: list[tuple[int, bytes | IntegrationEvent]]) -> list[int]:
-    """Apply a page in one transaction (rows and positions); returns the sequences skipped.
+                messages: list[tuple[int, bytes | IntegrationEvent]]) -> list[tuple[int, str]]:
+    """Apply a page in one transaction (rows and positions); returns the sequences skipped, each
+    with the reason.
 
     A message that cannot be applied (not a readable integration event, or its effect fails) is
     skipped without effect, as the live service dead-letters and skips it, and the rest of the
@@ -311,7 +313,7 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
         name=name, filter_subject=f"kit.events.{service}.>", deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True, num_replicas=1))
     context = multiprocessing.get_context("spawn")
-    processes, reports, feeds = [], {}, []
+    processes, reports, feeds, theirs = [], {}, [], []
     try:
         for projection in projections:
             feed_in, feed_out = context.Pipe(duplex=False)
@@ -319,14 +321,16 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
             processes.append(context.Process(target=_apply_in_child, name=f"kit-rebuild-{projection.name}",
                                              daemon=True, args=(db_url, projection, stream, feed_in, report_out)))
             feeds.append(feed_out)
+            theirs += [feed_in, report_out]
             reports[report_in] = projection.name
         status_in, status_out = context.Pipe(duplex=False)
         processes.append(context.Process(target=_read_in_child, name="kit-rebuild-reader", daemon=True,
                                          args=(nats_url, stream, name, page, last_seq, feeds, status_out)))
+        theirs += [*feeds, status_out]
         for process in processes:
             process.start()
-        for connection in (*feeds, status_out):
-            connection.close()  # the children hold their ends
+        for connection in theirs:
+            connection.close()  # the children hold these ends: a child that dies is an end of file here
         applied = {projection.name: 0 for projection in projections}
         skipped: dict[int, str] = {}
         read: int | None = None
@@ -359,6 +363,9 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
                     waiting.remove(connection)
             if pause is not None:
                 await pause.renew()
+        short = [name for name, count in applied.items() if count != read]
+        if short:
+            raise RebuildError(f"{stream}: {', '.join(short)} applied fewer messages than were read ({read})")
         return read or 0, sorted(skipped)
     finally:
         for process in processes:
@@ -386,13 +393,15 @@ def _apply_in_child(db_url: str, projection: Projection, stream: str, feed, repo
                 pages.put(batch if kind == "page" else None)
                 if kind != "page":
                     return
-        except (EOFError, OSError):
-            pages.put(None)
+        except BaseException as e:  # noqa: BLE001 - the applying thread tells the parent
+            pages.put(RebuildError(f"the pages stopped coming: {safe_error(e)}"))
 
     threading.Thread(target=receive, name="kit-rebuild-feed", daemon=True).start()
     try:
         with _page_connection(db_url) as conn:
             while (batch := pages.get()) is not None:
+                if isinstance(batch, Exception):
+                    raise batch
                 skips = _apply_page(conn, [projection], stream, _read_page(batch))
                 report.send(("applied", (len(batch), skips)))
         report.send(("done", None))
@@ -427,12 +436,20 @@ async def _pump(nats_url: str, stream: str, consumer: str, page: int, last_seq: 
         for worker in workers:
             worker.send(message)
 
-    def ask(seq: int) -> int:
-        """Request the next page: what is known to be there waits for the server, what may have
-        arrived meanwhile is asked for without waiting. Returns the page's size."""
-        size = min(page, last_seq - seq) if seq < last_seq else page
-        reader.request(stream, consumer, size, FETCH_TIMEOUT if seq < last_seq else None)
-        return size
+    async def next_page(seq: int) -> tuple[int, list[tuple[int, bytes]], int | None]:
+        """The page after `seq`: what is known to be there is waited for, what may have arrived
+        meanwhile is asked for without waiting. Returns the size asked for, the messages, and what
+        the server still holds."""
+        for _ in range(FETCH_ATTEMPTS):
+            size = min(page, last_seq - seq) if seq < last_seq else page
+            reader.request(stream, consumer, size, FETCH_TIMEOUT if seq < last_seq else None)
+            try:
+                batch, pending = await asyncio.wait_for(reader.page(size), FETCH_TIMEOUT + 5)
+            except asyncio.TimeoutError:
+                raise PageReaderError(f"no answer from NATS within {FETCH_TIMEOUT + 5:.0f} s") from None
+            if batch or seq >= last_seq:
+                return size, batch, pending
+        raise PageReaderError(f"nothing to read after sequence {seq} (expected up to {last_seq})")
 
     try:
         reader = await PageReader.connect(nats_url, name="kit-rebuild-reader")
@@ -441,27 +458,22 @@ async def _pump(nats_url: str, stream: str, consumer: str, page: int, last_seq: 
         return
     try:
         count, seq = 0, 0
-        size = ask(seq)
-        while True:
-            batch, pending = await reader.page(size)
-            if not batch and seq < last_seq:
-                status.send(("error", f"{stream}: nothing to read after sequence {seq} (expected up to {last_seq})"))
-                return
+        coming = asyncio.create_task(next_page(seq))
+        while coming is not None:
+            size, batch, pending = await coming
             if batch:
                 seq = batch[-1][0]
             more = seq < last_seq or (len(batch) == size and pending != 0)
-            if more:
-                size = ask(seq)  # the next page comes in while this one is sent
+            # the next page is read (and the server's pings answered) while this one is handed over
+            coming = asyncio.create_task(next_page(seq)) if more else None
             if batch:
                 await loop.run_in_executor(None, send_all, ("page", batch))
                 count += len(batch)
-            if not more:
-                break
         send_all(("end", None))
         status.send(("end", count))
-    except PageReaderError as e:
-        status.send(("error", f"{stream}: {e}"))
     except (BrokenPipeError, EOFError):
         pass  # the parent stopped
+    except Exception as e:  # noqa: BLE001 - PageReaderError, a broken connection, a bad frame: told to the parent
+        status.send(("error", f"{stream}: {safe_error(e)}"))
     finally:
         await reader.close()

@@ -11,15 +11,17 @@ the same rows before either has written them. Per-event statements made a rebuil
 slower than the raw copy of the same events.
 
 The rows a process wrote stay in memory for its next pages (`RowCache`), as long as nobody else
-wrote the directory in between: the directory records the newest event of each source it
-reflects (`directory_applied`, written with the rows), and a process trusts its rows only while
-that record is the one it left. Another writer, a reset, or a page that did not commit changes
-it, and the rows are read again.
+wrote the directory in between: every page leaves a new random token in `directory_writer` with
+its rows, and a process trusts its rows only while the token there is the one it left. Another
+writer (a rebuild, another replica), a reset, or a page that did not commit leaves another (or
+none), and the rows are read again. The directory also records the newest event of each source
+it reflects (`directory_applied`), which read-your-writes waits for.
 """
 
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -109,6 +111,8 @@ APPLIED = Table("directory_applied", (("source", "text"), ("kitseq", "bigint NOT
 
 TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT, APPLIED)
 LOADED = (YOUTHS, CONSENTS, REFERRALS, FOLLOW_UPS)  # read, changed and written back; the others only added to
+WRITER_DDL = ("CREATE TABLE IF NOT EXISTS views.directory_writer"
+              " (one boolean PRIMARY KEY DEFAULT true CHECK (one), token uuid NOT NULL)")
 CACHED_ROWS = 200_000  # rows kept in memory between pages (a region's active youths); beyond it they are read again
 YOUTH_DEFAULTS = {name: None for name in YOUTHS.names} | {"project_version": 0, "lost_contact": False}
 WRITE_LOCK = int.from_bytes(hashlib.sha256(b"kit.views.youth_directory").digest()[:8], "big", signed=True)
@@ -132,12 +136,13 @@ def _day(value: Any) -> date | None:
 
 class RowCache:
     """The loaded tables' rows as this process last left them, per table: the rows, and the youths
-    whose rows are all there. Valid only for the `watermark` it was left at (None: not valid)."""
+    whose rows are all there. Valid only while `directory_writer` holds `token` (the token of this
+    process's last page; None: no page yet, or one under way or failed)."""
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[tuple, dict[str, Any]]] = {t.name: {} for t in LOADED}
         self.youths: dict[str, set[str]] = {t.name: set() for t in LOADED}
-        self.watermark: dict[str, int] | None = {}
+        self.token: str | None = None
 
     def clear(self) -> None:
         for table in LOADED:
@@ -392,20 +397,22 @@ class YouthDirectory:
         conn.execute("\n".join(table.ddl() for table in TABLES))
         for table in TABLES:
             table.add_missing_columns(conn)
+        conn.execute(WRITER_DDL)
 
     def reset(self, conn: psycopg.Connection) -> None:
-        conn.execute(sql.SQL("TRUNCATE {}").format(
+        conn.execute(sql.SQL("TRUNCATE {}, views.directory_writer").format(
             sql.SQL(", ").join(sql.Identifier("views", table.name) for table in TABLES)))
         self.cache.clear()
-        self.cache.watermark = {}  # what an empty directory records, once the reset commits
+        self.cache.token = None  # what an empty directory holds, once the reset commits
 
     def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-        recorded = dict(conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall())
+        row = conn.execute("SELECT token::text FROM views.directory_writer").fetchone()
         cache = self.cache
-        if cache.watermark != recorded:
+        if cache.token != (row[0] if row else None):
             cache.clear()  # someone else wrote the directory, or our last page did not commit
-        cache.watermark = None  # not to be trusted while this page changes its rows
+        cache.token = None  # not to be trusted while this page changes its rows
+        recorded = dict(conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall())
         page = Page(cache)
         try:
             page.load(conn, _to_load(events))
@@ -420,6 +427,9 @@ class YouthDirectory:
         watermark = _watermark(events, recorded)
         _insert(conn, APPLIED, [{"source": source, "kitseq": kitseq} for source, kitseq in sorted(watermark.items())
                                 if recorded.get(source) != kitseq], update=True)
+        token = str(uuid.uuid4())
+        conn.execute("INSERT INTO views.directory_writer (token) VALUES (%s)"
+                     " ON CONFLICT (one) DO UPDATE SET token = EXCLUDED.token", (token,))
         if cache.size() > CACHED_ROWS:
             cache.clear()
-        cache.watermark = watermark
+        cache.token = token

@@ -198,6 +198,7 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors, agency admins and auditors ask for another agency")
         at = at or datetime.now(timezone.utc)
         with pool.connection() as conn, conn.transaction():
+            operators.require_active(conn, operator)
             if operator.role != "auditor" and not may_access_youth(
                     conn, youth_id, agency=operator.agency, agency_category=policy.category_of(operator.agency),
                     at=datetime.now(timezone.utc)):

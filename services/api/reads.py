@@ -211,6 +211,7 @@ class CaseReads:
             pause = min(pause * 2, 0.1)
 
     def _require_visible(self, conn, operator: Operator, youth_id: str) -> None:
+        operators.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
         if not may_access_youth(conn, youth_id, agency=operator.agency,
                                 agency_category=self.policy.category_of(operator.agency), at=datetime.now(timezone.utc)):
             raise NotVisible(youth_id)

@@ -52,8 +52,14 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                    pool: ConnectionPool) -> None:
 
     def operator_of(request: Request) -> Operator | None:
-        token = request.cookies.get(SESSION)
-        return tokens.verify(token, secret) if token else None
+        """The signed-in operator, if the session's account is still as it signed in."""
+        operator = tokens.verify(token, secret) if (token := request.cookies.get(SESSION)) else None
+        if operator is not None:
+            try:
+                reads.require_active(operator)
+            except operators.AccountInactive:
+                return None
+        return operator
 
     def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         lang = lang_of(request)

@@ -163,6 +163,9 @@ def test_settings_are_in_one_place_and_an_agency_admin_manages_the_users(platfor
     page.get_by_role("button", name="Disable · nuovo.operatore").click()
     page.get_by_role("row", name="nuovo.operatore").get_by_role("cell", name="Disabled").wait_for()
     assert newcomer.get("/api/v1/youths").status_code == 401
+    for youth in (platform["youth"], str(uuid.uuid4())):  # the same answer, seen or not: nothing to learn
+        for path in ("", "/timeline", "/access?purpose=sharing"):
+            assert newcomer.get(f"/api/v1/youths/{youth}{path}").status_code == 401, path
     assert newcomer.command("log_contact", youth_id=platform["youth"], contact_id=str(uuid.uuid4()),
                             contact_type="meeting", channel="in_person", outcome="reached",
                             occurred_at="2026-11-20T10:00:00Z").status_code == 401

@@ -98,6 +98,26 @@ def test_a_writer_reads_the_rows_again_after_another_wrote_in_between(conn):
     assert together == one_writer(conn, pages)
 
 
+def test_a_writer_reads_the_rows_again_after_a_reset_and_rebuild_in_between(conn):
+    # given a live writer that skipped a page (dead-lettered), and a rebuild that applied it
+    youth = Youth()
+    assessed = youth.event(ev.YouthAssessed(youth_id=youth.id, neet_status="neet", education_level="upper_secondary",
+                                            family_context="with_parents", aspirations=["work"], neet_since=None), 2)
+    pages = [youth.registered(), [assessed], [youth.contact(5)]]
+    live = YouthDirectory()
+    apply(conn, live, pages[0])
+    apply(conn, live, pages[2])
+    rebuilt = YouthDirectory()
+    with conn.transaction():
+        rebuilt.reset(conn)
+    for events in pages:
+        apply(conn, rebuilt, events)
+
+    # when the live writer applies its next page, then it does not write its older row back
+    apply(conn, live, [youth.closed(20)])
+    assert conn.execute("SELECT neet_status, closed_on FROM views.youths").fetchone() == ("neet", date(2026, 11, 20))
+
+
 def test_a_page_that_did_not_commit_leaves_nothing_in_the_writers_memory(conn):
     # given a writer whose second page is rolled back (its transaction failed after the page)
     youth, other = Youth(), Youth()
@@ -115,7 +135,7 @@ def test_a_page_that_did_not_commit_leaves_nothing_in_the_writers_memory(conn):
     assert contents(conn) == one_writer(conn, [pages[0], pages[2]])
 
 
-def test_the_directory_records_the_newest_event_of_each_source_with_its_rows(conn):
+def test_the_directory_records_the_newest_event_of_each_source_with_its_rows(conn):  # read-your-writes waits for it
     youth = Youth()
     events = youth.registered() + [youth.opened("kw-1", 1)]
     apply(conn, YouthDirectory(), events)

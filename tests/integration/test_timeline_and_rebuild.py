@@ -3,6 +3,7 @@
 import asyncio
 import json
 import logging
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -18,7 +19,7 @@ from kit.keys import ingest_private_key, ingest_public_key
 from kit.streams import DLQ_STREAM, events_stream
 from kit.vault import seal
 from projections.integration_event import read_event
-from projections.rebuild import _paused, rebuild
+from projections.rebuild import RebuildError, _paused, rebuild
 from projections.tracking import consumer_name
 from projections.timeline import Timeline
 from projections.wiring import PROJECTIONS, ViewsService
@@ -94,10 +95,12 @@ async def caught_up(js, database_url: str) -> bool:
 
 
 def snapshot(database_url: str) -> dict[str, list[str]]:
-    """Every table of the views schema, rows sorted."""
+    """Every table of the views schema, rows sorted; not the directory's writer token (which
+    process wrote it last is bookkeeping, not view content)."""
     with psycopg.connect(database_url) as conn:
         tables = [t for (t,) in conn.execute("SELECT table_name FROM information_schema.tables"
-                                             " WHERE table_schema = 'views' ORDER BY table_name")]
+                                             " WHERE table_schema = 'views' AND table_name <> 'directory_writer'"
+                                             " ORDER BY table_name")]
         return {t: sorted(map(repr, conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier("views", t)))))
                 for t in tables}
 
@@ -304,3 +307,31 @@ async def test_a_message_the_live_service_dead_lettered_is_skipped_by_the_rebuil
     assert f"\r[{'#' * 30}] 3/3 events" in err
     assert snapshot(platform.database_url) == before
     assert await asyncio.to_thread(cli.main, ["projections", "rebuild", "nope"]) == 2
+
+
+class DiesOnItsFirstPage:
+    """A projection whose worker process dies without a word (killed, out of memory)."""
+
+    name = "dies_on_its_first_page"
+
+    def create_tables(self, conn) -> None:
+        pass
+
+    def reset(self, conn) -> None:
+        pass
+
+    def apply_page(self, conn, events) -> None:
+        os._exit(9)
+
+
+async def test_a_worker_that_dies_stops_the_rebuild_with_the_reason_instead_of_hanging(platform, nc):
+    js = nc.jetstream()
+    registered = example(ev.YouthRegistered.type_name).model_copy(update={"id": str(uuid.uuid4())})
+    async with running(ViewsService(platform.settings)):
+        await eventually(lambda: stream_ready(js))
+        await js.publish("kit.events.intake.youth_registered.v1", registered.to_json_bytes(), stream=STREAM)
+    with pytest.raises(RebuildError, match="dies_on_its_first_page worker ended early"):
+        await asyncio.wait_for(asyncio.to_thread(rebuild, platform.database_url, platform.nats_url,
+                                                 [Timeline(), DiesOnItsFirstPage()]), 60)
+    for projection in PROJECTIONS:  # the live consumers are not left paused
+        assert not (await js.consumer_info(STREAM, consumer_name(projection.name, "intake"))).paused
