@@ -130,6 +130,7 @@ class CaseReads:
     def record(self, operator: Operator, youth_id: str) -> dict[str, Any]:
         """The youth's record; vulnerabilities and identity only for roles that need them."""
         with self.pool.connection() as conn, conn.transaction():
+            operators.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
             self._require_visible(conn, operator, youth_id)
             cur = conn.cursor(row_factory=dict_row)
             row = cur.execute("SELECT * FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone()
@@ -160,11 +161,12 @@ class CaseReads:
         """The path across agencies as far as consent allows; special-category entries withheld
         from roles without need to know."""
         with self.pool.connection() as conn, conn.transaction():
+            # logged first, which checks the account too (a refused read rolls the row back)
+            operators.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
             rows = conn.cursor(row_factory=dict_row).execute(
                 "SELECT event_id, at, type, agency, actor, role, classification, data FROM views.timeline"
                 " WHERE youth_id = %s::uuid ORDER BY at, stream_seq", (youth_id,)).fetchall()
-            operators.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
         special = may(operator.role, "special_category.read")
         return [jsonable(r) | ({} if special or r["classification"] != "special-category"
                                else {"data": {}, "withheld": True}) for r in rows]
@@ -211,7 +213,8 @@ class CaseReads:
             pause = min(pause * 2, 0.1)
 
     def _require_visible(self, conn, operator: Operator, youth_id: str) -> None:
-        operators.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
+        """After the account was checked (the caller's first statement), so that a disabled
+        account learns nothing, not even "no such youth"."""
         if not may_access_youth(conn, youth_id, agency=operator.agency,
                                 agency_category=self.policy.category_of(operator.agency), at=datetime.now(timezone.utc)):
             raise NotVisible(youth_id)
