@@ -57,7 +57,7 @@ from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_por
 from kit.streams import ensure_streams, event_subject, events_stream
 from projections.rebuild import PAGE as REBUILD_PAGE
 from services.intake.aggregates import integration_event_id
-from services.intake.policy import Policy, load_policy
+from shared.agencies import Register, load_register
 
 SERVICE = "intake"
 SOURCE = "urn:kit:service:intake"
@@ -127,7 +127,7 @@ class Step:
 class Stream:
     """The benchmark's integration log (deterministic for a seed), in time order."""
 
-    def __init__(self, events: int, policy: Policy, seed: int = 11, end: datetime | None = None):
+    def __init__(self, events: int, policy: Register, seed: int = 11, end: datetime | None = None):
         self.rng = random.Random(seed)
         self.events = events
         end = (end or datetime.now(timezone.utc)).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -430,7 +430,7 @@ def serve(url: str, port: int, secret: str) -> None:
     from services.api.wiring import listening_socket
 
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
-    app = create_app(pool, secret, policy=load_policy())
+    app = create_app(pool, secret, policy=load_register())
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[listening_socket("127.0.0.1", port)])
 
@@ -541,7 +541,7 @@ def run_clients(port: int, clients: list[Client], seconds: float, warmup: int = 
             "avg_response_bytes": round(sum(c.bytes_read for c in clients) / max(1, requests))}
 
 
-def visible_youths(url: str, agency: str, policy: Policy) -> list[str]:
+def visible_youths(url: str, agency: str, policy: Register) -> list[str]:
     """The youths the agency may see now, by the API's own rule."""
     from projections.access import VISIBLE_SQL
 
@@ -556,13 +556,13 @@ def visible_youths(url: str, agency: str, policy: Policy) -> list[str]:
 
 def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUILD_PAGE) -> dict[str, Any]:
     from projections.wiring import PROJECTIONS
-    from services.api import operators
+    from shared import accounts
 
     if events < 100:
         raise ValueError("--events must be at least 100")
     if clients < 1 or seconds <= 0:
         raise ValueError("--clients and --seconds must be positive")
-    policy = load_policy()
+    policy = load_register()
     started = time.perf_counter()
     stream = Stream(events, policy)
     plan_s = time.perf_counter() - started
@@ -619,24 +619,24 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
             if not busy:
                 raise RuntimeError("no agency may see any youth: nothing to read")
             with psycopg.connect(url) as conn:
-                operators.create_tables(conn)
-                accounts = [operators.add_operator(conn, agency=agency, role="key_worker",
-                                                   username=f"bench-kw-{i}", password=OPERATOR_PASSWORD)
-                            for i, agency in enumerate(busy)]
+                accounts.create_tables(conn)
+                users = [accounts.add_operator(conn, agency=agency, role="key_worker",
+                                               username=f"bench-kw-{i}", password=OPERATOR_PASSWORD)
+                         for i, agency in enumerate(busy)]
             port = free_port()
             secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
             workers = load_settings().api_workers
             api = start_api(url, port, secret, Path(tmp) / "api.log", workers)
             result["api_workers"] = workers
-            tokens = [login(port, a.username, OPERATOR_PASSWORD) for a in accounts]
-            visible = {a.agency: visible_youths(url, a.agency, policy) for a in accounts}
+            tokens = [login(port, a.username, OPERATOR_PASSWORD) for a in users]
+            visible = {a.agency: visible_youths(url, a.agency, policy) for a in users}
             result["operators"] = [{"agency": a.agency, "role": a.role, "visible_youths": len(visible[a.agency])}
-                                   for a in accounts]
+                                   for a in users]
             result["clients"] = clients
             caseload = run_clients(port, [Client(tokens[i % len(tokens)], [f"/api/v1/youths?limit={CASELOAD_LIMIT}"])
                                           for i in range(clients)], seconds)
             timeline = run_clients(port, [Client(tokens[i % len(tokens)],
-                                                 [f"/api/v1/youths/{y}/timeline" for y in visible[accounts[i % len(tokens)].agency]])
+                                                 [f"/api/v1/youths/{y}/timeline" for y in visible[users[i % len(tokens)].agency]])
                                           for i in range(clients)], seconds)
             for name, figures in (("caseload", caseload), ("timeline", timeline)):
                 for key in ("p50_ms", "p95_ms", "p99_ms", "requests", "errors", "requests_per_s"):

@@ -49,14 +49,14 @@ def _loop_factory():
 def cmd_users_add(args: argparse.Namespace) -> int:
     import psycopg
 
-    from services.api import operators
+    from shared import accounts
 
     with psycopg.connect(database_url(load_settings())) as conn:
-        operators.create_tables(conn)
+        accounts.create_tables(conn)
         try:
-            operator = operators.add_operator(conn, agency=args.agency, role=args.role,
+            operator = accounts.add_operator(conn, agency=args.agency, role=args.role,
                                               username=args.username, password=args.password)
-        except operators.InvalidOperator as e:
+        except accounts.InvalidOperator as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     print(json.dumps({"id": operator.id, "username": operator.username, "agency": operator.agency,
@@ -68,15 +68,15 @@ def cmd_users_change(args: argparse.Namespace) -> int:
     """`kit users role|disable|enable`: counts from the account's next request."""
     import psycopg
 
-    from services.api import operators
+    from shared import accounts
 
     disabled = {"disable": True, "enable": False}.get(args.action)
     with psycopg.connect(database_url(load_settings())) as conn:
-        operators.create_tables(conn)
+        accounts.create_tables(conn)
         try:
-            operators.change_account(conn, args.agency, args.username, role=getattr(args, "role", None),
+            accounts.change_account(conn, args.agency, args.username, role=getattr(args, "role", None),
                                      disabled=disabled)
-        except operators.InvalidOperator as e:
+        except accounts.InvalidOperator as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
     return cmd_users_list(args)
@@ -85,11 +85,11 @@ def cmd_users_change(args: argparse.Namespace) -> int:
 def cmd_users_list(args: argparse.Namespace) -> int:
     import psycopg
 
-    from services.api import operators
+    from shared import accounts
 
     with psycopg.connect(database_url(load_settings())) as conn:
-        operators.create_tables(conn)
-        for account in operators.accounts(conn, args.agency):
+        accounts.create_tables(conn)
+        for account in accounts.list_accounts(conn, args.agency):
             print(json.dumps({"username": account.username, "agency": args.agency, "role": account.role,
                               "disabled": account.disabled}))
     return 0

@@ -4,7 +4,7 @@ Every youth here is **synthetic**: names are random combinations of common first
 surnames, birth dates are random, codici fiscali are computed for those invented people (valid
 check character from `stdnum.it.codicefiscale.calc_check_digit`), AHV numbers are random with a
 valid check digit, phones use the fictitious 555 block and e-mails the reserved `example.org`.
-They describe no real person. The demo agencies added to `deploy/intake-policy.toml` are
+They describe no real person. The demo agencies added to `deploy/policy.toml` are
 fictitious too (named "(demo)").
 
 How it seeds: like the agencies' own systems would. Each youth's registering agency publishes
@@ -12,7 +12,7 @@ CloudEvents on `kit.ingest.<agency>` (JetStream), identity sealed with the platf
 public key (`kit.vault.seal`), and reads its receipts on `kit.receipts.<agency>` (ordered
 consumer), matched on `ingest_id`. Commands an operator performs carry `kitrole`/`kitactor` (the
 demo operator's role and id). Nothing is written to a table directly, except the operator accounts,
-which are created with `services.api.operators.add_operator` as `kit users add` does.
+which are created with `services.api.accounts.add_operator` as `kit users add` does.
 
 Idempotent: every CloudEvent id (`demo-<youth>-<step>`), case reference and local id (consents,
 goals, referrals, contacts) is derived from the youth's number, and the receipts already on
@@ -698,16 +698,16 @@ def plan(youths: int = DEFAULT_YOUTHS, now: datetime | None = None) -> list[Yout
 
 def ensure_operators(db_url: str) -> tuple[dict[str, str], int]:
     """Demo operator accounts (skipped when the username exists): ({username: operator id}, created)."""
-    from services.api import operators
+    from shared import accounts
 
     created = 0
     with psycopg.connect(db_url, autocommit=True) as conn:
-        operators.create_tables(conn)
+        accounts.create_tables(conn)
         existing = {row[0] for row in conn.execute("SELECT username FROM api.operators WHERE username = ANY(%s)",
                                                    ([o.username for o in OPERATORS],))}
         for o in OPERATORS:
             if o.username not in existing:
-                operators.add_operator(conn, agency=o.agency, role=o.role, username=o.username, password=DEMO_PASSWORD)
+                accounts.add_operator(conn, agency=o.agency, role=o.role, username=o.username, password=DEMO_PASSWORD)
                 created += 1
         ids = {row[0]: str(row[1]) for row in conn.execute(
             "SELECT username, id FROM api.operators WHERE username = ANY(%s)", ([o.username for o in OPERATORS],))}

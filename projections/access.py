@@ -1,5 +1,5 @@
 """May agency X see youth Y for purpose P at time T? Answered from the directory's consent rows
-with the same pure rule the intake decisions use (`services.intake.consent.may_see`), fail-closed.
+with the same pure rule the intake decisions use (`shared.consent.may_see`), fail-closed.
 
 `VISIBLE_SQL` is the same rule as a SQL predicate, for lists; a test holds the two equal.
 """
@@ -11,7 +11,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import dict_row
 
-from services.intake.consent import Consent, ConsentState, Override, Visibility, may_see
+from shared.consent import Consent, ConsentState, Override, Visibility, may_see
 
 ACCESS_PURPOSES = ("case_management", "sharing")  # either lets an agency see the record
 

@@ -18,17 +18,17 @@ from pydantic import AwareDatetime, BaseModel
 
 from events.envelope import PSEUDONYM_PATTERN
 from events.receipts import Receipt
-from kit.roles import may
+from shared.roles import may
 from kit.vault import VaultKeys
 from projections.access import may_access_youth, may_see_youth
-from services.api import operators, tokens
+from shared import accounts, tokens
 from services.api.commands import HTTP_COMMANDS, CommandGateway, http_body_model, to_command
-from services.api.operators import Operator
+from shared.accounts import Operator
 from services.api.reads import CaseReads, NotVisible
 from services.web.app import add_web_routes, sign_in_again
 from services.audit import access as access_queries
 from services.audit import bundle, checkpointing, replay, verify
-from services.intake.policy import Policy
+from shared.agencies import Register
 
 YouthIdPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
 
@@ -92,7 +92,7 @@ class Pending(BaseModel):
     detail: str
 
 
-def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: CommandGateway | None = None,
+def create_app(pool: ConnectionPool, secret: str, *, policy: Register, gateway: CommandGateway | None = None,
                vault_keys: VaultKeys | None = None, audit_public_key: str | None = None,
                pseudonym_key: bytes | None = None) -> FastAPI:
     app = FastAPI(title="KiT platform API", version="0.2.0",
@@ -130,7 +130,7 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
     @app.post("/api/v1/token", response_model=Token, tags=["auth"])
     def token(form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
         with pool.connection() as conn:
-            operator = operators.authenticate(conn, form.username, form.password)
+            operator = accounts.authenticate(conn, form.username, form.password)
         if operator is None:
             raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -198,14 +198,14 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors, agency admins and auditors ask for another agency")
         at = at or datetime.now(timezone.utc)
         with pool.connection() as conn, conn.transaction():
-            operators.require_active(conn, operator)
+            accounts.require_active(conn, operator)
             if operator.role != "auditor" and not may_access_youth(
                     conn, youth_id, agency=operator.agency, agency_category=policy.category_of(operator.agency),
                     at=datetime.now(timezone.utc)):
                 raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency")
             answer = may_see_youth(conn, youth_id, agency=agency, agency_category=policy.category_of(agency),
                                    purpose=purpose, at=at)
-            operators.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",
+            accounts.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",
                                  youth_id=youth_id)
         return Access(youth_id=youth_id, agency=agency, purpose=purpose, at=at, allowed=answer.allowed, basis=answer.basis)
 
@@ -218,7 +218,7 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
     def audited(operator: Operator, what: str, youth_id: str | None = None):
         """An auditor's read, with its access-log row in the same transaction."""
         with pool.connection() as conn, conn.transaction():
-            operators.log_access(conn, operator, purpose="audit", what=what, youth_id=youth_id)
+            accounts.log_access(conn, operator, purpose="audit", what=what, youth_id=youth_id)
             yield conn
 
     def key_exists(owner: str) -> bool:
@@ -280,7 +280,7 @@ def create_app(pool: ConnectionPool, secret: str, *, policy: Policy, gateway: Co
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no checkpoint yet")
         return signed.to_json() | {"public_key": audit_public_key}
 
-    @app.exception_handler(operators.AccountInactive)
+    @app.exception_handler(accounts.AccountInactive)
     async def account_inactive(request: Request, exc: Exception) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_401_UNAUTHORIZED,

@@ -20,7 +20,7 @@ from events.intake import Command, Identity
 from events.registry import INGEST_TYPES, REGISTRY
 from kit.streams import ingest_subject
 from kit.vault import seal
-from services.api.operators import Operator
+from shared.accounts import Operator
 
 log = logging.getLogger("kit.api.commands")
 

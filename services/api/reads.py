@@ -16,13 +16,13 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from kit.roles import may
+from shared.roles import may
 from kit.vault import VaultKeys, decrypt_for
 from projections.access import CASELOAD_ROWS_SQL, VISIBLE_SQL, may_access_youth
-from services.api import operators
-from services.api.operators import Operator
+from shared import accounts
+from shared.accounts import Operator
 from services.intake.aggregates import engagement_id
-from services.intake.policy import Policy
+from shared.agencies import Register
 from services.intake.translation import SOURCE as INTAKE_SOURCE
 
 STATUS_SQL = {
@@ -73,14 +73,14 @@ class NotVisible(LookupError):
 @dataclass
 class CaseReads:
     pool: ConnectionPool
-    policy: Policy
+    policy: Register
     vault_keys: VaultKeys | None = None
     pseudonym_key: bytes | None = None
 
     def require_active(self, operator: Operator) -> None:
         """For what reads no youth (commands, settings): the account must still be as the token says."""
         with self.pool.connection() as conn:
-            operators.require_active(conn, operator)
+            accounts.require_active(conn, operator)
 
     def visibility_args(self, operator: Operator) -> dict[str, Any]:
         return {"agency": operator.agency, "category": f"category:{self.policy.category_of(operator.agency)}",
@@ -124,13 +124,13 @@ class CaseReads:
                 "                     '[]'),"
                 "   'total', (SELECT count(*) FROM matching), 'limit', %(limit)s::int, 'offset', %(offset)s::int)::text",
                 args, prepare=False).fetchone()[0]
-            operators.log_access(conn, operator, purpose="case_management", what="youth list")
+            accounts.log_access(conn, operator, purpose="case_management", what="youth list")
         return page
 
     def record(self, operator: Operator, youth_id: str) -> dict[str, Any]:
         """The youth's record; vulnerabilities and identity only for roles that need them."""
         with self.pool.connection() as conn, conn.transaction():
-            operators.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
+            accounts.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
             self._require_visible(conn, operator, youth_id)
             cur = conn.cursor(row_factory=dict_row)
             row = cur.execute("SELECT * FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone()
@@ -154,7 +154,7 @@ class CaseReads:
             record["withheld"] = withheld
             what = "youth record" + (" with identity" if record["identity"] else "") + (
                 " with special-category data" if record["vulnerabilities"] is not None else "")
-            operators.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
+            accounts.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
         return record
 
     def timeline(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
@@ -162,7 +162,7 @@ class CaseReads:
         from roles without need to know."""
         with self.pool.connection() as conn, conn.transaction():
             # logged first, which checks the account too (a refused read rolls the row back)
-            operators.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
+            accounts.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
             rows = conn.cursor(row_factory=dict_row).execute(
                 "SELECT event_id, at, type, agency, actor, role, classification, data FROM views.timeline"
@@ -176,7 +176,7 @@ class CaseReads:
                                                  "answer_days": REFERRAL_ANSWER_DAYS}
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
-            operators.log_access(conn, operator, purpose="case_management", what="alerts")
+            accounts.log_access(conn, operator, purpose="case_management", what="alerts")
         return [jsonable(r) for r in rows]
 
     def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None) -> list[dict[str, Any]]:
@@ -188,7 +188,7 @@ class CaseReads:
                 f"SELECT r.* FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s"
                 f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
-            operators.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
+            accounts.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [jsonable(r) for r in rows]
 
     def wait_for(self, event_ids: list[str], timeout: float = 5.0) -> bool:

@@ -17,12 +17,12 @@ from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, m
 from kit.vault import VaultKeys
 from projections.tracking import SCHEMA as VIEWS_SCHEMA
 from projections.youth_directory import YouthDirectory
-from services.api import operators
+from shared import accounts
 from services.api.app import create_app
 from services.audit import log as audit_log
 from services.api.commands import CommandGateway
 from services.intake.application import SCHEMA as INTAKE_SCHEMA
-from services.intake.policy import load_policy
+from shared.agencies import load_register
 
 log = logging.getLogger("kit.api")
 
@@ -37,7 +37,7 @@ def prepare_database(url: str, vault_keys: VaultKeys) -> None:
         ensure_schema(url, VIEWS_SCHEMA)
         ensure_schema(url, INTAKE_SCHEMA)
         with psycopg.connect(url) as conn, conn.transaction():
-            operators.create_tables(conn)
+            accounts.create_tables(conn)
             YouthDirectory().create_tables(conn)
             audit_log.create_tables(conn)
         vault_keys.create_table()
@@ -61,7 +61,7 @@ async def main(settings: Settings, stop: asyncio.Event) -> None:
     prepare_database(url, vault_keys)
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
     gateway = CommandGateway(nats_url(settings), ingest_public_key(ingest_private_key(settings.data_dir)))
-    app = create_app(pool, jwt_secret(settings), policy=load_policy(), gateway=gateway, vault_keys=vault_keys,
+    app = create_app(pool, jwt_secret(settings), policy=load_register(), gateway=gateway, vault_keys=vault_keys,
                      audit_public_key=public_key_of(audit_signing_key(settings.data_dir)),
                      pseudonym_key=pseudonym_key(settings.data_dir))
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level="warning",

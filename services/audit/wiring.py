@@ -18,7 +18,7 @@ from kit.keys import audit_signing_key
 from kit.streams import CHECKPOINT_SUBJECT
 from projections.integration_event import IntegrationEvent
 from projections.wiring import ViewsService
-from services.api import operators
+from shared import accounts
 from services.audit import log
 from services.audit.checkpointing import make_checkpoint
 
@@ -76,7 +76,7 @@ class AuditService:
     def prepare(self) -> None:
         with psycopg.connect(self.db_url) as conn, conn.transaction():
             log.create_tables(conn)
-            operators.create_tables(conn)
+            accounts.create_tables(conn)
 
     async def tail_access_log(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

@@ -11,8 +11,8 @@ from types import MappingProxyType
 from typing import Mapping
 
 from events import intake as ev
-from services.intake.consent import Consent, ConsentState, Override
-from services.intake.consent import evolve as evolve_consent
+from shared.consent import Consent, ConsentState, Override
+from shared.consent import evolve as evolve_consent
 
 TERMINAL_REFERRAL = frozenset({"rejected", "completed", "failed", "cancelled"})
 

@@ -12,9 +12,9 @@ from typing import Callable
 
 from events import intake as ev
 from events.receipts import Reason
-from kit.roles import may
+from shared.roles import may
 from services.intake.case import Case, Engagement, consent_of
-from services.intake.consent import ConsentState, Visibility, give, invalidate, may_see, record_override, withdraw
+from shared.consent import ConsentState, Visibility, give, invalidate, may_see, record_override, withdraw
 from services.intake.policy import Policy
 
 MIN_AGE, MAX_AGE = 15, 30

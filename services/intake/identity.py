@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from events.intake import Identity
 from events.receipts import Reason
 from kit.vault import KeyDestroyed, SealError, VaultKeys, encrypt_for, national_id_pseudonym, unseal, validate_national_id
-from services.intake.policy import Agency
+from shared.agencies import Agency
 
 SCHEME_NAMES = {"IT-CF": "codice fiscale", "CH-AHV": "AHV/AVS number"}
 

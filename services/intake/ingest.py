@@ -22,7 +22,7 @@ from events import intake as ev
 from events.envelope import CloudEvent
 from events.receipts import Reason, Receipt
 from events.registry import INGEST_TYPES, model_for
-from kit.roles import ROLES
+from shared.roles import ROLES
 from services.intake.aggregates import (CaseReference, EngagementHistory, History, IngestReceipt, PersonKey,
                                         YouthCase, case_reference_id, engagement_id, integration_event_id,
                                         person_key_id, receipt_id)

@@ -8,7 +8,6 @@ must come from the app's own pages (Origin check).
 
 import asyncio
 import json
-import os
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -22,13 +21,13 @@ from psycopg_pool import ConnectionPool
 from pydantic import ValidationError
 
 from events import intake as ev
-from kit.roles import OPERATOR_ROLES
-from services.api import operators, tokens
+from shared.roles import OPERATOR_ROLES
+from shared import accounts, tokens
 from services.api.commands import CommandGateway
-from services.api.operators import Operator
+from shared.accounts import Operator
 from services.api.reads import CaseReads, NotVisible, jsonable
 from services.intake.ingest import reasons_from
-from services.intake.policy import DEFAULT_POLICY_FILE
+from shared.agencies import policy_file, read_policy
 from services.web.i18n import LANGUAGES, translator
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -57,7 +56,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         if operator is not None:
             try:
                 reads.require_active(operator)
-            except operators.AccountInactive:
+            except accounts.AccountInactive:
                 return None
         return operator
 
@@ -111,7 +110,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
     def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
         same_origin(request)
         with pool.connection() as conn:
-            operator = operators.authenticate(conn, username, password)
+            operator = accounts.authenticate(conn, username, password)
         if operator is None:
             return page(request, "login.html", status_code=401, wrong=True)
         response = RedirectResponse(f"/?lang={lang_of(request)}", status_code=303)
@@ -237,10 +236,10 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
             return page(request, "alerts.html", status_code=403, operator=operator, alerts=[],
                         errors=[{"field": "", "message": translator(lang_of(request))("forbidden")}])
         with pool.connection() as conn:
-            operators.require_active(conn, operator)
-            users = operators.accounts(conn, operator.agency)
+            accounts.require_active(conn, operator)
+            users = accounts.list_accounts(conn, operator.agency)
         return page(request, "settings.html", status_code=status_code, operator=operator,
-                    policy=reads.policy, policy_file=os.environ.get("KIT_POLICY_FILE") or str(DEFAULT_POLICY_FILE),
+                    policy=reads.policy, policy_file=str(policy_file()), service_rules=service_rules(),
                     users=users, can_manage=operator.role == "agency_admin", roles=OPERATOR_ROLES, **context)
 
     def agency_admin(request: Request) -> Operator:
@@ -256,10 +255,10 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         operator = agency_admin(request)
         try:
             with pool.connection() as conn:  # one transaction: the account and its access-log row
-                added = operators.add_operator(conn, agency=operator.agency, role=role, username=username,
+                added = accounts.add_operator(conn, agency=operator.agency, role=role, username=username,
                                                password=password)
-                operators.log_access(conn, operator, purpose="administration", what=f"account {added.id} added as {role}")
-        except operators.InvalidOperator as e:
+                accounts.log_access(conn, operator, purpose="administration", what=f"account {added.id} added as {role}")
+        except accounts.InvalidOperator as e:
             return settings_page(request, 422, errors=[{"field": "username", "message": str(e)}])
         return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
 
@@ -271,11 +270,11 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
         disabled = {"disable": True, "enable": False}.get(account or "")
         try:
             with pool.connection() as conn:  # one transaction: the change and its access-log row
-                changed = operators.change_account(conn, operator.agency, username, role=role or None,
+                changed = accounts.change_account(conn, operator.agency, username, role=role or None,
                                                    disabled=disabled, by=operator)
                 what = {True: "disabled", False: "enabled"}.get(disabled) or f"given role {role}"
-                operators.log_access(conn, operator, purpose="administration", what=f"account {changed} {what}")
-        except operators.InvalidOperator as e:
+                accounts.log_access(conn, operator, purpose="administration", what=f"account {changed} {what}")
+        except accounts.InvalidOperator as e:
             return settings_page(request, 422, errors=[{"field": "role", "message": str(e)}])
         return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
 
@@ -289,7 +288,7 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
             while not await request.is_disconnected():
                 try:
                     await asyncio.to_thread(reads.require_active, operator)
-                except operators.AccountInactive:
+                except accounts.AccountInactive:
                     return
                 count = await asyncio.to_thread(inbox_count, operator)
                 if count != last:
@@ -297,6 +296,12 @@ def add_web_routes(app: FastAPI, *, reads: CaseReads, gateway: CommandGateway | 
                     last = count
                 await asyncio.sleep(1)
         return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+def service_rules() -> dict[str, dict[str, Any]]:
+    """Each service's own rules (its section of the policy file), as the settings page lists them."""
+    return {name: section for name, section in read_policy().items()
+            if name not in ("consent", "agencies") and isinstance(section, dict)}
 
 
 def form_errors(error: ValidationError) -> list[dict[str, str]]:

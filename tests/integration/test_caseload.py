@@ -15,12 +15,12 @@ from events.builders import consent, envelope
 from kit.db import ensure_schema
 from projections.integration_event import read_event
 from projections.youth_directory import YouthDirectory
-from services.api import operators
+from shared import accounts
 from services.api.app import YouthPage
-from services.api.operators import Operator
+from shared.accounts import Operator
 from services.api.reads import CaseReads
 from services.intake.aggregates import engagement_id
-from services.intake.policy import load_policy
+from shared.agencies import load_register
 
 pytestmark = pytest.mark.integration
 MILANO, AFOL = "comune-milano-m7", "afol-milano"
@@ -32,12 +32,12 @@ KEY = b"k" * 32
 def reads(database_url):
     url = database_url
     ensure_schema(url, "views")
-    ensure_schema(url, operators.SCHEMA)
+    ensure_schema(url, accounts.SCHEMA)
     with psycopg.connect(url) as conn:
         YouthDirectory().create_tables(conn)
-        operators.create_tables(conn)
+        accounts.create_tables(conn)
     with ConnectionPool(url, min_size=1, max_size=2, open=True) as pool:
-        yield CaseReads(pool, load_policy(), pseudonym_key=KEY)
+        yield CaseReads(pool, load_register(), pseudonym_key=KEY)
 
 
 class Path:
@@ -65,7 +65,7 @@ class Path:
 
 def operator(reads: CaseReads, agency: str) -> Operator:
     with reads.pool.connection() as conn:
-        return operators.add_operator(conn, agency=agency, role="key_worker", username=f"kw-{uuid.uuid4().hex[:8]}",
+        return accounts.add_operator(conn, agency=agency, role="key_worker", username=f"kw-{uuid.uuid4().hex[:8]}",
                                       password="long enough password")
 
 

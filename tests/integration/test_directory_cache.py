@@ -147,7 +147,7 @@ def test_read_your_writes_waits_for_both_views_an_operator_reads(conn, database_
 
     from projections.timeline import Timeline
     from services.api.reads import CaseReads
-    from services.intake.policy import load_policy
+    from shared.agencies import load_register
 
     # given a command's events, applied by the timeline only
     youth = Youth()
@@ -158,7 +158,7 @@ def test_read_your_writes_waits_for_both_views_an_operator_reads(conn, database_
         Timeline().apply_page(conn, events)
     ids = [e.id for e in events]
     with ConnectionPool(database_url, min_size=1, max_size=1, open=True) as pool:
-        reads = CaseReads(pool, load_policy())
+        reads = CaseReads(pool, load_register())
 
         # then the wait is not over while the directory lags behind (the caseload would not show it)
         assert reads.wait_for(ids, timeout=0.2) is False

@@ -3,7 +3,7 @@
 import psycopg
 import pytest
 
-from services.api import operators
+from shared import accounts
 
 pytestmark = pytest.mark.integration
 
@@ -11,18 +11,18 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def conn(database_url):
     with psycopg.connect(database_url, autocommit=True) as connection:
-        operators.create_tables(connection)
+        accounts.create_tables(connection)
         yield connection
 
 
 def test_a_password_is_stored_as_an_argon2id_hash_and_checked_on_login(conn):
-    added = operators.add_operator(conn, agency="ngo-lugano", role="link_worker", username="marco",
+    added = accounts.add_operator(conn, agency="ngo-lugano", role="link_worker", username="marco",
                                    password="correct horse battery")
     stored = conn.execute("SELECT password_hash FROM api.operators WHERE username = 'marco'").fetchone()[0]
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
-    assert operators.authenticate(conn, "marco", "correct horse battery") == added
-    assert operators.authenticate(conn, "marco", "wrong password!") is None
-    assert operators.authenticate(conn, "nobody", "correct horse battery") is None
+    assert accounts.authenticate(conn, "marco", "correct horse battery") == added
+    assert accounts.authenticate(conn, "marco", "wrong password!") is None
+    assert accounts.authenticate(conn, "nobody", "correct horse battery") is None
 
 
 @pytest.mark.parametrize("fields, reason", [
@@ -33,68 +33,68 @@ def test_a_password_is_stored_as_an_argon2id_hash_and_checked_on_login(conn):
 ])
 def test_invalid_operators_are_refused_with_a_reason(conn, fields, reason):
     values = dict(agency="ngo-lugano", role="key_worker", username="anna", password="long enough pw") | fields
-    with pytest.raises(operators.InvalidOperator, match=reason):
-        operators.add_operator(conn, **values)
+    with pytest.raises(accounts.InvalidOperator, match=reason):
+        accounts.add_operator(conn, **values)
 
 
 def test_a_username_is_unique(conn):
-    operators.add_operator(conn, agency="ngo-lugano", role="key_worker", username="anna", password="long enough pw")
-    with pytest.raises(operators.InvalidOperator, match="taken"):
-        operators.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="anna",
+    accounts.add_operator(conn, agency="ngo-lugano", role="key_worker", username="anna", password="long enough pw")
+    with pytest.raises(accounts.InvalidOperator, match="taken"):
+        accounts.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="anna",
                                password="another long pw")
 
 
 def test_a_disabled_account_signs_in_no_more_and_its_token_reads_nothing(conn):
-    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+    admin = accounts.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
                                    password="long enough pw")
-    marco = operators.add_operator(conn, agency="ngo-lugano", role="link_worker", username="marco",
+    marco = accounts.add_operator(conn, agency="ngo-lugano", role="link_worker", username="marco",
                                    password="correct horse battery")
-    operators.log_access(conn, marco, purpose="case_management", what="youth list")
+    accounts.log_access(conn, marco, purpose="case_management", what="youth list")
 
-    operators.change_account(conn, "ngo-lugano", "marco", disabled=True, by=admin)
-    assert operators.authenticate(conn, "marco", "correct horse battery") is None
-    with pytest.raises(operators.AccountInactive, match="sign in again"):
-        operators.require_active(conn, marco)
-    with pytest.raises(operators.AccountInactive):
-        operators.log_access(conn, marco, purpose="case_management", what="youth list")
+    accounts.change_account(conn, "ngo-lugano", "marco", disabled=True, by=admin)
+    assert accounts.authenticate(conn, "marco", "correct horse battery") is None
+    with pytest.raises(accounts.AccountInactive, match="sign in again"):
+        accounts.require_active(conn, marco)
+    with pytest.raises(accounts.AccountInactive):
+        accounts.log_access(conn, marco, purpose="case_management", what="youth list")
     assert conn.execute("SELECT count(*) FROM api.access_log").fetchone()[0] == 1  # the read before only
-    assert [(a.username, a.disabled) for a in operators.accounts(conn, "ngo-lugano")] == [("ada", False),
+    assert [(a.username, a.disabled) for a in accounts.list_accounts(conn, "ngo-lugano")] == [("ada", False),
                                                                                           ("marco", True)]
 
-    operators.change_account(conn, "ngo-lugano", "marco", disabled=False)
-    assert operators.authenticate(conn, "marco", "correct horse battery") == marco
+    accounts.change_account(conn, "ngo-lugano", "marco", disabled=False)
+    assert accounts.authenticate(conn, "marco", "correct horse battery") == marco
 
 
 def test_another_role_counts_from_the_next_request(conn):
-    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+    admin = accounts.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
                                    password="long enough pw")
-    marco = operators.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco",
+    marco = accounts.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco",
                                    password="correct horse battery")
-    operators.change_account(conn, "ngo-lugano", "marco", role="operator", by=admin)
-    with pytest.raises(operators.AccountInactive):
-        operators.require_active(conn, marco)  # the token still says key_worker
-    signed_in_again = operators.authenticate(conn, "marco", "correct horse battery")
+    accounts.change_account(conn, "ngo-lugano", "marco", role="operator", by=admin)
+    with pytest.raises(accounts.AccountInactive):
+        accounts.require_active(conn, marco)  # the token still says key_worker
+    signed_in_again = accounts.authenticate(conn, "marco", "correct horse battery")
     assert signed_in_again.role == "operator"
-    operators.require_active(conn, signed_in_again)
+    accounts.require_active(conn, signed_in_again)
 
 
 def test_an_admin_changes_only_other_accounts_of_their_own_agency(conn):
-    admin = operators.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
+    admin = accounts.add_operator(conn, agency="ngo-lugano", role="agency_admin", username="ada",
                                    password="long enough pw")
-    operators.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="giulia",
+    accounts.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="giulia",
                            password="long enough pw")
-    with pytest.raises(operators.InvalidOperator, match="your own account"):
-        operators.change_account(conn, "ngo-lugano", "ada", disabled=True, by=admin)
-    with pytest.raises(operators.InvalidOperator, match="your own account"):
-        operators.change_account(conn, "ngo-lugano", "ada", role="operator", by=admin)
-    with pytest.raises(operators.InvalidOperator, match="no account 'giulia' at ngo-lugano"):
-        operators.change_account(conn, admin.agency, "giulia", disabled=True, by=admin)
-    with pytest.raises(operators.InvalidOperator, match="role must be one of"):
-        operators.change_account(conn, "ngo-lugano", "ada", role="wizard", by=admin)
-    assert operators.authenticate(conn, "giulia", "long enough pw") is not None
+    with pytest.raises(accounts.InvalidOperator, match="your own account"):
+        accounts.change_account(conn, "ngo-lugano", "ada", disabled=True, by=admin)
+    with pytest.raises(accounts.InvalidOperator, match="your own account"):
+        accounts.change_account(conn, "ngo-lugano", "ada", role="operator", by=admin)
+    with pytest.raises(accounts.InvalidOperator, match="no account 'giulia' at ngo-lugano"):
+        accounts.change_account(conn, admin.agency, "giulia", disabled=True, by=admin)
+    with pytest.raises(accounts.InvalidOperator, match="role must be one of"):
+        accounts.change_account(conn, "ngo-lugano", "ada", role="wizard", by=admin)
+    assert accounts.authenticate(conn, "giulia", "long enough pw") is not None
 
 
 def test_a_change_names_what_to_change(conn):
-    operators.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco", password="long enough pw")
-    with pytest.raises(operators.InvalidOperator, match="nothing to change"):
-        operators.change_account(conn, "ngo-lugano", "marco")
+    accounts.add_operator(conn, agency="ngo-lugano", role="key_worker", username="marco", password="long enough pw")
+    with pytest.raises(accounts.InvalidOperator, match="nothing to change"):
+        accounts.change_account(conn, "ngo-lugano", "marco")

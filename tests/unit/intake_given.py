@@ -15,16 +15,16 @@ from services.intake.case import Case, evolve
 from services.intake.decisions import Context, decide
 from services.intake.policy import parse_policy
 
-POLICY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "intake-policy.toml"
+POLICY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "policy.toml"
 POLICY = parse_policy(POLICY_FILE.read_text(encoding="utf-8"))
-NOTICE = "2026-1"  # the current privacy notice in IT and CH (deploy/intake-policy.toml)
+NOTICE = "2026-1"  # the current privacy notice in IT and CH (deploy/policy.toml)
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 REGISTERED_AT = NOW - 10 * DAY
 
-# Agencies of the register (deploy/intake-policy.toml) and their categories.
+# Agencies of the register (deploy/policy.toml) and their categories.
 MILANO = "comune-milano-m7"      # municipal_youth_service, IT
 AFOL = "afol-milano"             # employment_service, IT
 TORINO = "cfp-torino"            # training_body, IT

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.intake.consent import (Consent, ConsentRules, ConsentState, evolve, give, invalidate,
+from shared.consent import (Consent, ConsentRules, ConsentState, evolve, give, invalidate,
                                      may_see, record_override, withdraw)
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -54,7 +54,7 @@ def test_every_kit_command_in_the_docs_parses(doc: Path):
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_files_the_docs_name_exist(doc: Path):
-    for name in re.findall(r"`((?:examples|deploy|contracts|docs|tests|kit|services|projections|events)/[\w./-]+)`",
+    for name in re.findall(r"`((?:examples|deploy|contracts|docs|tests|kit|services|projections|events|shared|entrypoints)/[\w./-]+)`",
                            doc.read_text()):
         if "<" in name:
             continue
@@ -71,7 +71,7 @@ def test_every_message_type_is_listed_for_partners():
 def test_every_rejection_code_the_intake_decisions_use_is_documented():
     text = (ROOT / "docs" / "contracts.md").read_text()
     sources = "".join((ROOT / p).read_text() for p in ("services/intake/decisions.py", "services/intake/ingest.py",
-                                                       "services/intake/identity.py", "services/intake/consent.py"))
+                                                       "services/intake/identity.py", "shared/consent.py"))
     used = set(re.findall(r'code="([a-z_]+)"', sources)) | set(re.findall(r'reason\("[^"]*", "([a-z_]+)"', sources))
     used -= {"sealed_"}  # sealed_<code> is documented by its two full names
     assert sorted(c for c in used if f"`{c}`" not in text) == []

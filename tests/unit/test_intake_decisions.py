@@ -996,7 +996,7 @@ def test_retention_erases_a_closed_case_the_configured_years_after_exit():
     from services.intake.decisions import erasure_due
 
     case = open_case(closed(exited_on=date(2020, 3, 1)))
-    assert erasure_due(case, date(2025, 3, 1), POLICY)  # 5 years in deploy/intake-policy.toml
+    assert erasure_due(case, date(2025, 3, 1), POLICY)  # 5 years in deploy/policy.toml
     assert not erasure_due(case, date(2025, 2, 28), POLICY)
     assert not erasure_due(open_case(), date(2040, 1, 1), POLICY)  # an open case is never erased on schedule
     assert types(when(case, erase(why="retention period ended"), role="platform", agency="kit-platform")) == [

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from events import intake as ev
 from events.receipts import Reason
-from kit.roles import ROLES
+from shared.roles import ROLES
 from services.intake.case import Case, evolve
 from services.intake.decisions import REFERRAL_MOVES, decide, may_access
 from tests.unit.intake_given import (AFOL, DAY, EMPLOYMENT, LUGANO, MILANO, NOTICE, NOW, OTHER, POLICY, TICINO,

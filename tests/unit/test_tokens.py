@@ -4,8 +4,8 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 
-from services.api import tokens
-from services.api.operators import Operator
+from shared import tokens
+from shared.accounts import Operator
 
 SECRET = "test-secret-long-enough-for-hs256-0123456789"
 OPERATOR = Operator(id="6c1e0b2a-9f4d-4c3b-8a7e-1d2c3b4a5f60", username="giulia", agency="comune-milano-m7",

@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 
 from events.envelope import AGENCY_PATTERN
-from kit.roles import OPERATOR_ROLES
+from shared.roles import OPERATOR_ROLES
 
 SCHEMA = "api"
 ROLES = OPERATOR_ROLES
@@ -135,7 +135,7 @@ class Account:
     disabled: bool
 
 
-def accounts(conn: psycopg.Connection, agency: str) -> list[Account]:
+def list_accounts(conn: psycopg.Connection, agency: str) -> list[Account]:
     return [Account(username=u, role=r, disabled=d) for u, r, d in conn.execute(
         f"SELECT username, role, disabled_at IS NOT NULL FROM {SCHEMA}.operators WHERE agency = %s ORDER BY username",
         (agency,))]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 
-from services.api.operators import Operator
+from shared.accounts import Operator
 
 LIFETIME = timedelta(hours=8)
 ALGORITHM = "HS256"
