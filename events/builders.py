@@ -14,7 +14,6 @@ from typing import Any
 from events.base import Message
 from events.envelope import CloudEvent, dataschema_for
 from events import intake as ev
-from events.registry import REGISTRY
 
 EXAMPLE_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 EXAMPLE_YOUTH = "2f1d5a8e-6c3b-4f7a-9d2e-8b1c0a7f6e54"
@@ -101,6 +100,7 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
     ev.SetContactCadence(every_days=14, **_Y),
     ev.ContactCadenceSet(every_days=14, lost_after_days=30, **_Y),
     ev.FlagLostContact(**_Y),
+    ev.ApplyRetention(**_Y),
     ev.ContactLost(last_contact_at=EXAMPLE_TIME, days_without_contact=31, lead_agency=EXAMPLE_AGENCY,
                    key_worker="giulia", **_Y),
     ev.YouthReengaged(contact_id=_id(51), agency=EXAMPLE_AGENCY, days_without_contact=40, **_Y),
@@ -146,8 +146,8 @@ def envelope(data: Message, *, agency: str, id: str | None = None, subject: str 
 
 def example(type_name: str) -> CloudEvent:
     """The checked-in example message of a type: a full CloudEvent, ready to publish."""
-    model = REGISTRY[type_name]
     data = EXAMPLE_DATA[type_name]
+    model = type(data)
     agency = EXAMPLE_AGENCY
     if model.kind == "command":
         return envelope(data, agency=agency, id="mi7-ingest-0001", time=EXAMPLE_TIME)

@@ -652,6 +652,14 @@ class EraseYouth(Command):
     legal_reason: ShortText
 
 
+class ApplyRetention(Command):
+    type_name = "kit.intake.apply_retention.v1"
+    summary = "Issued by the platform's scheduler: erase a closed case whose retention period has ended."
+    from_partners = False
+
+    youth_id: YouthId
+
+
 class YouthErased(Event):
     type_name = "kit.intake.youth_erased.v1"
     summary = "The youth's vault keys were destroyed: every copy of their personal data is unreadable; views purge it."

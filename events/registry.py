@@ -1,18 +1,14 @@
-"""One registry from CloudEvent type name to payload model: every message of `events.intake`."""
+"""The message models of a bounded context's module. The platform's registry (type name -> model,
+across every declared service) is derived from the service declarations: `kit.service.Platform`."""
 
 from __future__ import annotations
 
-from events import intake
+from types import ModuleType
+
 from events.base import Message
 
-MODELS: tuple[type[Message], ...] = tuple(  # in definition order
-    m for m in vars(intake).values() if isinstance(m, type) and issubclass(m, Message) and "type_name" in vars(m))
 
-REGISTRY: dict[str, type[Message]] = {m.type_name: m for m in MODELS}
-
-# what partners may publish on kit.ingest.<agency>
-INGEST_TYPES = {name for name, m in REGISTRY.items() if m.kind == "command" and getattr(m, "from_partners", True)}
-
-
-def model_for(type_name: str) -> type[Message] | None:
-    return REGISTRY.get(type_name)
+def models_in(module: ModuleType) -> tuple[type[Message], ...]:
+    """Every message (command or event) the module defines, in definition order."""
+    return tuple(m for m in vars(module).values()
+                 if isinstance(m, type) and issubclass(m, Message) and "type_name" in vars(m))

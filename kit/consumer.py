@@ -1,39 +1,69 @@
-"""Durable pull consumers that keep the platform's promises.
+"""Durable pull consumers that apply their messages in stream order, each once, whatever order the
+server delivers them in.
 
 - Nothing is acked before its effect is committed (explicit acks, after the commit).
-- The handler decides which messages of a fetch are done (applied, or recognised as duplicates);
-  the others arrived ahead of their turn (after a crash the server redelivers older messages in
-  no particular order) and are handed back with a short delay, never dead-lettered for waiting.
-- A failing message is retried in place with backoff, then sent to `kit.dlq.<consumer>` with the
-  reason and acked, so the consumer goes on. A message that is due but was already delivered too
-  often (the process kept dying on it) goes straight to the dead-letter subject.
+- In order, without waiting: after a crash the server redelivers the dead process's unacked
+  messages only when their ack wait runs out, while newer ones flow at once. Rather than hand the
+  newer ones back until the older ones come round again (which once cost a service 17 minutes of
+  redelivery churn after one SIGKILL), the consumer reads what it is missing straight from the
+  stream, applies everything in order, and acks the late redeliveries as the duplicates they are.
+- Per key, not per consumer: a message that keeps failing holds back only the later messages with
+  its key (a youth's), which wait for it; the others are applied. After `dead_letter_after`
+  attempts it goes to `kit.dlq.<consumer>` with the reason, and its key flows again. A message the
+  server already delivered `max_deliveries` times (the process kept dying on it) is dead-lettered
+  untried.
+
+The consumer keeps a `floor`: the stream sequence up to which every message of its filter is dealt
+with (applied, recognised as a duplicate, or dead-lettered).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from kit.streams import DLQ_STREAM, dlq_subject
 
 log = logging.getLogger("kit.consumer")
 
-Handle = Callable[[list[Msg]], Awaitable[list[Msg]]]
-"""Applies the messages in their order and returns those that are done (to be acked); the rest
-are not due yet. Raises having committed none of them, or is idempotent per message."""
 
-IsDue = Callable[[Msg], Awaitable[bool]]
-"""Whether a message is the next one to apply (for handlers that apply in order)."""
+@dataclass(slots=True)
+class Item:
+    """One message of the stream, as delivered, or read from the stream to fill a gap."""
 
-NOT_DUE_DELAY = 1.0
+    seq: int
+    subject: str
+    data: bytes
+    headers: dict[str, str] | None
+    delivery: Msg | None = None  # None: read from the stream (its own delivery comes later: a duplicate)
+
+    @property
+    def num_delivered(self) -> int:
+        return self.delivery.metadata.num_delivered if self.delivery is not None else 0
+
+
+Handle = Callable[[list[Item]], Awaitable[list[int]]]
+"""Applies the items in their order in one commit (or raises having committed none of them, or is
+idempotent per item); returns the sequences that are done. One that is not done was not yet due for
+the store behind the handler (another writer moved it back, e.g. a rebuild): it is handed back."""
+
+KeyOf = Callable[[Item], str]
+"""What orders items: items with the same key are applied in stream order (a youth's commands);
+different keys do not hold each other back when one of them fails."""
+
+
+def one_key(_: Item) -> str:
+    return ""
 
 
 def safe_error(error: BaseException) -> str:
@@ -46,38 +76,65 @@ def safe_error(error: BaseException) -> str:
     return text.replace("\r", " ").replace("\n", " ")[:500]
 
 
-async def _always_due(_: Msg) -> bool:
-    return True
+class StreamGaps:
+    """Reads, straight from the stream, the messages of a filter between two sequences."""
+
+    def __init__(self, js: JetStreamContext, stream: str, subject: str):
+        self.js, self.stream, self.subject = js, stream, subject
+
+    async def between(self, after: int, before: int, limit: int = 10_000) -> list[Item]:
+        """At most `limit` of them, oldest first."""
+        items: list[Item] = []
+        seq = after + 1
+        while seq < before and len(items) < limit:
+            try:
+                raw = await self.js.get_msg(self.stream, seq=seq, subject=self.subject, next=True)
+            except NotFoundError:
+                break
+            if raw.seq is None or raw.seq >= before:
+                break
+            items.append(Item(raw.seq, raw.subject or "", raw.data or b"", dict(raw.headers or {}) or None))
+            seq = raw.seq + 1
+        return items
 
 
 class Consumer:
-    def __init__(self, *, name: str, handle: Handle, dead_letter_after: int = 5, max_deliveries: int = 20,
-                 retry_base_delay: float = 0.2, ack_wait: float = 10.0,
-                 on_dead_letter: Callable[[Msg], Awaitable[None]] | None = None, is_due: IsDue = _always_due):
+    def __init__(self, *, name: str, handle: Handle, key_of: KeyOf = one_key, dead_letter_after: int = 5,
+                 max_deliveries: int = 20, retry_base_delay: float = 0.2, ack_wait: float = 10.0,
+                 on_dead_letter: Callable[[Item], Awaitable[None]] | None = None,
+                 start_floor: Callable[[], Awaitable[int]] | None = None):
         self.name = name
         self.handle = handle
+        self.key_of = key_of
         self.dead_letter_after = dead_letter_after  # attempts in process before dead-lettering
-        self.max_deliveries = max_deliveries  # deliveries of a due message (crashes) before dead-lettering it
+        self.max_deliveries = max_deliveries  # deliveries (crashes) of a message before dead-lettering it
         self.ack_wait = ack_wait
         self.retry_base_delay = retry_base_delay
         self.on_dead_letter = on_dead_letter  # e.g. move a read model's position past the message
-        self.is_due = is_due
+        self.start_floor = start_floor  # the floor when the store knows it better than the server's ack floor
         self.processed = 0
         self.dead_lettered = 0
+        self.gap_filled = 0
         self.js: JetStreamContext | None = None
+        self.gaps: StreamGaps | None = None
         self.batch_size = 200
+        self.floor = 0
+        self.last_delivery = 0  # consumer sequence of the last delivery seen
+        self.backlog: list[Item] = []  # read from the stream at start: a dead process's unacked messages
         self.declaration: tuple[str, str, ConsumerConfig] | None = None  # for kit.nats_setup.prepare
 
     def declare(self, *, stream: str, subject: str, batch_size: int = 200) -> None:
         """The durable pull consumer this runs on (created or updated by kit.nats_setup.prepare).
 
-        The server never gives up on a message (max_deliver=-1): a message waiting for its turn
-        may be delivered many times; the bound on failing messages is ours (see process_one).
+        The server never gives up on a message (max_deliver=-1): the bound on failing messages is
+        ours. Up to ten fetches may be unacked at once, so a dead process's unacked messages do not
+        stop the flow while they wait for their redelivery.
         """
         self.batch_size = batch_size
         self.declaration = (stream, subject, ConsumerConfig(
             durable_name=self.name, filter_subject=subject, ack_policy=ServerAckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL, max_ack_pending=batch_size,
+            ack_wait=self.ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=10 * batch_size,
         ))
 
     async def run(self, js: JetStreamContext, stop: asyncio.Event) -> None:
@@ -88,15 +145,30 @@ class Consumer:
         nats-py 2.16 escape as an error that restarts the subscriber.
         """
         assert self.declaration is not None
+        stream, subject, _ = self.declaration
         self.js = js
-        sub = await js.pull_subscribe_bind(durable=self.name, stream=self.declaration[0])
+        self.gaps = StreamGaps(js, stream, subject)
+        await self._start()
+        sub = await js.pull_subscribe_bind(durable=self.name, stream=stream)
         try:
             while not stop.is_set():
                 messages = await self._fetch(sub)
-                if messages:
+                if messages or self.backlog:
                     await self.process(messages)
         finally:
             await sub.unsubscribe()
+
+    async def _start(self) -> None:
+        """Where we are, and what a process before us was delivered and did not ack: read from the
+        stream now, it is applied with the first fetch (after it, so that the server counts the
+        deliveries of a message the process keeps dying on)."""
+        assert self.js is not None and self.declaration is not None and self.gaps is not None
+        info = await self.js.consumer_info(self.declaration[0], self.name)
+        self.floor = await self.start_floor() if self.start_floor is not None else (
+            info.ack_floor.stream_seq if info.ack_floor else 0)
+        delivered = info.delivered.stream_seq if info.delivered else 0
+        self.last_delivery = info.delivered.consumer_seq if info.delivered else 0
+        self.backlog = await self.gaps.between(self.floor, delivered + 1) if delivered > self.floor else []
 
     async def _fetch(self, sub) -> list[Msg]:
         """Wait for the first message, then take whatever else is already there.
@@ -115,63 +187,122 @@ class Consumer:
                 pass
         return messages
 
-    async def process(self, messages: list[Msg]) -> None:
-        """The whole fetch in one commit when it succeeds; otherwise one at a time, with retries."""
-        if all(m.metadata.num_delivered <= self.max_deliveries for m in messages):
-            try:
-                done = await self.handle(messages)
-            except Exception as e:  # noqa: BLE001 - fall back to one at a time to isolate the culprit
-                log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(messages), safe_error(e))
-            else:
-                await self._settle(messages, done)
-                return
-        for m in sorted(messages, key=lambda m: m.metadata.sequence.stream):
-            await self.process_one(m)
-
-    async def _settle(self, messages: list[Msg], done: list[Msg]) -> None:
-        done_ids = {id(m) for m in done}
-        for m in done:
-            await m.ack()
-        self.processed += len(done)
-        not_due = [m for m in messages if id(m) not in done_ids]
-        for m in not_due:
-            await m.nak(delay=NOT_DUE_DELAY)
-        if not_due:
-            log.info("%s: %d message(s) arrived ahead of their turn; handed back", self.name, len(not_due))
-
-    async def process_one(self, msg: Msg) -> None:
-        if msg.metadata.num_delivered > self.max_deliveries and await self.is_due(msg):
-            error: BaseException | None = RuntimeError(
-                f"delivered {msg.metadata.num_delivered} times without being acked")
-            await self.dead_letter(msg, error)
+    async def process(self, messages: Sequence[Msg]) -> None:
+        delivered = [Item(m.metadata.sequence.stream, m.subject, m.data, m.headers, m) for m in messages]
+        deliveries = [m.metadata.sequence.consumer for m in messages]
+        contiguous = bool(deliveries) and min(deliveries) == self.last_delivery + 1
+        self.last_delivery = max([self.last_delivery, *deliveries])
+        for item in delivered:
+            if item.seq <= self.floor:  # dealt with before (read from the stream, or the ack was lost)
+                await item.delivery.ack()  # type: ignore[union-attr]
+        fresh = {i.seq: i for i in self.backlog if i.seq > self.floor}
+        fresh |= {i.seq: i for i in delivered if i.seq > self.floor}  # a delivery counts its attempts
+        self.backlog = []
+        if not fresh:
             return
-        for attempt in range(1, self.dead_letter_after + 1):
-            try:
-                await self._settle([msg], await self.handle([msg]))
-                return
-            except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
-                error = e
-                log.warning("%s: attempt %d failed: %s", self.name, attempt, safe_error(e))
-                if attempt < self.dead_letter_after:
-                    await msg.in_progress()
-                    await asyncio.sleep(self.retry_base_delay * 2 ** (attempt - 1))
-        await self.dead_letter(msg, error)
+        items = sorted(fresh.values(), key=lambda i: i.seq)
+        if not (contiguous and all(i.num_delivered == 1 for i in items)):
+            # someone else was delivered messages of ours, or these come late: whatever of our
+            # filter is still in the stream below them comes first
+            assert self.gaps is not None
+            limit = 10 * self.batch_size
+            found = await self.gaps.between(self.floor, items[-1].seq, limit)
+            missing = [i for i in found if i.seq not in fresh]
+            if len(found) == limit:  # a long way behind: catch up a part now, the rest with later fetches
+                for item in items:
+                    if item.seq > found[-1].seq and item.delivery is not None:
+                        await item.delivery.nak()
+                items = [i for i in items if i.seq <= found[-1].seq]
+            if missing:
+                self.gap_filled += len(missing)
+                log.info("%s: %d earlier message(s) read from the stream to keep the order", self.name, len(missing))
+                items = sorted([*missing, *items], key=lambda i: i.seq)
+        await self._apply(items)
 
-    async def dead_letter(self, msg: Msg, error: BaseException | None) -> None:
-        assert self.js is not None
+    async def _apply(self, everything: list[Item]) -> None:
+        worn = [i for i in everything if i.num_delivered > self.max_deliveries]
+        for item in worn:  # the process kept dying on it: set it aside untried
+            await self.dead_letter(item, RuntimeError(f"delivered {item.num_delivered} times without being acked"))
+        items = [i for i in everything if i.num_delivered <= self.max_deliveries]
+        done: list[int] | None = None
+        if items:
+            try:
+                done = await self.handle(items)
+            except Exception as e:  # noqa: BLE001 - isolate the culprit, key by key
+                log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(items), safe_error(e))
+        if done is None:
+            done = await self._one_by_one(items)
+        await self._settle(everything, set(done) | {i.seq for i in worn})
+
+    async def _one_by_one(self, items: list[Item]) -> list[int]:
+        """Each item alone, in order, a failing one holding back only the later items of its key."""
+        done: list[int] = []
+        attempts: dict[int, int] = {}
+        errors: dict[int, BaseException] = {}
+        pending = list(items)
+        while pending:
+            failed_keys: set[str] = set()
+            waiting: list[Item] = []
+            for item in pending:
+                key = self.key_of(item)
+                if key in failed_keys:
+                    waiting.append(item)  # behind a failed one of its key: keeps its turn
+                    continue
+                try:
+                    done += await self.handle([item])
+                except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
+                    attempts[item.seq] = attempts.get(item.seq, 0) + 1
+                    errors[item.seq] = e
+                    log.warning("%s: attempt %d at #%d failed: %s", self.name, attempts[item.seq], item.seq,
+                                safe_error(e))
+                    if attempts[item.seq] >= self.dead_letter_after:
+                        await self.dead_letter(item, e)
+                        done.append(item.seq)
+                    else:
+                        failed_keys.add(key)
+                        waiting.append(item)
+            pending = sorted(waiting, key=lambda i: i.seq)
+            if pending:
+                for item in pending:
+                    if item.delivery is not None:
+                        await item.delivery.in_progress()
+                worst = max(attempts.get(i.seq, 0) for i in pending)
+                await asyncio.sleep(self.retry_base_delay * 2 ** max(0, worst - 1))
+        return done
+
+    async def _settle(self, items: list[Item], done: set[int]) -> None:
+        for item in items:
+            if item.seq in done and item.delivery is not None:
+                await item.delivery.ack()
+        self.processed += len(done)
+        not_due = [i for i in items if i.seq not in done]
+        if not_due:
+            # the store behind the handler is not where we thought (another writer moved it):
+            # hand these back and ask the store where it is
+            for item in not_due:
+                if item.delivery is not None:
+                    await item.delivery.nak(delay=1.0)
+            if self.start_floor is not None:
+                self.floor = await self.start_floor()
+            self.last_delivery = -1  # look for gaps at the next fetch
+            log.info("%s: %d message(s) not yet due; handed back", self.name, len(not_due))
+            return
+        self.floor = max(self.floor, items[-1].seq)
+
+    async def dead_letter(self, item: Item, error: BaseException | None) -> None:
+        assert self.js is not None and self.declaration is not None
+        stream = self.declaration[0]
         headers = {
             "Kit-Consumer": self.name,
             "Kit-Error": safe_error(error) if error else "unknown",
-            "Kit-Original-Subject": msg.subject,
-            "Kit-Original-Stream": msg.metadata.stream,
-            "Kit-Original-Sequence": str(msg.metadata.sequence.stream),
-            "Kit-Deliveries": str(msg.metadata.num_delivered),
-            "Nats-Msg-Id": f"dlq:{self.name}:{msg.metadata.stream}:{msg.metadata.sequence.stream}",
+            "Kit-Original-Subject": item.subject,
+            "Kit-Original-Stream": stream,
+            "Kit-Original-Sequence": str(item.seq),
+            "Kit-Deliveries": str(item.num_delivered),
+            "Nats-Msg-Id": f"dlq:{self.name}:{stream}:{item.seq}",
         }
-        await self.js.publish(dlq_subject(self.name), msg.data, headers=headers, stream=DLQ_STREAM)
+        await self.js.publish(dlq_subject(self.name), item.data, headers=headers, stream=DLQ_STREAM)
         if self.on_dead_letter is not None:
-            await self.on_dead_letter(msg)
-        await msg.ack()
+            await self.on_dead_letter(item)
         self.dead_lettered += 1
-        log.error("%s: dead-lettered %s#%d: %s", self.name, msg.metadata.stream,
-                  msg.metadata.sequence.stream, headers["Kit-Error"])
+        log.error("%s: dead-lettered %s#%d: %s", self.name, stream, item.seq, headers["Kit-Error"])

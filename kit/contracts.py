@@ -11,11 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from events.builders import example
 from events.envelope import DATA_SCHEMA_BASE, CloudEvent
 from events.receipts import Receipt
-from events.registry import REGISTRY
-from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, DLQ_STREAM, event_subject, events_stream
+from kit.service import Platform, load
+from kit.streams import COMMANDS_STREAM, DLQ_STREAM, INGEST_STREAM, RECEIPTS_STREAM, event_subject, events_stream
 
 CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts"
 JSON_SCHEMA = "https://json-schema.org/draft/2020-12/schema"
@@ -26,8 +25,8 @@ def dumps(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
 
 
-def data_schema(type_name: str) -> dict[str, Any]:
-    model = REGISTRY[type_name]
+def data_schema(model: type) -> dict[str, Any]:
+    type_name = model.type_name
     schema = model.model_json_schema()
     return {
         "$schema": JSON_SCHEMA, "$id": f"{DATA_SCHEMA_BASE}{type_name}.json",
@@ -37,23 +36,36 @@ def data_schema(type_name: str) -> dict[str, Any]:
     }
 
 
-def render() -> dict[str, str]:
+def examples(platform: Platform) -> dict[str, Any]:
+    """Type name -> its example CloudEvent, from each service's declared builders."""
+    found = {}
+    for service in platform.services:
+        example = load(service.examples) if service.examples else None
+        for model in service.messages:
+            if example is None:
+                raise ValueError(f"{service.name} declares messages but no examples to publish with them")
+            found[model.type_name] = example(model.type_name)
+    return found
+
+
+def render(platform: Platform) -> dict[str, str]:
+    samples = examples(platform)
     files: dict[str, str] = {
         "cloudevent.schema.json": dumps({"$schema": JSON_SCHEMA, "$id": f"{DATA_SCHEMA_BASE}cloudevent.json",
                                          **CloudEvent.model_json_schema()}),
         "receipt.schema.json": dumps({"$schema": JSON_SCHEMA, "$id": f"{DATA_SCHEMA_BASE}receipt.json",
                                       **Receipt.model_json_schema()}),
-        "asyncapi.json": dumps(asyncapi()),
+        "asyncapi.json": dumps(asyncapi(platform, samples)),
     }
-    for type_name in sorted(REGISTRY):
-        files[f"schemas/{type_name}.json"] = dumps(data_schema(type_name))
-        files[f"examples/{type_name}.json"] = example(type_name).model_dump_json(indent=2, exclude_none=True) + "\n"
+    for type_name, model in sorted(platform.registry.items()):
+        files[f"schemas/{type_name}.json"] = dumps(data_schema(model))
+        files[f"examples/{type_name}.json"] = samples[type_name].model_dump_json(indent=2, exclude_none=True) + "\n"
     return files
 
 
-def generate(root: Path = CONTRACTS_DIR) -> list[Path]:
+def generate(platform: Platform, root: Path = CONTRACTS_DIR) -> list[Path]:
     written = []
-    for rel, text in render().items():
+    for rel, text in render(platform).items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists() or path.read_text() != text:
@@ -62,9 +74,9 @@ def generate(root: Path = CONTRACTS_DIR) -> list[Path]:
     return written
 
 
-def check(root: Path = CONTRACTS_DIR) -> list[str]:
+def check(platform: Platform, root: Path = CONTRACTS_DIR) -> list[str]:
     problems: list[str] = []
-    rendered = render()
+    rendered = render(platform)
     for rel, text in rendered.items():
         path = root / rel
         if not path.exists():
@@ -118,22 +130,22 @@ def _message_name(type_name: str) -> str:
     return type_name.replace(".", "_")
 
 
-def asyncapi() -> dict[str, Any]:
+def asyncapi(platform: Platform, samples: dict[str, Any]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     messages: dict[str, Any] = {}
     envelope_ref = _components_schema(CloudEvent, "CloudEvent", schemas)
     receipt_ref = _components_schema(Receipt, "Receipt", schemas)
-    for type_name, model in sorted(REGISTRY.items()):
+    for type_name, model in sorted(platform.registry.items()):
         data_ref = _components_schema(model, _message_name(type_name) + "_data", schemas)
         messages[_message_name(type_name)] = {
             "name": type_name, "title": type_name, "summary": model.summary,
             "contentType": "application/cloudevents+json",
             "payload": {"allOf": [envelope_ref, {"type": "object", "properties": {
                 "type": {"const": type_name}, "data": data_ref}}]},
-            "examples": [{"name": "example", "payload": json.loads(example(type_name).model_dump_json(exclude_none=True))}],
+            "examples": [{"name": "example", "payload": json.loads(samples[type_name].model_dump_json(exclude_none=True))}],
         }
     messages["Receipt"] = {"name": "Receipt", "contentType": "application/json", "payload": receipt_ref,
-                           "summary": "Outcome of one partner message: accepted with event ids, or rejected with reasons."}
+                           "summary": "Outcome of one command: accepted with event ids, or rejected with reasons."}
     messages["DeadLetter"] = {
         "name": "DeadLetter", "contentType": "application/json",
         "summary": "The original message, unchanged, that a consumer could not handle.",
@@ -143,13 +155,15 @@ def asyncapi() -> dict[str, Any]:
         "payload": {"type": "object"},
     }
     agency = {"description": "Agency code, e.g. comune-milano-m7 (NATS permissions bind a partner to its own)."}
-    commands = [t for t, m in REGISTRY.items() if m.kind == "command"]
+    commands = sorted(platform.command_owners)
     channels: dict[str, Any] = {
         "partnerIngest": {
             "address": "kit.ingest.{agency}", "parameters": {"agency": agency},
             "description": f"Partner systems publish structured CloudEvents here (stream {INGEST_STREAM}, work queue; "
-                           "deeper tokens allowed). Publish with JetStream to get a PubAck.",
-            "messages": {_message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"} for t in sorted(commands)},
+                           "deeper tokens allowed). Publish with JetStream to get a PubAck. The gateway routes each "
+                           "to the service that owns its type; a type no service owns is answered with a rejected "
+                           "receipt (`unknown_type`).",
+            "messages": {_message_name(t): {"$ref": f"#/components/messages/{_message_name(t)}"} for t in commands},
         },
         "receipts": {
             "address": "kit.receipts.{agency}", "parameters": {"agency": agency},
@@ -169,7 +183,19 @@ def asyncapi() -> dict[str, Any]:
                          "summary": "The platform answers every partner message."},
         "sendDeadLetters": {"action": "send", "channel": {"$ref": "#/channels/deadLetters"}},
     }
-    for type_name, model in sorted(REGISTRY.items()):
+    for service in platform.with_commands:
+        channel = f"commands_{service.name}"
+        channels[channel] = {
+            "address": f"kit.commands.{service.name}.{{agency}}", "parameters": {"agency": agency},
+            "description": f"Commands for the {service.name} service, routed by the gateway from the partners' ingest "
+                           f"subjects or sent by the HTTP API for operators (stream {COMMANDS_STREAM}, work queue; "
+                           "only the platform publishes here). The agency token is the sender.",
+            "messages": {_message_name(m.type_name): {"$ref": f"#/components/messages/{_message_name(m.type_name)}"}
+                         for m in service.commands},
+        }
+        operations[f"receive_commands_{service.name}"] = {"action": "receive",
+                                                          "channel": {"$ref": f"#/channels/{channel}"}}
+    for type_name, model in sorted(platform.registry.items()):
         if model.kind != "event":
             continue
         channel = "events_" + _message_name(type_name)

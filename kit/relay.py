@@ -26,6 +26,7 @@ from nats.js.errors import NotFoundError
 log = logging.getLogger("kit.relay")
 
 NOTIFICATION_HEADER = "Kit-Notification-Id"
+EVENTS_SEQ_HEADER = "Kit-Events-Seq"  # on a receipt: the events stream holds its command's events up to here
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class OutboxRelay:
                                     psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(channel)))
             position = saved = await asyncio.to_thread(self.positions.load, conn, self.name)
             saved_at = time.monotonic()
-            tail_msg_id, tail_notification = await self._stream_tail()
+            tail_msg_id, tail_notification, tail_seq = await self._stream_tail()
             while not stop.is_set():
                 notifications = await asyncio.to_thread(
                     self.app.recorder.select_notifications, position + 1, self.page_size)
@@ -124,7 +125,8 @@ class OutboxRelay:
                 for n in notifications:
                     domain_event = self.app.mapper.to_domain_event(n)
                     outgoing.extend((o, n.id) for o in self.translate(domain_event, n.id))
-                tail_msg_id, tail_notification = await self._publish(outgoing, tail_msg_id, tail_notification)
+                tail_msg_id, tail_notification, tail_seq = await self._publish(
+                    outgoing, tail_msg_id, tail_notification, tail_seq)
                 position = notifications[-1].id
                 # Saving less often than every page keeps a commit off the hot path; a crash
                 # only means republishing, which the stream chain and dedupe absorb.
@@ -140,21 +142,23 @@ class OutboxRelay:
         row = conn.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (self.lock_key,)).fetchone()
         return bool(row and row[0])
 
-    async def _stream_tail(self) -> tuple[str | None, int]:
+    async def _stream_tail(self) -> tuple[str | None, int, int]:
         """The last integration event the stream holds: where the chain continues."""
         info = await self.js.stream_info(self.events_stream)
         if info.state.last_seq == 0:
-            return None, 0
+            return None, 0, 0
         try:
             msg = await self.js.get_msg(self.events_stream, info.state.last_seq)
         except NotFoundError:
-            return None, 0
+            return None, 0, info.state.last_seq
         headers = msg.headers or {}
-        return headers.get("Nats-Msg-Id"), int(headers.get(NOTIFICATION_HEADER, "0"))
+        return headers.get("Nats-Msg-Id"), int(headers.get(NOTIFICATION_HEADER, "0")), info.state.last_seq
 
     async def _publish(self, outgoing: list[tuple[Outgoing, int]], tail_msg_id: str | None,
-                       tail_notification: int) -> tuple[str | None, int]:
-        futures = []
+                       tail_notification: int, tail_seq: int) -> tuple[str | None, int, int]:
+        """Publish a page at once; the chain makes the stream take the ordered messages at the
+        sequences counted here, which a receipt carries (read-your-writes waits for them)."""
+        futures, expected = [], []
         for out, notification_id in outgoing:
             headers = {"Nats-Msg-Id": out.msg_id, NOTIFICATION_HEADER: str(notification_id)}
             if out.ordered:
@@ -162,15 +166,21 @@ class OutboxRelay:
                     continue  # already in the stream (published before a crash, position not yet saved)
                 if tail_msg_id is not None:
                     headers["Nats-Expected-Last-Msg-Id"] = tail_msg_id
-                tail_msg_id, tail_notification = out.msg_id, notification_id
+                tail_msg_id, tail_notification, tail_seq = out.msg_id, notification_id, tail_seq + 1
+            else:
+                headers[EVENTS_SEQ_HEADER] = str(tail_seq)
+            expected.append(tail_seq if out.ordered else None)
             futures.append(await self.js.publish_async(out.subject, out.payload, stream=out.stream,
                                                        headers=headers, wait_stall=10))
         results = await asyncio.gather(*futures, return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise RuntimeError(f"{len(failures)} of {len(results)} publishes failed, first: {failures[0]!r}")
+        moved = [(seq, ack.seq) for seq, ack in zip(expected, results) if seq is not None and ack.seq != seq]
+        if moved:
+            raise RuntimeError(f"the events stream took an event at {moved[0][1]}, not {moved[0][0]}: another writer?")
         self.published += len(results)
-        return tail_msg_id, tail_notification
+        return tail_msg_id, tail_notification, tail_seq
 
 
 def _wait_notify(conn: psycopg.Connection, timeout: float) -> None:

@@ -1,12 +1,17 @@
-"""The subject and stream layout, declared once.
+"""The subject and stream layout, derived from the declared services.
 
-| subject                         | stream            | what                                            |
-|---------------------------------|-------------------|-------------------------------------------------|
-| kit.ingest.<agency>[.>]         | KIT_INGEST        | partner CloudEvents (work queue until handled)  |
-| kit.receipts.<agency>           | KIT_RECEIPTS      | outcome of every ingest message (retained)      |
-| kit.events.<service>.<type>     | KIT_EVENTS_<SVC>  | integration events, in each service's log order |
-| kit.dlq.<consumer>              | KIT_DLQ           | messages that could not be handled, with reason |
-| kit.audit.checkpoints           | KIT_AUDIT         | signed tree heads of the audit log (kept)       |
+| subject                              | stream            | what                                                  |
+|--------------------------------------|-------------------|-------------------------------------------------------|
+| kit.ingest.<agency>[.>]              | KIT_INGEST        | partners' CloudEvents (work queue until routed)       |
+| kit.commands.<service>.<agency>      | KIT_COMMANDS      | commands for one service (work queue until handled)   |
+| kit.receipts.<agency>                | KIT_RECEIPTS      | outcome of every command (retained)                   |
+| kit.events.<service>.<type>          | KIT_EVENTS_<SVC>  | integration events, in each service's log order       |
+| kit.dlq.<consumer>                   | KIT_DLQ           | messages that could not be handled, with reason       |
+| kit.audit.checkpoints                | KIT_AUDIT         | signed tree heads of the audit log (kept)             |
+
+Partners publish on their own agency's ingest subject; the gateway routes each message to the
+service that owns its type, on that service's commands subject (one consumer per service, on
+subjects disjoint from the others'), with the sender's agency taken from the ingest subject.
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
+from kit.service import Platform
+
 DAY = 24 * 3600.0
-SERVICES_WITH_EVENTS = ("intake",)
 
 INGEST_STREAM = "KIT_INGEST"
+COMMANDS_STREAM = "KIT_COMMANDS"
 RECEIPTS_STREAM = "KIT_RECEIPTS"
 DLQ_STREAM = "KIT_DLQ"
 AUDIT_STREAM = "KIT_AUDIT"
@@ -29,12 +36,25 @@ def ingest_subject(agency: str) -> str:
     return f"kit.ingest.{agency}"
 
 
+def command_subject(service: str, agency: str) -> str:
+    return f"kit.commands.{service}.{agency}"
+
+
+def commands_filter(service: str) -> str:
+    """What one service's consumer reads: disjoint from every other service's."""
+    return f"kit.commands.{service}.*"
+
+
 def receipt_subject(agency: str) -> str:
     return f"kit.receipts.{agency}"
 
 
 def events_stream(service: str) -> str:
     return f"KIT_EVENTS_{service.upper()}"
+
+
+def events_filter(service: str) -> str:
+    return f"kit.events.{service}.>"
 
 
 def event_subject(service: str, type_name: str) -> str:
@@ -46,11 +66,13 @@ def dlq_subject(consumer: str) -> str:
     return f"kit.dlq.{consumer}"
 
 
-def stream_configs(replicas: int = 1) -> list[StreamConfig]:
+def stream_configs(platform: Platform, replicas: int = 1) -> list[StreamConfig]:
     common = dict(storage=StorageType.FILE, num_replicas=replicas)
     configs = [
-        # Work queue: a message stays until the intake service acks it after committing its effect.
+        # Work queues: a message stays until it is routed (ingest) or handled (commands) and acked.
         StreamConfig(name=INGEST_STREAM, subjects=["kit.ingest.>"], retention=RetentionPolicy.WORK_QUEUE,
+                     max_age=30 * DAY, duplicate_window=3600, **common),
+        StreamConfig(name=COMMANDS_STREAM, subjects=["kit.commands.>"], retention=RetentionPolicy.WORK_QUEUE,
                      max_age=30 * DAY, duplicate_window=3600, **common),
         StreamConfig(name=RECEIPTS_STREAM, subjects=["kit.receipts.>"], retention=RetentionPolicy.LIMITS,
                      max_age=90 * DAY, duplicate_window=3600, **common),
@@ -60,19 +82,19 @@ def stream_configs(replicas: int = 1) -> list[StreamConfig]:
         StreamConfig(name=AUDIT_STREAM, subjects=["kit.audit.>"], retention=RetentionPolicy.LIMITS,
                      duplicate_window=3600, **common),
     ]
-    for service in SERVICES_WITH_EVENTS:
+    for service in platform.with_events:
         # The integration log: kept without age limit so every projection can be rebuilt from it.
         configs.append(StreamConfig(
-            name=events_stream(service), subjects=[f"kit.events.{service}.>"],
+            name=events_stream(service.name), subjects=[events_filter(service.name)],
             retention=RetentionPolicy.LIMITS, discard=DiscardPolicy.OLD,
             duplicate_window=3600, **common,
         ))
     return configs
 
 
-async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, platform: Platform, replicas: int = 1) -> None:
     """Create the streams, or update them in place when their config changed."""
-    for config in stream_configs(replicas):
+    for config in stream_configs(platform, replicas):
         try:
             await js.stream_info(config.name)
         except NotFoundError:

@@ -1,21 +1,22 @@
 """`kit up`: embedded servers (unless external URLs are configured), then every service as its own
-process, restarted if it dies; on SIGINT/SIGTERM everything it started is stopped."""
+process (`<command> run <service>`), restarted if it dies; on SIGINT/SIGTERM everything it started
+is stopped."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 
 from kit.config import Settings, database_url, nats_url, postgres_dir
 from kit.embedded import EmbeddedNats, EmbeddedPostgres
 from kit.nats_setup import prepare
-from kit.services import SERVICES
+from kit.service import Platform
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -26,9 +27,12 @@ def child_env(settings: Settings) -> dict[str, str]:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, demo: bool = False):
+    def __init__(self, settings: Settings, platform: Platform, command: list[str],
+                 when_up: Callable[[Settings], None] | None = None):
         self.settings = settings
-        self.demo = demo
+        self.platform = platform
+        self.command = command  # how to run one service: this + ["run", <name>]
+        self.when_up = when_up  # e.g. seed the demo, once the API answers
         self.nats = None if settings.nats_url else EmbeddedNats(settings.data_dir / "nats", settings.nats_port)
         self.postgres = None if settings.database_url else EmbeddedPostgres(postgres_dir(settings))
         self.children: dict[str, subprocess.Popen[bytes]] = {}
@@ -42,17 +46,15 @@ class Supervisor:
         if self.postgres:
             self.postgres.start()
             print(f"PostgreSQL on {self.postgres.url}", flush=True)
-        asyncio.run(prepare(nats_url(self.settings)))
+        asyncio.run(prepare(nats_url(self.settings), self.platform))
 
     def processes(self) -> list[str]:
-        """One process per service; the API as `api_workers` processes on one port ("api", "api#2", …)."""
-        workers = self.settings.api_workers if hasattr(socket, "SO_REUSEPORT") else 1
-        return [name if i == 0 else f"{name}#{i + 1}"
-                for name in SERVICES for i in range(workers if name == "api" else 1)]
+        """One process per declared service, more where it asks for them ("api", "api#2", …)."""
+        return self.platform.processes(self.settings)
 
     def spawn(self, name: str) -> None:
         # Own session: a Ctrl-C reaches only the supervisor, which stops services before servers.
-        self.children[name] = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", name.split("#")[0]],
+        self.children[name] = subprocess.Popen([*self.command, "run", name.split("#")[0]],
                                                env=child_env(self.settings), start_new_session=True)
 
     def run(self) -> int:
@@ -63,9 +65,8 @@ class Supervisor:
             for name in self.processes():
                 self.spawn(name)
             self._announce()
-            if self.demo and not self.stopping:  # seeds in a thread once /health answers; we keep supervising
-                from kit.demo import seed_in_background
-                seed_in_background(self.settings)
+            if self.when_up is not None and not self.stopping:  # e.g. seeds in a thread; we keep supervising
+                self.when_up(self.settings)
             while not self.stopping:
                 for name, proc in list(self.children.items()):
                     if proc.poll() is not None and not self.stopping:

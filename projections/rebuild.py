@@ -35,7 +35,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 import nats
@@ -44,7 +44,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from kit.db import ensure_schema
-from kit.streams import SERVICES_WITH_EVENTS, events_stream
+from kit.streams import events_filter, events_stream
 from kit.consumer import safe_error
 from kit.page_reader import PageReader, PageReaderError
 from projections.integration_event import IntegrationEvent, UnreadableEvent, read_event
@@ -76,14 +76,15 @@ class RebuildInProgress(RebuildError):
     """Another rebuild holds the projection's advisory lock."""
 
 
-def rebuild(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = PAGE,
-            progress: Progress | None = None) -> dict:
-    """Rebuild `projections` from the integration streams; returns events, seconds, events_per_s.
+def rebuild(db_url: str, nats_url: str, projections: Sequence[Projection], sources: Mapping[str, Sequence[str]],
+            page: int = PAGE, progress: Progress | None = None) -> dict:
+    """Rebuild `projections` from the integration streams of the services each reads (`sources`:
+    projection name -> service names); returns events, seconds, events_per_s.
 
     Runs its own event loop: from async code, call it in a thread (`asyncio.to_thread`).
     """
     with _few_collections():
-        return asyncio.run(rebuild_async(db_url, nats_url, projections, page=page, progress=progress))
+        return asyncio.run(rebuild_async(db_url, nats_url, projections, sources, page=page, progress=progress))
 
 
 @contextlib.contextmanager
@@ -96,8 +97,8 @@ def _few_collections():
         gc.set_threshold(*before)
 
 
-async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projection], page: int = PAGE,
-                        progress: Progress | None = None) -> dict:
+async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projection],
+                        sources: Mapping[str, Sequence[str]], page: int = PAGE, progress: Progress | None = None) -> dict:
     if page < 1:
         raise ValueError("page must be at least 1")
     projections = list({p.name: p for p in projections}.values())
@@ -108,7 +109,7 @@ async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projec
             raise RebuildError(f"projection {projection.name} has no reset(conn): cannot rebuild it")
     started = time.perf_counter()
     ensure_schema(db_url, SCHEMA)
-    streams = {service: events_stream(service) for service in SERVICES_WITH_EVENTS}
+    streams = {service: events_stream(service) for p in projections for service in sources.get(p.name, ())}
     async with contextlib.AsyncExitStack() as stack:
         locks = stack.enter_context(psycopg.connect(db_url, autocommit=True))  # closing it releases the locks
         _lock(locks, projections)
@@ -128,7 +129,7 @@ async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projec
                                    " the read models cannot be rebuilt from it")
         total = sum(s.last_seq for s in totals.values() if s is not None)  # progress: last_seq at start
         done = skips = 0
-        async with _paused(js, projections, streams) as paused:
+        async with _paused(js, projections, sources) as paused:
             await asyncio.to_thread(_reset, conn, projections, list(streams.values()))
             for service, stream in streams.items():
                 state = totals[stream]
@@ -139,8 +140,9 @@ async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projec
                     if progress is not None:
                         progress(before + n, max(total, before + n))  # more if the stream grew meanwhile
 
-                read, skipped = await _replay(nats_url, db_url, js, projections, service, stream, state.last_seq, page, advanced,
-                                              paused)
+                readers = [p for p in projections if service in sources.get(p.name, ())]
+                read, skipped = await _replay(nats_url, db_url, js, readers, service, stream, state.last_seq, page,
+                                              advanced, paused)
                 done += read
                 skips += len(skipped)
             await asyncio.to_thread(_flush, conn, projections)
@@ -261,10 +263,10 @@ def _flush(conn: psycopg.Connection, projections: Sequence[Projection]) -> None:
 class _paused:
     """Pause the live consumers of the projections for the rebuild, as a lease renewed meanwhile."""
 
-    def __init__(self, js, projections: Sequence[Projection], streams: dict[str, str]):
+    def __init__(self, js, projections: Sequence[Projection], sources: Mapping[str, Sequence[str]]):
         self.js = js
-        self.targets = [(stream, consumer_name(p.name, service))
-                        for p in projections for service, stream in streams.items()]
+        self.targets = [(events_stream(service), consumer_name(p.name, service))
+                        for p in projections for service in sources.get(p.name, ())]
         self.paused: list[tuple[str, str]] = []
         self.renewed = 0.0
 
@@ -310,7 +312,7 @@ async def _replay(nats_url: str, db_url: str, js, projections: Sequence[Projecti
     """
     name = f"kit-rebuild-{uuid.uuid4().hex[:12]}"
     await js.add_consumer(stream, ConsumerConfig(
-        name=name, filter_subject=f"kit.events.{service}.>", deliver_policy=DeliverPolicy.ALL,
+        name=name, filter_subject=events_filter(service), deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE, inactive_threshold=60.0, mem_storage=True, num_replicas=1))
     context = multiprocessing.get_context("spawn")
     processes, reports, feeds, theirs = [], {}, [], []

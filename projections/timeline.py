@@ -83,6 +83,7 @@ def without_ciphertext(value: Any) -> Any:
 
 class Timeline:
     name = "timeline"
+    sources = None  # every service's events: the youth's whole path
 
     def create_tables(self, conn: psycopg.Connection) -> None:
         conn.execute(TABLES)

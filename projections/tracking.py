@@ -22,7 +22,12 @@ SCHEMA = "views"
 
 
 class Projection(Protocol):
+    """A read model. It may keep its positions in its own schema by defining
+    `load_position(conn, stream)` and `save_position(conn, stream, sequence)`; by default they are
+    rows of `views.positions`."""
+
     name: str
+    sources: tuple[str, ...] | None  # the services whose events it reads; None: every one with events
 
     def create_tables(self, conn: psycopg.Connection) -> None: ...
 
@@ -82,6 +87,20 @@ def save_position(conn: psycopg.Connection, projection: str, stream: str, sequen
         (projection, stream, sequence))
 
 
+def stream_position(conn: psycopg.Connection, projection: Projection, stream: str) -> int:
+    """The last sequence of `stream` the projection dealt with (locked for the transaction)."""
+    own = getattr(projection, "load_position", None)
+    return own(conn, stream) if own else position(conn, projection.name, stream)
+
+
+def store_position(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> None:
+    own = getattr(projection, "save_position", None)
+    if own:
+        own(conn, stream, sequence)
+    else:
+        save_position(conn, projection.name, stream, sequence)
+
+
 def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
                   messages: Sequence[tuple[int, bytes | IntegrationEvent]]) -> list[int]:
     """Apply (sequence, payload or event already read) pairs in sequence order inside the
@@ -91,10 +110,10 @@ def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
     A payload that is not a readable integration event raises.
     """
     payloads = dict(messages)
-    apply, done, current = take_turns(position(conn, projection.name, stream), list(payloads))
+    apply, done, current = take_turns(stream_position(conn, projection, stream), list(payloads))
     if apply:
         projection.apply_page(conn, [as_event(payloads[sequence]) for sequence in apply])
-    save_position(conn, projection.name, stream, current)
+    store_position(conn, projection, stream, current)
     return done
 
 
@@ -102,11 +121,7 @@ def as_event(message: bytes | IntegrationEvent) -> IntegrationEvent:
     return message if isinstance(message, IntegrationEvent) else read_event(message)
 
 
-def is_due(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> bool:
-    return turn_of(position(conn, projection.name, stream), sequence) is Turn.APPLY
-
-
 def skip_in_turn(conn: psycopg.Connection, projection: Projection, stream: str, sequence: int) -> None:
     """Move the position past a dead-lettered message, without effect."""
-    if turn_of(position(conn, projection.name, stream), sequence) is Turn.APPLY:
-        save_position(conn, projection.name, stream, sequence)
+    if turn_of(stream_position(conn, projection, stream), sequence) is Turn.APPLY:
+        store_position(conn, projection, stream, sequence)

@@ -389,6 +389,7 @@ def _watermark(events: Sequence[IntegrationEvent], since: dict[str, int]) -> dic
 
 class YouthDirectory:
     name = "youth_directory"
+    sources = ("intake",)
 
     def __init__(self) -> None:
         self.cache = RowCache()  # used only under the write lock

@@ -11,8 +11,11 @@ import nats
 import psycopg
 import pytest
 
+from entrypoints.catalogue import platform as declared_platform
 from kit.config import Settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+
+PLATFORM = declared_platform()  # the declared services, as `kit` finds them
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,10 @@
-"""Operators' commands over HTTP take the partners' path: the API wraps the command in a
-CloudEvent (agency, operator and role from the token), seals any identity for the vault, publishes
-it on `kit.ingest.<agency>` and waits for the intake service's receipt. One path, one set of rules.
-"""
+"""Operators' commands over HTTP: `POST /api/v1/<service>/commands/<name>`, a route per command of
+every declared service. The API wraps the command in a CloudEvent (agency, operator and role from
+the token), seals any identity for the vault, publishes it on the owning service's commands
+subject for the operator's agency, and waits for the receipt: the same path and rules as partners.
 
-from __future__ import annotations
+No `from __future__ import annotations`: FastAPI resolves the route signatures at definition time.
+"""
 
 import asyncio
 import json
@@ -12,17 +13,30 @@ import uuid
 from typing import Any
 
 import nats
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
 from nats.aio.msg import Msg
 from pydantic import BaseModel, Field, create_model
+from typing import Annotated, Literal
 
+from events.base import Message
 from events.builders import envelope
-from events.intake import Command, Identity
-from events.registry import INGEST_TYPES, REGISTRY
-from kit.streams import ingest_subject
+from events.intake import Identity
+from events.receipts import Receipt
+from kit.relay import EVENTS_SEQ_HEADER
+from kit.service import Platform, Service
+from kit.streams import command_subject
 from kit.vault import seal
 from shared.accounts import Operator
+from shared.http import CaseWriter
 
 log = logging.getLogger("kit.api.commands")
+
+
+class Pending(BaseModel):
+    ingest_id: str
+    status: Literal["pending"] = "pending"
+    detail: str
 
 
 def command_name(type_name: str) -> str:
@@ -30,7 +44,7 @@ def command_name(type_name: str) -> str:
     return type_name.split(".")[2]
 
 
-def http_body_model(model: type[Command]) -> type[BaseModel]:
+def http_body_model(model: type[Message]) -> type[BaseModel]:
     """The command as an operator sends it: identity in clear (over TLS) instead of sealed."""
     if "sealed_identity" not in model.model_fields:
         return model
@@ -40,7 +54,7 @@ def http_body_model(model: type[Command]) -> type[BaseModel]:
     return create_model(f"{model.__name__}Request", __doc__=model.__doc__, **fields)
 
 
-def to_command(model: type[Command], body: BaseModel, ingest_public_key: str) -> Command:
+def to_command(model: type[Message], body: BaseModel, ingest_public_key: str) -> Message:
     data = body.model_dump(exclude={"identity"})
     identity = getattr(body, "identity", None)
     if "sealed_identity" in model.model_fields:
@@ -49,17 +63,13 @@ def to_command(model: type[Command], body: BaseModel, ingest_public_key: str) ->
     return model.model_validate(data)
 
 
-HTTP_COMMANDS: dict[str, type[Command]] = {
-    command_name(name): REGISTRY[name] for name in sorted(INGEST_TYPES)  # type: ignore[misc]
-}
-
-
 class CommandGateway:
-    """Publishes operators' commands and hands back their receipts (core subscription on the
+    """Publishes operators' commands and hands back their receipts (a core subscription on the
     receipts subjects: JetStream also delivers stored subjects to plain subscribers)."""
 
-    def __init__(self, nats_url: str, ingest_public_key: str, wait_seconds: float = 10.0):
+    def __init__(self, nats_url: str, platform: Platform, ingest_public_key: str, wait_seconds: float = 10.0):
         self.nats_url = nats_url
+        self.platform = platform
         self.ingest_public_key = ingest_public_key
         self.wait_seconds = wait_seconds
         self.nc: nats.NATS | None = None
@@ -80,11 +90,14 @@ class CommandGateway:
         except (ValueError, KeyError, TypeError):
             return
         if future is not None and not future.done():
-            future.set_result(receipt)
+            seq = (msg.headers or {}).get(EVENTS_SEQ_HEADER)
+            future.set_result((receipt, int(seq) if seq and seq.isdigit() else None))
 
-    async def send(self, operator: Operator, command: Command) -> tuple[str, dict[str, Any] | None]:
-        """(ingest id, receipt) — the receipt is None if it did not come within the wait."""
+    async def send(self, operator: Operator, command: Message) -> tuple[str, dict[str, Any] | None, int | None]:
+        """(ingest id, receipt, events stream sequence its events reached): the receipt is None if
+        it did not come within the wait."""
         assert self.nc is not None, "gateway not started"
+        service = self.platform.command_owners[command.type_name]
         ingest_id = f"http-{uuid.uuid4()}"
         message = envelope(command, agency=operator.agency, id=ingest_id, source="urn:kit:service:api",
                            kitactor=operator.id, kitrole=operator.role)
@@ -92,10 +105,48 @@ class CommandGateway:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.waiting[key] = future
         try:
-            await self.nc.jetstream().publish(ingest_subject(operator.agency), message.to_json_bytes(),
+            await self.nc.jetstream().publish(command_subject(service.name, operator.agency), message.to_json_bytes(),
                                               headers={"Nats-Msg-Id": f"{operator.agency}:{ingest_id}"})
-            return ingest_id, await asyncio.wait_for(future, self.wait_seconds)
+            receipt, seq = await asyncio.wait_for(future, self.wait_seconds)
+            return ingest_id, receipt, seq
         except asyncio.TimeoutError:
-            return ingest_id, None
+            return ingest_id, None, None
         finally:
             self.waiting.pop(key, None)
+
+
+def for_http(receipt: dict[str, Any]) -> dict[str, Any]:
+    """Reason fields as the HTTP body names them (no `data.` envelope, `identity` not sealed)."""
+    def field(name: str) -> str:
+        name = name.removeprefix("data.").removeprefix("data")
+        return "identity" + name.removeprefix("sealed_identity") if name.startswith("sealed_identity") else name
+    return receipt | {key: [r | {"field": field(r["field"])} for r in receipt.get(key, [])]
+                      for key in ("reasons", "notices")}
+
+
+def command_router(service: Service, gateway: CommandGateway, reads) -> APIRouter:
+    """`POST /api/v1/<service>/commands/<name>` for every command the service takes."""
+    router = APIRouter(prefix=f"/api/v1/{service.name}/commands", tags=[f"{service.name} commands"])
+    for model in service.commands:
+        _add_route(router, service, gateway, reads, model)
+    return router
+
+
+def _add_route(router: APIRouter, service: Service, gateway: CommandGateway, reads, model: type[Message]) -> None:
+    body_model = http_body_model(model)
+
+    async def send(body: body_model, operator: CaseWriter):  # type: ignore[valid-type]
+        await asyncio.to_thread(reads.require_active, operator)
+        ingest_id, receipt, seq = await gateway.send(operator, to_command(model, body, gateway.ingest_public_key))
+        if receipt is None:
+            return JSONResponse(status_code=202, content=Pending(
+                ingest_id=ingest_id, detail="sent; the receipt did not arrive in time (see kit.receipts)").model_dump())
+        if receipt["status"] == "accepted":  # read-your-writes: the next read shows it
+            await asyncio.to_thread(reads.wait_for, service.name, seq)
+        return JSONResponse(status_code=200 if receipt["status"] == "accepted" else 422, content=for_http(receipt))
+
+    name = command_name(model.type_name)
+    router.add_api_route(f"/{name}", send, methods=["POST"], summary=model.summary,
+                         description=model.__doc__ or model.summary, response_model=Receipt, name=f"{service.name}.{name}",
+                         responses={422: {"model": Receipt, "description": "rejected: see `reasons`"},
+                                    202: {"model": Pending, "description": "sent, receipt still pending"}})

@@ -21,9 +21,10 @@ from kit.vault import VaultKeys, decrypt_for
 from projections.access import CASELOAD_ROWS_SQL, VISIBLE_SQL, may_access_youth
 from shared import accounts
 from shared.accounts import Operator
-from services.intake.aggregates import engagement_id
+from kit.service import Platform
+from kit.streams import events_stream
 from shared.agencies import Register
-from services.intake.translation import SOURCE as INTAKE_SOURCE
+from shared.pseudonyms import engagement_id
 
 STATUS_SQL = {
     "registered": "y.lead_agency IS NULL AND y.closed_on IS NULL",
@@ -57,12 +58,11 @@ ORDER BY since
 """
 
 
-# Read-your-writes: a command's events are on the timeline, and the directory reflects them too
-# (its newest event from their source is at least as new): the two views an operator reads.
+# Read-your-writes: every view an operator reads after a service's command has applied its events
+# (the receipt says up to which sequence of the service's events stream they lie).
 APPLIED_SQL = """
-SELECT count(*) >= %(n)s AND coalesce(max(t.stream_seq) <= (
-         SELECT a.kitseq FROM views.directory_applied a WHERE a.source = %(source)s), false)
-  FROM views.timeline t WHERE t.event_id = ANY(%(ids)s::uuid[])
+SELECT count(*) = cardinality(%(projections)s::text[]) FROM views.positions
+ WHERE stream = %(stream)s AND projection = ANY(%(projections)s) AND position >= %(seq)s
 """
 
 
@@ -76,6 +76,7 @@ class CaseReads:
     policy: Register
     vault_keys: VaultKeys | None = None
     pseudonym_key: bytes | None = None
+    platform: Platform | None = None  # for read-your-writes: which views each service's commands feed
 
     def require_active(self, operator: Operator) -> None:
         """For what reads no youth (commands, settings): the account must still be as the token says."""
@@ -191,14 +192,15 @@ class CaseReads:
             accounts.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [jsonable(r) for r in rows]
 
-    def wait_for(self, event_ids: list[str], timeout: float = 5.0) -> bool:
-        """Read-your-writes: wait until both views have applied these events of the intake
-        service (not a fixed sleep: the check repeats with a short, growing pause and stops as
-        soon as they are there)."""
-        if not event_ids:
+    def wait_for(self, service: str, events_seq: int | None, timeout: float = 5.0) -> bool:
+        """Read-your-writes: wait until the views an operator reads after the service's commands
+        have applied its events up to `events_seq` (not a fixed sleep: the check repeats with a
+        short, growing pause and stops as soon as they have)."""
+        projections = list(self.platform.read_your_writes(service)) if self.platform else []
+        if not events_seq or not projections:
             return True
-        args = {"ids": list(event_ids), "n": len(set(event_ids)), "source": INTAKE_SOURCE}
-        deadline, pause = time.monotonic() + timeout, 0.005
+        args = {"projections": projections, "stream": events_stream(service), "seq": events_seq}
+        deadline, pause = time.monotonic() + timeout, 0.002
         while True:
             with self.pool.connection() as conn:
                 try:

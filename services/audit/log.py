@@ -147,8 +147,10 @@ def youth_rows(conn: psycopg.Connection, youth_id: str) -> list[Row]:
         ([youth_id, *linked],))]
 
 
-def position(conn: psycopg.Connection, source: str) -> int:
-    row = conn.execute("SELECT position FROM audit.positions WHERE source = %s", (source,)).fetchone()
+def position(conn: psycopg.Connection, source: str, lock: bool = False) -> int:
+    """How far a source (the access log, an integration stream) is in the log."""
+    row = conn.execute("SELECT position FROM audit.positions WHERE source = %s" + (" FOR UPDATE" if lock else ""),
+                       (source,)).fetchone()
     return row[0] if row else 0
 
 

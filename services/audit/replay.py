@@ -10,9 +10,8 @@ from typing import Any, Callable
 
 import psycopg
 
-from events.registry import REGISTRY
+from kit.service import SERVICE_URN, Platform
 from services.audit import log
-from services.intake.case import Case, evolve
 
 SEALED, ERASED = "[sealed in the vault]", "[erased]"
 CIPHERTEXT_FIELDS = ("ciphertext", "handle_ciphertext")
@@ -37,9 +36,12 @@ def step(document: dict[str, Any], key_exists: Callable[[str], bool]) -> dict[st
                    "classification": payload.get("kitclassification"), "data": data}
 
 
-def state_at(conn: psycopg.Connection, youth_id: str, at: datetime) -> dict[str, Any] | None:
-    """Fold the youth's own events recorded up to `at` with the intake service's pure `evolve`."""
-    case: Case | None = None
+def state_at(conn: psycopg.Connection, youth_id: str, at: datetime, platform: Platform) -> dict[str, Any] | None:
+    """The youth's state in each service, as it was at `at`: the events of the youth's own history
+    in each service (those whose subject is the youth) recorded up to then, folded with the pure
+    fold the service declares. None if no service knew the youth yet."""
+    folds = {service.source: (service.name, fold) for service, fold in platform.folds()}
+    states: dict[str, Any] = {}
     for row in log.youth_rows(conn, youth_id):
         document = log.decode(row.entry)
         payload = document["payload"]
@@ -48,30 +50,12 @@ def state_at(conn: psycopg.Connection, youth_id: str, at: datetime) -> dict[str,
         recorded = datetime.fromisoformat(document["recorded_at"])
         if recorded > at:
             break
-        model = REGISTRY.get(payload["type"])
-        if model is None or model.kind != "event" or (case is None and payload["type"] != "kit.intake.youth_registered.v1"):
+        name, fold = folds.get(payload.get("source", ""), (None, None))
+        model = platform.registry.get(payload["type"])
+        if fold is None or model is None or model.kind != "event" or (name not in states and payload["type"] != fold.starts_with):
             continue
-        case = evolve(case, model.model_validate(payload["data"]), recorded)
-    return None if case is None else summary(case, at)
-
-
-def summary(case: Case, at: datetime) -> dict[str, Any]:
-    return {
-        "youth_id": case.youth_id, "as_of": at.isoformat(), "registering_agency": case.registering_agency,
-        "country": case.country, "region": case.region, "agencies": sorted(case.agencies),
-        "lead_agency": case.lead_agency, "key_worker": case.key_worker, "assessed": case.assessed,
-        "consents": [{"consent_id": c.consent_id, "purpose": c.purpose, "recipient": c.recipient,
-                      "legal_basis": c.legal_basis, "given_by": c.given_by, "in_force": c.in_force(at)}
-                     for c in case.consent.consents],
-        "overrides": [{"agency": o.agency, "purpose": o.purpose, "reason": o.reason,
-                       "in_force": o.at <= at < o.expires_at} for o in case.consent.overrides],
-        "project_of_life_version": case.project_version,
-        "goals": {gid: {"lifecycle_status": g.lifecycle_status, "achievement_status": g.achievement_status}
-                  for gid, g in case.goals.items()},
-        "referrals": {rid: {"to_agency": r.to_agency, "service": r.service, "status": r.status}
-                      for rid, r in case.referrals.items()},
-        "last_contact_at": case.last_contact_at.isoformat() if case.last_contact_at else None,
-        "lost_contact": case.lost_contact, "closed": case.closed,
-        "exited_on": case.exited_on.isoformat() if case.exited_on else None,
-        "merged_into": case.merged_into, "erased": case.erased, "restricted": case.restricted,
-    }
+        states[name] = fold.evolve(states.get(name), model.model_validate(payload["data"]), recorded)
+    if not states:
+        return None
+    return {"youth_id": youth_id, "as_of": at.isoformat(),
+            "services": {name: folds[SERVICE_URN + name][1].summary(state, at) for name, state in states.items()}}

@@ -15,12 +15,13 @@ from psycopg.rows import dict_row
 from events.envelope import CloudEvent
 from kit.config import Settings, database_url, nats_url
 from kit.keys import audit_signing_key
+from kit.service import Platform
 from kit.streams import CHECKPOINT_SUBJECT
 from projections.integration_event import IntegrationEvent
-from projections.wiring import ViewsService
-from shared import accounts
 from services.audit import log
 from services.audit.checkpointing import make_checkpoint
+from services.views.wiring import ViewsService
+from shared import accounts
 
 logger = logging.getLogger("kit.audit")
 ACCESS_SOURCE = "api.access_log"
@@ -30,9 +31,17 @@ class AuditTrail:
     """The integration events, as a projection: each event once, in each stream's order."""
 
     name = "audit_log"
+    sources = None  # every service's events
 
     def create_tables(self, conn: psycopg.Connection) -> None:
         log.create_tables(conn)
+
+    # how far each stream is in the log: positions in the audit schema, beside the access log's
+    def load_position(self, conn: psycopg.Connection, stream: str) -> int:
+        return log.position(conn, f"stream:{stream}", lock=True)
+
+    def save_position(self, conn: psycopg.Connection, stream: str, sequence: int) -> None:
+        log.set_position(conn, f"stream:{stream}", sequence)
 
     def apply_page(self, conn: psycopg.Connection, events: Sequence[IntegrationEvent]) -> None:
         log.append(conn, [self.item(event.envelope()) for event in events])
@@ -67,11 +76,11 @@ def append_access_log(db_url: str, limit: int = 1000) -> int:
 
 
 class AuditService:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, platform: Platform):
         self.settings = settings
         self.db_url = database_url(settings)
         self.nats_url = nats_url(settings)
-        self.events = ViewsService(settings, projections=(AuditTrail(),))
+        self.events = ViewsService(settings, platform, projections=(AuditTrail(),), name="audit")
 
     def prepare(self) -> None:
         with psycopg.connect(self.db_url) as conn, conn.transaction():
@@ -111,6 +120,6 @@ class AuditService:
             await nc.close()
 
 
-async def main(settings: Settings, stop: asyncio.Event) -> None:
-    await AuditService(settings).run(stop)
+async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
+    await AuditService(settings, platform).run(stop)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Mapping
+from typing import Any, Mapping
 
 from events import intake as ev
 from shared.consent import Consent, ConsentState, Override
@@ -174,3 +174,26 @@ def evolve_engagement(state: Engagement | None, event: ev.Event, at: datetime) -
         assert state is not None
         return replace(state, linked_to=event.youth_id)
     raise TypeError(f"an engagement has no rule for {type(event).__name__}")
+
+
+def audit_summary(case: Case, at: datetime) -> dict[str, Any]:
+    """The case as an auditor's replay shows it at an instant."""
+    return {
+        "youth_id": case.youth_id, "as_of": at.isoformat(), "registering_agency": case.registering_agency,
+        "country": case.country, "region": case.region, "agencies": sorted(case.agencies),
+        "lead_agency": case.lead_agency, "key_worker": case.key_worker, "assessed": case.assessed,
+        "consents": [{"consent_id": c.consent_id, "purpose": c.purpose, "recipient": c.recipient,
+                      "legal_basis": c.legal_basis, "given_by": c.given_by, "in_force": c.in_force(at)}
+                     for c in case.consent.consents],
+        "overrides": [{"agency": o.agency, "purpose": o.purpose, "reason": o.reason,
+                       "in_force": o.at <= at < o.expires_at} for o in case.consent.overrides],
+        "project_of_life_version": case.project_version,
+        "goals": {gid: {"lifecycle_status": g.lifecycle_status, "achievement_status": g.achievement_status}
+                  for gid, g in case.goals.items()},
+        "referrals": {rid: {"to_agency": r.to_agency, "service": r.service, "status": r.status}
+                      for rid, r in case.referrals.items()},
+        "last_contact_at": case.last_contact_at.isoformat() if case.last_contact_at else None,
+        "lost_contact": case.lost_contact, "closed": case.closed,
+        "exited_on": case.exited_on.isoformat() if case.exited_on else None,
+        "merged_into": case.merged_into, "erased": case.erased, "restricted": case.restricted,
+    }

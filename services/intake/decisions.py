@@ -506,6 +506,16 @@ def _erase(case: Case, c: ev.EraseYouth, ctx: Context) -> Decision:
                            legal_reason=c.legal_reason, keys_destroyed=sorted({case.youth_id, *case.engagement_ids}))]
 
 
+def _apply_retention(case: Case, c: ev.ApplyRetention, ctx: Context) -> Decision:
+    """The scheduler's retention check: the case is erased once its retention period has ended."""
+    if not erasure_due(case, ctx.now.date(), ctx.policy):
+        return []
+    years = (ctx.policy.erase_after_closure_years or {}).get(case.country, 0)
+    return [ev.YouthErased(youth_id=case.youth_id, erased_at=ctx.now, by_agency=ctx.agency,
+                           legal_reason=f"retention period ended: {years} years after the exit",
+                           keys_destroyed=sorted({case.youth_id, *case.engagement_ids}))]
+
+
 def erasure_due(case: Case, today: date, policy: Policy) -> bool:
     """Retention: a closed case is erased the configured number of years after the exit."""
     years = (policy.erase_after_closure_years or {}).get(case.country, 0)
@@ -572,6 +582,7 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
     ev.CloseCase: (_close_case, "lead", False),
     ev.RecordFollowUp: (_record_follow_up, "case", True),
     ev.EraseYouth: (_erase, "involved", True),
+    ev.ApplyRetention: (_apply_retention, "platform", True),
 }
 
 

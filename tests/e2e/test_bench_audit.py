@@ -10,7 +10,7 @@ pytestmark = pytest.mark.e2e
 
 
 def kit(*args, timeout=120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_bench_audit_prints_the_figures_as_json_after_a_successful_verification():

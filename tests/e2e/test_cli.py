@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def kit(*args, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kit.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 def test_contracts_check_passes_on_the_repository_and_fails_after_a_property_is_deleted(tmp_path: Path):
@@ -46,7 +46,7 @@ def test_keys_public_prints_the_key_that_opens_with_the_platform_private_key(tmp
     from kit.vault import seal, unseal
 
     env = {**os.environ, "KIT_DATA_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "kit.cli", "keys", "public"], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "public"], capture_output=True, text=True,
                             timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     public = result.stdout.strip()
@@ -68,7 +68,7 @@ def test_audit_verify_names_the_first_bad_position_after_a_row_is_changed(tmp_pa
                                    payload={"n": i}) for i in range(30)])
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "kit.cli", "audit", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", *args], capture_output=True, text=True,
                               timeout=60, env=env)
 
     assert run("checkpoint").returncode == 0
@@ -91,7 +91,7 @@ def test_rotating_the_master_key_rewraps_every_youth_key_and_keeps_history_reada
     keys.create_table()
     youth = "2f1d5a8e-6c3b-4f7a-9d2e-8b1c0a7f6e54"
     ciphertext = encrypt_for(keys.ensure(youth), youth, b"history written before the rotation")
-    result = subprocess.run([sys.executable, "-m", "kit.cli", "keys", "rotate-master"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "rotate-master"], capture_output=True,
                             text=True, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert "new current master key: mk2" in result.stdout and "rewrapped 1 youth keys" in result.stdout
@@ -108,7 +108,7 @@ def test_users_are_added_listed_given_another_role_disabled_and_enabled(tmp_path
     env = {**os.environ, "KIT_DATA_DIR": str(tmp_path), "KIT_DATABASE_URL": database_url}
 
     def users(*args):
-        return subprocess.run([sys.executable, "-m", "kit.cli", "users", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "entrypoints.cli", "users", *args], capture_output=True, text=True,
                               timeout=60, env=env)
 
     def listed(result) -> list[dict]:

@@ -23,7 +23,7 @@ YOUTHS = 40
 
 def start_demo_platform(env) -> subprocess.Popen:
     log = open(Path(env["KIT_DATA_DIR"]).parent / "kit-up.log", "a")  # as test_thin_path.start_platform
-    return subprocess.Popen([sys.executable, "-m", "kit.cli", "up", "--demo"], env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "up", "--demo"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -130,7 +130,7 @@ def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path
             assert engagement not in {v["youth_id"] for v in youths}
 
         # seeding again is idempotent and fast: everything was answered, nothing is sent
-        again = subprocess.run([sys.executable, "-m", "kit.demo", "--youths", str(YOUTHS)], env=env,
+        again = subprocess.run([sys.executable, "-m", "entrypoints.demo", "--youths", str(YOUTHS)], env=env,
                                capture_output=True, text=True, timeout=60)
         assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
         second = json.loads(again.stdout.split("demo: seeding finished", 1)[1].split(": ", 1)[1])

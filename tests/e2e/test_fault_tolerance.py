@@ -31,7 +31,7 @@ class Service:
         self.kills = 0
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "kit.cli", "run", self.name], env=self.env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", self.name], env=self.env,
                                      stdout=open(self.log, "a"), stderr=subprocess.STDOUT)
 
     def kill(self) -> None:

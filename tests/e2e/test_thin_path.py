@@ -24,7 +24,7 @@ PARTNER_EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "partner_pu
 
 
 def kit(env, *args, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "kit.cli", *args], env=env, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=env, capture_output=True, text=True,
                           timeout=60, **kw)
 
 
@@ -46,7 +46,7 @@ def add_users(env, users, password: str = "correct horse battery") -> None:
 
 def start_platform(env) -> subprocess.Popen:
     log = open(Path(env["KIT_DATA_DIR"]).parent / "kit-up.log", "a")  # a pipe nobody reads would fill up
-    return subprocess.Popen([sys.executable, "-m", "kit.cli", "up"], env=env, stdout=log,
+    return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "up"], env=env, stdout=log,
                             stderr=subprocess.STDOUT, text=True)
 
 

@@ -16,7 +16,7 @@ from kit.db import ensure_schema
 from projections.integration_event import read_event
 from projections.youth_directory import YouthDirectory
 from shared import accounts
-from services.api.app import YouthPage
+from services.api.youths import YouthPage
 from shared.accounts import Operator
 from services.api.reads import CaseReads
 from services.intake.aggregates import engagement_id

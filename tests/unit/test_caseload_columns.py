@@ -1,7 +1,7 @@
 """The caseload reads exactly what a caseload row shows: no special-category data leaves the
 database for a list, and no field of the API's list item is left empty for want of a column."""
 
-from services.api.app import Youth
+from services.api.youths import Youth
 from services.api.reads import CASELOAD_COLUMNS
 
 

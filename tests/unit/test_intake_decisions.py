@@ -2,7 +2,7 @@
 accepted path (the exact events) and each reason it can be refused for; outreach and merge."""
 
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
@@ -92,6 +92,10 @@ def flag() -> ev.FlagLostContact:
     return ev.FlagLostContact(youth_id=YOUTH)
 
 
+def retention() -> ev.ApplyRetention:
+    return ev.ApplyRetention(youth_id=YOUTH)
+
+
 def add_related(person=P1, consents=True) -> ev.AddRelatedPerson:
     return ev.AddRelatedPerson(youth_id=YOUTH, related_person_id=person, relationship="parent",
                                consents_to_contact=consents)
@@ -139,14 +143,14 @@ def erase(mode="erasure", why="Request of the data subject (art. 17)") -> ev.Era
 # One sample of every command the common guards see.
 SAMPLES: dict[type, ev.Command] = {type(c): c for c in [
     record_consent(), withdraw(), invalidate(), override(), assess(), agree(), update_goal(), review(), request(),
-    respond(), update(), cancel(), log_contact(), cadence(), flag(), add_related(), related_consent(),
+    respond(), update(), cancel(), log_contact(), cadence(), flag(), retention(), add_related(), related_consent(),
     record_identity(), close(), follow_up(), erase()]}
 
 # The access table, as the specification states it (and as RULES must implement it).
 INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral,
             ev.EraseYouth}
 LEAD = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview, ev.CloseCase}
-PLATFORM = {ev.FlagLostContact}
+PLATFORM = {ev.FlagLostContact, ev.ApplyRetention}
 CASE = set(SAMPLES) - INVOLVED - LEAD - PLATFORM
 NOT_AFTER_CLOSURE = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview,
                      ev.RequestReferral, ev.SetContactCadence, ev.CloseCase}
@@ -999,5 +1003,13 @@ def test_retention_erases_a_closed_case_the_configured_years_after_exit():
     assert erasure_due(case, date(2025, 3, 1), POLICY)  # 5 years in deploy/policy.toml
     assert not erasure_due(case, date(2025, 2, 28), POLICY)
     assert not erasure_due(open_case(), date(2040, 1, 1), POLICY)  # an open case is never erased on schedule
-    assert types(when(case, erase(why="retention period ended"), role="platform", agency="kit-platform")) == [
-        ev.YouthErased]
+
+
+def test_given_a_closed_case_when_the_scheduler_applies_retention_then_erased_only_once_its_period_ended():
+    case = open_case(closed(exited_on=date(2020, 3, 1)))
+    platform = {"role": "platform", "agency": "kit-platform"}
+    assert when(case, retention(), now=datetime(2025, 2, 28, 12, tzinfo=timezone.utc), **platform) == []
+    [erased] = when(case, retention(), now=datetime(2025, 3, 1, 12, tzinfo=timezone.utc), **platform)
+    assert isinstance(erased, ev.YouthErased) and erased.by_agency == "kit-platform"
+    assert erased.legal_reason == "retention period ended: 5 years after the exit" and erased.keys_destroyed == [YOUTH]
+    assert when(open_case(), retention(), now=datetime(2040, 1, 1, tzinfo=timezone.utc), **platform) == []

@@ -4,9 +4,15 @@ import json
 
 from events.builders import EXAMPLE_DATA, example, register_youth
 from events.intake import RegisterYouth
-from services.intake.ingest import ingest_id_of, parse_ingest
+from kit.runtime import ingest_id_of, parse_command
+from tests.conftest import PLATFORM
 
 AGENCY = "comune-milano-m7"
+INTAKE_COMMANDS = {m.type_name: m for m in PLATFORM.service("intake").commands}
+
+
+def parse_ingest(agency: str, data: bytes):
+    return parse_command(agency, data, INTAKE_COMMANDS)
 
 
 def raw(**changes) -> bytes:
@@ -86,12 +92,9 @@ def test_the_receipt_key_is_the_cloudevent_id_or_the_stream_sequence():
     assert ingest_id_of(register_youth(id="abc-1").to_json_bytes(), 7) == "abc-1"
     assert ingest_id_of(b"garbage", 7) == "nats-seq-7"
     assert ingest_id_of(b'{"id": 5}', 8) == "nats-seq-8"
+    assert ingest_id_of(b'{"id": "\\ud800"}', 9) == "nats-seq-9"  # not a printable text: not a key
 
 
-def test_only_the_run_from_the_oldest_pending_message_is_due():
-    from services.intake.ingest import due_run
-
-    assert due_run([5, 6, 7], oldest_pending=5) == 3
-    assert due_run([5, 6, 9], oldest_pending=5) == 2  # 7 and 8 are still out (redelivery after a crash)
-    assert due_run([8, 9], oldest_pending=5) == 0  # newer messages wait for the older ones
-    assert due_run([], oldest_pending=1) == 0
+def test_a_platform_command_is_not_one_partners_may_send():
+    assert reasons(raw(type="kit.intake.flag_lost_contact.v1")) == [("type", "unknown_type")]
+    assert reasons(raw(type="kit.intake.apply_retention.v1")) == [("type", "unknown_type")]

@@ -8,7 +8,7 @@ Everything runs on the embedded default (fresh nats-server and PostgreSQL in a t
   referrals with their status changes, reviews, lost contact, closure), interleaved in time;
   deterministic ids, kitseq increasing with gaps (receipts), every payload built by its model in
   `events.intake`. Their JSON is also stored in `bench.events(seq, body)`;
-- rebuild_events_per_s: `kit projections rebuild` (every projection in PROJECTIONS, from the
+- rebuild_events_per_s: `kit projections rebuild` (every declared projection, from the
   stream, one transaction per page) in its own process, started on a quiet server;
 - baseline_copy_events_per_s: the raw floor under it, in the same run: the same N events read
   from PostgreSQL (a server-side cursor, pages of 5000, body as text) and written with COPY into a
@@ -41,7 +41,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
@@ -51,12 +51,13 @@ import psycopg
 
 from events import intake as ev
 from events.envelope import dataschema_for
-from kit.bench_audit import RssSampler
+from entrypoints.bench_audit import RssSampler
 from kit.config import load_settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.streams import ensure_streams, event_subject, events_stream
 from projections.rebuild import PAGE as REBUILD_PAGE
-from services.intake.aggregates import integration_event_id
+from entrypoints.catalogue import platform
+from kit.store import integration_event_id
 from shared.agencies import Register, load_register
 
 SERVICE = "intake"
@@ -348,7 +349,7 @@ async def publish(nats_url: str, db_url: str, stream: Stream) -> dict[str, Any]:
     """Publish the stream to KIT_EVENTS_INTAKE and store the same JSON in bench.events."""
     nc = await nats.connect(nats_url, name="kit-bench-views")
     js = nc.jetstream(publish_async_max_pending=2000)
-    await ensure_streams(js)
+    await ensure_streams(js, platform())
     name = events_stream(SERVICE)
     if (await js.stream_info(name)).state.messages:
         raise RuntimeError(f"{name} is not empty")
@@ -390,7 +391,7 @@ def rebuild_as_operators_do(db_url: str, nats_url: str, page: int) -> dict[str, 
     """`kit projections rebuild` in its own process, as an operator runs it (not inside this one,
     whose heap of generated events would make Python's garbage collector slow the rebuild down)."""
     env = dict(os.environ, KIT_DATABASE_URL=db_url, KIT_NATS_URL=nats_url)
-    done = subprocess.run([sys.executable, "-m", "kit.cli", "projections", "rebuild", "--page", str(page)], env=env,
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "projections", "rebuild", "--page", str(page)], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"kit projections rebuild failed: {done.stderr[-2000:]}")
@@ -426,11 +427,13 @@ def serve(url: str, port: int, secret: str) -> None:
     import uvicorn
     from psycopg_pool import ConnectionPool
 
+    from kit.config import load_settings
     from services.api.app import create_app
-    from services.api.wiring import listening_socket
+    from services.api.wiring import http_state, listening_socket
 
     pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
-    app = create_app(pool, secret, policy=load_register())
+    settings = replace(load_settings(), database_url=url, jwt_secret=secret)
+    app = create_app(http_state(settings, platform(), pool, commands=False))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     server.run(sockets=[listening_socket("127.0.0.1", port)])
 
@@ -439,7 +442,7 @@ def start_api(url: str, port: int, secret: str, log_path: Path, workers: int) ->
     """`workers` API processes on one port, as `kit up` starts KIT_API_WORKERS of them."""
     env = dict(os.environ, KIT_BENCH_SECRET=secret)
     log = open(log_path, "ab")
-    processes = [subprocess.Popen([sys.executable, "-m", "kit.bench_views", "serve", url, str(port)], env=env,
+    processes = [subprocess.Popen([sys.executable, "-m", "entrypoints.bench_views", "serve", url, str(port)], env=env,
                                   stdout=log, stderr=subprocess.STDOUT) for _ in range(workers)]
     try:
         wait_for_port(port, timeout=60)
@@ -555,7 +558,6 @@ def visible_youths(url: str, agency: str, policy: Register) -> list[str]:
 # ---------------------------------------------------------------- the run
 
 def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUILD_PAGE) -> dict[str, Any]:
-    from projections.wiring import PROJECTIONS
     from shared import accounts
 
     if events < 100:
@@ -605,7 +607,7 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
                     raise RuntimeError(f"after the rebuild: {youths} youths (expected {registered}),"
                                        f" {timeline_rows} timeline rows (expected {events})")
                 conn.execute("VACUUM ANALYZE")  # what autovacuum leaves after the rebuild's bulk writes
-            result["rebuild_projections"] = [p.name for p in PROJECTIONS]
+            result["rebuild_projections"] = [p.name for p in platform().projections]
             result["rebuild_page"] = page
             result["rebuild_seconds"] = rebuilt["seconds"]
             result["rebuild_events_per_s"] = round(rebuilt["events_per_s"])
@@ -666,8 +668,8 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m kit.bench_views serve URL PORT`: the benchmark's API server (secret in KIT_BENCH_SECRET)."""
-    p = argparse.ArgumentParser(prog="python -m kit.bench_views")
+    """`python -m entrypoints.bench_views serve URL PORT`: the benchmark's API server (secret in KIT_BENCH_SECRET)."""
+    p = argparse.ArgumentParser(prog="python -m entrypoints.bench_views")
     p.add_argument("action", choices=["serve"])
     p.add_argument("url")
     p.add_argument("port", type=int)

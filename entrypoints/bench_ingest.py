@@ -162,7 +162,7 @@ async def run_ingest_bench(events: int, rate: int) -> dict:
             env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
             env.update(KIT_NATS_URL=nats_server.url, KIT_DATABASE_URL=url, KIT_DATA_DIR=str(Path(tmp) / "data"))
             for name in ("intake", "views"):
-                services.append(subprocess.Popen([sys.executable, "-m", "kit.cli", "run", name], env=env,
+                services.append(subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "run", name], env=env,
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             server_pids = [nats_server.process.pid, postgres.server.get_pid()]
             sampler = RssSampler([p.pid for p in services] + server_pids)

@@ -10,27 +10,30 @@ import signal
 import sys
 from pathlib import Path
 
+from entrypoints.catalogue import platform
 from kit.config import database_url, load_settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from kit.supervisor import Supervisor
 
-    return Supervisor(load_settings(), demo=args.demo).run()
+    when_up = None
+    if args.demo:
+        from entrypoints.demo import seed_in_background as when_up
+    return Supervisor(load_settings(), platform(), [sys.executable, "-m", "entrypoints.cli"], when_up).run()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from kit.services import entry_point
-
     settings = load_settings()
-    main = entry_point(args.service)
+    declared = platform()
+    main = declared.service(args.service).run()
 
     async def runner() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await main(settings, stop)
+        await main(settings, stop, declared)
 
     with asyncio.Runner(loop_factory=_loop_factory()) as run:
         run.run(runner())
@@ -99,11 +102,14 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     from kit import contracts
 
     root = Path(args.dir) if args.dir else contracts.CONTRACTS_DIR
+    from kit import docs_tables
+
     if args.action == "generate":
-        written = contracts.generate(root)
-        print(f"wrote {len(written)} files under {root}")
+        written = contracts.generate(platform(), root)
+        tables = docs_tables.generate(platform()) if not args.dir else []
+        print(f"wrote {len(written)} files under {root} and the generated tables of {len(tables)} docs")
         return 0
-    problems = contracts.check(root)
+    problems = contracts.check(platform(), root) + (docs_tables.check(platform()) if not args.dir else [])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -111,6 +117,25 @@ def cmd_contracts(args: argparse.Namespace) -> int:
               " add a new version (and an upcaster) for breaking ones", file=sys.stderr)
         return 1
     print("contracts match the code")
+    return 0
+
+
+def cmd_deploy_nats_accounts(args: argparse.Namespace) -> int:
+    """NATS users and permissions from the declared services and the agency register."""
+    from kit.nats_permissions import render_accounts
+    from shared.agencies import load_register
+
+    text = render_accounts(platform(), load_register().agencies)
+    if args.check:
+        current = Path(args.out).read_text() if Path(args.out).exists() else ""
+        if current != text:
+            print(f"{args.out} differs from the declarations and the register: run `kit deploy nats-accounts`",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.out} matches the declarations and the register")
+        return 0
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
     return 0
 
 
@@ -171,7 +196,7 @@ def cmd_audit_replay(args: argparse.Namespace) -> int:
     with _audit_conn() as conn:
         if args.at:
             at = datetime.fromisoformat(args.at)
-            result = state_at(conn, args.youth, at if at.tzinfo else at.replace(tzinfo=timezone.utc))
+            result = state_at(conn, args.youth, at if at.tzinfo else at.replace(tzinfo=timezone.utc), platform())
         else:
             result = path(conn, args.youth, lambda owner: keys.get(owner) is not None)
     print(json.dumps(result, indent=2, ensure_ascii=False))
@@ -213,7 +238,7 @@ def cmd_audit_verify_bundle(args: argparse.Namespace) -> int:
 def cmd_audit_access(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from services.audit.access import query, to_csv
+    from shared.access_log import query, to_csv
 
     with _audit_conn() as conn:
         rows = query(conn, youth_id=args.youth, operator=args.operator,
@@ -245,7 +270,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from kit.bench import run_ingest_bench
+    from entrypoints.bench_ingest import run_ingest_bench
 
     result = asyncio.run(run_ingest_bench(events=args.events, rate=args.rate))
     print(json.dumps(result, indent=2))
@@ -253,7 +278,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_audit(args: argparse.Namespace) -> int:
-    from kit.bench_audit import run_audit_bench
+    from entrypoints.bench_audit import run_audit_bench
 
     result = run_audit_bench(entries=args.entries, youth_events=args.youth_events)
     print(json.dumps(result, indent=2))
@@ -261,7 +286,7 @@ def cmd_bench_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_views(args: argparse.Namespace) -> int:
-    from kit.bench_views import run_views_bench
+    from entrypoints.bench_views import run_views_bench
 
     result = run_views_bench(events=args.events, clients=args.clients, seconds=args.seconds)
     print(json.dumps(result, indent=2))
@@ -272,14 +297,14 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
     """Rebuild read models from the integration streams (the live views service may keep running)."""
     from kit.config import nats_url
     from projections.rebuild import PAGE, RebuildError, rebuild
-    from projections.wiring import PROJECTIONS
 
-    by_name = {p.name: p for p in PROJECTIONS}
+    declared = platform()
+    by_name = {p.name: p for p in declared.projections}
     unknown = [name for name in args.names if name not in by_name]
     if unknown:
         print(f"error: unknown projection(s) {', '.join(unknown)}; choose from {', '.join(by_name)}", file=sys.stderr)
         return 2
-    chosen = [by_name[name] for name in dict.fromkeys(args.names)] or list(PROJECTIONS)
+    chosen = [by_name[name] for name in dict.fromkeys(args.names)] or list(declared.projections)
 
     def bar(done: int, total: int, width: int = 30) -> None:
         filled = width if total <= 0 else min(width, width * done // total)
@@ -288,8 +313,9 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        result = rebuild(database_url(settings), nats_url(settings), chosen, page=PAGE if args.page is None else args.page,
-                         progress=bar)
+        result = rebuild(database_url(settings), nats_url(settings), chosen,
+                         {p.name: [s.name for s in declared.sources_of(p)] for p in chosen},
+                         page=PAGE if args.page is None else args.page, progress=bar)
     except RebuildError as e:
         print(f"\nerror: {e}", file=sys.stderr)
         return 1
@@ -299,8 +325,6 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from kit.services import SERVICES
-
     p = argparse.ArgumentParser(prog="kit", description="KiT integrated services platform")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -310,7 +334,7 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     run = sub.add_parser("run", help="run one service in the foreground")
-    run.add_argument("service", choices=sorted(SERVICES))
+    run.add_argument("service", choices=[s.name for s in platform().services])
     run.set_defaults(func=cmd_run)
 
     users = sub.add_parser("users", help="operator accounts").add_subparsers(dest="action", required=True)
@@ -331,6 +355,13 @@ def parser() -> argparse.ArgumentParser:
         change.add_argument("--username", required=True)
         change.set_defaults(func=cmd_users_change)
     role.add_argument("--role", required=True)
+
+    deploy = sub.add_parser("deploy", help="deployment files derived from the declarations").add_subparsers(
+        dest="action", required=True)
+    accounts = deploy.add_parser("nats-accounts", help="NATS users and permissions of every service and agency")
+    accounts.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "deploy" / "nats" / "accounts.conf"))
+    accounts.add_argument("--check", action="store_true", help="fail if the file differs instead of writing it")
+    accounts.set_defaults(func=cmd_deploy_nats_accounts)
 
     keys = sub.add_parser("keys", help="platform keys").add_subparsers(dest="action", required=True)
     keys.add_parser("public", help="print the public key partners seal identity with").set_defaults(
@@ -402,8 +433,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("kit.intake.broker").setLevel(logging.WARNING)
-    logging.getLogger("kit.views.broker").setLevel(logging.WARNING)
+    for service in platform().services:
+        logging.getLogger(f"kit.{service.name}.broker").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
     return args.func(args)
 

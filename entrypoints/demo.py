@@ -23,7 +23,7 @@ stage, so the first N youths are the same whatever the total.
 
 Demo credentials (one password for all, `DEMO_PASSWORD`): see `OPERATORS`, printed by
 `credentials_table()` when `kit up --demo` has seeded. Run it on its own against a running
-platform with `python -m kit.demo [--youths N]`.
+platform with `python -m entrypoints.demo [--youths N]`.
 """
 
 from __future__ import annotations
@@ -921,7 +921,7 @@ def seed_in_background(settings: Settings, youths: int | None = None) -> threadi
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kit.demo", description="seed the demo into a running platform")
+    parser = argparse.ArgumentParser(prog="python -m entrypoints.demo", description="seed the demo into a running platform")
     parser.add_argument("--youths", type=int, default=int(os.environ.get("KIT_DEMO_YOUTHS", DEFAULT_YOUTHS)))
     args = parser.parse_args(argv)
     return 0 if run_demo(load_settings(), args.youths) is not None else 1

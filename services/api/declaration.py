@@ -1,0 +1,28 @@
+"""The HTTP service, declared once: operators' and auditors' API and the operators' web app. It
+hosts the routes every declared service needs (commands, the routers a service declares)."""
+
+from kit.service import Service
+
+
+def api_workers(settings) -> int:
+    """Processes sharing the HTTP port (SO_REUSEPORT; one where the system lacks it)."""
+    import socket
+
+    return settings.api_workers if hasattr(socket, "SO_REUSEPORT") else 1
+
+
+SERVICE = Service(
+    name="api",
+    summary="operators' and auditors' HTTP API and web app, every service's command routes",
+    main="services.api.wiring:main",
+    schema="api",
+    shared_reads=(
+        ("views.*", "the read models the views service keeps for operators (CQRS: the views service writes, the"
+                    " API reads)"),
+        ("intake.youth_keys", "a youth's data key, to show identity from the vault to roles that may see it;"
+                              " identity never travels on the bus"),
+        ("audit.*", "the audit log, read by the audit service's own routes, which this service hosts"),
+    ),
+    workers=api_workers,
+    sends_commands=True,
+)

@@ -1,0 +1,1 @@
+"""The gateway: routes partners' CloudEvents to the service that owns each type."""

@@ -1,0 +1,16 @@
+"""The intake service's event store: the platform's `Store` in the `intake` schema."""
+
+from __future__ import annotations
+
+from kit.db import ensure_schema, eventsourcing_env
+from kit.store import Store
+
+SCHEMA = "intake"
+
+
+def open_store(db_url: str, env: dict[str, str] | None = None) -> Store:
+    """The store, its schema and tables created. The aggregate cache keeps a youth's case in memory
+    between commands (a later read checks the table for newer events: replicas stay correct)."""
+    ensure_schema(db_url, SCHEMA)
+    settings = eventsourcing_env(db_url, SCHEMA) | {"AGGREGATE_CACHE_MAXSIZE": "50000"} | dict(env or {})
+    return Store("intake", env=settings)

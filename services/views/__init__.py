@@ -1,0 +1,1 @@
+"""The views service: keeps every declared read model up to date from the integration streams."""
