@@ -195,6 +195,7 @@ class Consumer:
         for item in delivered:
             if item.seq <= self.floor:  # dealt with before (read from the stream, or the ack was lost)
                 await item.delivery.ack()  # type: ignore[union-attr]
+                self.processed += 1
         fresh = {i.seq: i for i in self.backlog if i.seq > self.floor}
         fresh |= {i.seq: i for i in delivered if i.seq > self.floor}  # a delivery counts its attempts
         self.backlog = []

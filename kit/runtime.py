@@ -223,9 +223,11 @@ class Runtime:
                 return outcomes
         raise RuntimeError("conflicting concurrent writes for one command")
 
-    def submit(self, commands: Sequence[tuple[str, Message]], now: datetime, actor: str) -> list[dict[str, Any]]:
+    def submit(self, commands: Sequence[tuple[str, Message]], now: datetime,
+               actor: str) -> list[tuple[dict[str, Any], bool]]:
         """The platform's own commands (a scheduler's), each with the key that makes it unique:
-        decided and saved as partners' commands are, one transaction each."""
+        decided and saved as partners' commands are, one transaction each. (receipt, is_new) per
+        command; nothing is saved for one that changed nothing (not due)."""
         results = []
         for key, command in commands:
             envelope = CloudEvent(specversion="1.0", id=key, source=f"urn:kit:{actor}", type=command.type_name,
@@ -236,10 +238,10 @@ class Runtime:
                 work = Work(self.store, [receipt_id(PLATFORM_AGENCY, key)])
                 receipt, is_new = self._answer(work, PLATFORM_AGENCY, key, (envelope, command), now, trusted=True)
                 if not (is_new and receipt["event_ids"]):  # done before, or nothing to record (not due)
-                    results.append(receipt)
+                    results.append((receipt, False))
                     break
                 if self.store.record(*work.to_save()):
-                    results.append(receipt)
+                    results.append((receipt, True))
                     break
         return results
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
@@ -41,7 +41,7 @@ class History(Aggregate):
     message models they hold (`messages`)."""
 
     TOPIC = "kit:History"
-    messages: ClassVar[dict[str, type[Message]]] = {}
+    messages = {}  # type name -> message model (no annotation: eventsourcing would take it for a field)
 
     class Created(Aggregate.Created):
         TOPIC = "kit:History.Created"
@@ -71,6 +71,13 @@ class History(Aggregate):
 
     def _fold(self, message: Message, at: datetime) -> None:
         raise NotImplementedError
+
+    def __deepcopy__(self, memo: dict) -> History:
+        """What the store's aggregate cache hands out: a copy whose recording leaves the cached one
+        as it was. The state is immutable (each event folds a new one), so it is shared, not copied."""
+        copied = object.__new__(type(self))
+        copied.__dict__ = {k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()}
+        return copied
 
     @classmethod
     def start(cls, aggregate_id: uuid.UUID, message: Message, meta: dict[str, Any]):

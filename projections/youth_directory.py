@@ -14,8 +14,7 @@ The rows a process wrote stay in memory for its next pages (`RowCache`), as long
 wrote the directory in between: every page leaves a new random token in `directory_writer` with
 its rows, and a process trusts its rows only while the token there is the one it left. Another
 writer (a rebuild, another replica), a reset, or a page that did not commit leaves another (or
-none), and the rows are read again. The directory also records the newest event of each source
-it reflects (`directory_applied`), which read-your-writes waits for.
+none), and the rows are read again.
 """
 
 from __future__ import annotations
@@ -107,9 +106,7 @@ FOLLOW_UPS = Table("follow_ups", (
 VAULT = Table("vault", (("youth_id", "uuid"), ("person_id", "uuid"), ("ciphertext", "text NOT NULL"),
                         ("recorded_at", "timestamptz NOT NULL")), key=("youth_id", "person_id"))
 
-APPLIED = Table("directory_applied", (("source", "text"), ("kitseq", "bigint NOT NULL")), key=("source",))
-
-TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT, APPLIED)
+TABLES = (YOUTHS, YOUTH_AGENCIES, CONSENTS, OVERRIDES, REFERRALS, FOLLOW_UPS, VAULT)
 LOADED = (YOUTHS, CONSENTS, REFERRALS, FOLLOW_UPS)  # read, changed and written back; the others only added to
 WRITER_DDL = ("CREATE TABLE IF NOT EXISTS views.directory_writer"
               " (one boolean PRIMARY KEY DEFAULT true CHECK (one), token uuid NOT NULL)")
@@ -378,15 +375,6 @@ def _to_load(events: Iterable[IntegrationEvent]) -> dict[str, set[str]]:
     return wanted
 
 
-def _watermark(events: Sequence[IntegrationEvent], since: dict[str, int]) -> dict[str, int]:
-    """The newest event of each source, after these events."""
-    watermark = dict(since)
-    for event in events:
-        if event.kitseq > watermark.get(event.source, 0):
-            watermark[event.source] = event.kitseq
-    return watermark
-
-
 class YouthDirectory:
     name = "youth_directory"
     sources = ("intake",)
@@ -413,7 +401,6 @@ class YouthDirectory:
         if cache.token != (row[0] if row else None):
             cache.clear()  # someone else wrote the directory, or our last page did not commit
         cache.token = None  # not to be trusted while this page changes its rows
-        recorded = dict(conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall())
         page = Page(cache)
         try:
             page.load(conn, _to_load(events))
@@ -425,9 +412,6 @@ class YouthDirectory:
             detail = f" {e}" if isinstance(e, KeyError) else ""  # a field's name; other messages may quote values
             raise UnreadableEvent(f"data does not fit the directory: {e.__class__.__name__}{detail}") from None
         page.write(conn)
-        watermark = _watermark(events, recorded)
-        _insert(conn, APPLIED, [{"source": source, "kitseq": kitseq} for source, kitseq in sorted(watermark.items())
-                                if recorded.get(source) != kitseq], update=True)
         token = str(uuid.uuid4())
         conn.execute("INSERT INTO views.directory_writer (token) VALUES (%s)"
                      " ON CONFLICT (one) DO UPDATE SET token = EXCLUDED.token", (token,))

@@ -95,7 +95,7 @@ def scan(runtime: Runtime, db_url: str, lost_contact_days: int, now: datetime) -
     flagged = runtime.submit([(f"lost-contact:{y}:{day}", FlagLostContact(youth_id=y)) for y in lost], now, ACTOR)
     closed = candidates(db_url, RETENTION)
     erased = runtime.submit([(f"retention:{y}:{day}", ApplyRetention(youth_id=y)) for y in closed], now, ACTOR)
-    return (sum(1 for r in flagged if r["event_ids"]), sum(1 for r in erased if r["event_ids"]))
+    return sum(1 for _, new in flagged if new), sum(1 for _, new in erased if new)
 
 
 async def run_schedule(runtime: Runtime, db_url: str, lost_contact_days: int, interval: float,

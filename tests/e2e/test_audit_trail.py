@@ -63,9 +63,9 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         assert contact["role"] == "key_worker" and contact["actor"]
         # the case as it was before the assessment, and now
         earlier = anna.get(f"/api/v1/audit/youths/{youth}/state?at={before_assessment.isoformat().replace('+', '%2B')}")
-        assert earlier.status_code == 200 and earlier.json()["lead_agency"] is None
+        assert earlier.status_code == 200 and earlier.json()["services"]["intake"]["lead_agency"] is None
         now = anna.get(f"/api/v1/audit/youths/{youth}/state?at={datetime.now(timezone.utc).isoformat().replace('+', '%2B')}")
-        assert now.json()["lead_agency"] == MILANO
+        assert now.json()["services"]["intake"]["lead_agency"] == MILANO
         # access-log queries, exportable
         who = anna.get(f"/api/v1/audit/access?youth_id={youth}").json()
         assert {r["username"] for r in who} >= {"giulia"}

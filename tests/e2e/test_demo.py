@@ -14,7 +14,7 @@ import httpx
 import nats
 import pytest
 
-from kit import demo
+from entrypoints import demo
 from tests.e2e.test_thin_path import platform_env, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e

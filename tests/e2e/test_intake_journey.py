@@ -68,7 +68,7 @@ class Operator:
         self.base, self.headers = base, {"Authorization": f"Bearer {login(base, username)}"}
 
     def command(self, name: str, **body) -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/commands/{name}", json=body, headers=self.headers, timeout=30)
+        return httpx.post(f"{self.base}/api/v1/intake/commands/{name}", json=body, headers=self.headers, timeout=30)
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(f"{self.base}{path}", headers=self.headers, timeout=30)
@@ -196,7 +196,7 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
         assert anna.get(f"/api/v1/youths/{youth}").status_code == 403
         assert anna.command("log_contact", youth_id=youth, contact_id=str(uuid.uuid4()), contact_type="meeting",
                             channel="phone", outcome="reached", occurred_at=now()).status_code == 403
-        assert httpx.post(f"{base}/api/v1/commands/log_contact", json={}).status_code == 401
+        assert httpx.post(f"{base}/api/v1/intake/commands/log_contact", json={}).status_code == 401
         plain = piero.get(f"/api/v1/youths/{youth}").json()
         assert "identity" not in plain and "vulnerabilities" not in plain
         assert set(plain["withheld"]) == {"identity", "vulnerabilities"}

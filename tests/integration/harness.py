@@ -9,7 +9,28 @@ import json
 import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from kit.config import Settings
 from kit.streams import receipt_subject
+from tests.conftest import PLATFORM
+
+
+class Service:
+    """A declared service run in the test's event loop, as `kit run <name>` runs it."""
+
+    def __init__(self, name: str, settings: Settings):
+        self.name, self.settings = name, settings
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await PLATFORM.service(self.name).run()(self.settings, stop, PLATFORM)
+
+
+def services(settings: Settings, *names: str) -> list[Service]:
+    return [Service(name, settings) for name in names]
+
+
+def ingest_path(settings: Settings) -> list[Service]:
+    """What a partner's message goes through up to the views: gateway, intake, views."""
+    return services(settings, "gateway", "intake", "views")
 
 
 @contextlib.asynccontextmanager

@@ -11,8 +11,8 @@ from events.builders import envelope
 from events.intake import YouthRegistered
 from kit.nats_setup import prepare
 from kit.streams import DLQ_STREAM, event_subject, events_stream
-from projections.wiring import ViewsService
-from tests.conftest import eventually
+from services.views.wiring import ViewsService
+from tests.conftest import PLATFORM, eventually
 from tests.integration.harness import running
 
 pytestmark = pytest.mark.integration
@@ -24,6 +24,7 @@ class Recording:
     """A projection that records what it applied, failing on demand."""
 
     name = "recording"
+    sources = ("intake",)
 
     def __init__(self, fail_times: dict[int, int] | None = None, always_fail: set[int] = frozenset()):
         self.fail_times = dict(fail_times or {})
@@ -65,16 +66,16 @@ async def publish(js, seq: int, payload: bytes | None = None, msg_id: str | None
 
 async def test_a_redelivered_event_has_no_second_effect(platform, nc):
     js = nc.jetstream()
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     for seq in (1, 2, 3):
         await publish(js, seq)
-    service = ViewsService(platform.settings, projections=(Recording(),))
+    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3])
     # the durable consumer is lost and recreated: the server delivers everything again
     await js.delete_consumer(STREAM, service.consumers[0].name)
     await publish(js, 4)
-    service = ViewsService(platform.settings, projections=(Recording(),))
+    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3, 4])
         await eventually(lambda: service.consumers[0].processed == 4)
@@ -84,10 +85,10 @@ async def test_a_redelivered_event_has_no_second_effect(platform, nc):
 
 async def test_a_failing_effect_is_not_acked_and_is_retried_until_committed(platform, nc):
     js = nc.jetstream()
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     for seq in (1, 2, 3):
         await publish(js, seq)
-    service = ViewsService(platform.settings, projections=(Recording(fail_times={2: 2}),))
+    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(fail_times={2: 2}),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3])
     consumer = (await js.consumer_info(STREAM, service.consumers[0].name))
@@ -97,12 +98,12 @@ async def test_a_failing_effect_is_not_acked_and_is_retried_until_committed(plat
 
 async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_subject_and_the_rest_flows(platform, nc):
     js = nc.jetstream()
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     await publish(js, 1)
     await publish(js, 2, payload=b'{"specversion": "1.0", "id": "broken"}')  # not a valid integration event
     await publish(js, 3)
     await publish(js, 4)
-    service = ViewsService(platform.settings, projections=(Recording(always_fail={4}),))
+    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(always_fail={4}),))
     async with running(service):
         await eventually(lambda: service.consumers[0].dead_lettered == 2, timeout=30)
         await eventually(lambda: applied(platform.database_url) == [1, 3])
@@ -122,11 +123,11 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_subject_and_
 
 async def test_dead_letter_headers_never_carry_input_values(platform, nc):
     js = nc.jetstream()
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     document = json.loads(integration_event(1))
     document["time"] = "Mario Rossi RSSMRA85T10A562S"  # refused: not a timestamp; the reason must not quote it
     await publish(js, 1, payload=json.dumps(document).encode())
-    service = ViewsService(platform.settings)
+    service = ViewsService(platform.settings, PLATFORM)
     async with running(service):
         await eventually(lambda: service.consumers[0].dead_lettered == 1, timeout=30)
     message = await js.get_msg(DLQ_STREAM, 1)
@@ -136,7 +137,7 @@ async def test_dead_letter_headers_never_carry_input_values(platform, nc):
 def test_redeliveries_in_any_order_are_applied_in_stream_order(database_url):
     """After a crash the server redelivers unacked messages in no particular order."""
     from kit.db import ensure_schema
-    from projections.tracking import apply_in_turn, create_positions_table, is_due
+    from projections.tracking import apply_in_turn, create_positions_table, stream_position
 
     ensure_schema(database_url, "views")
     projection = Recording()
@@ -145,7 +146,7 @@ def test_redeliveries_in_any_order_are_applied_in_stream_order(database_url):
         projection.create_tables(conn)
         # 3 and 2 arrive before 1: nothing is due yet
         assert apply_in_turn(conn, projection, STREAM, [(3, integration_event(3)), (2, integration_event(2))]) == []
-        assert not is_due(conn, projection, STREAM, 3) and is_due(conn, projection, STREAM, 1)
+        assert stream_position(conn, projection, STREAM) == 0
         # a fetch holding all three in any order applies them in stream order
         batch = [(3, integration_event(3)), (1, integration_event(1)), (2, integration_event(2))]
         assert apply_in_turn(conn, projection, STREAM, batch) == [1, 2, 3]

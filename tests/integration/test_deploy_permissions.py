@@ -14,17 +14,29 @@ import pytest
 from events.builders import register_youth
 from kit import partner
 from kit.embedded import free_port, nats_server_binary, wait_for_port
+from kit.nats_permissions import agency_user, password_variable, service_user
 from kit.streams import ensure_streams
-from services.intake.wiring import IntakeService
-from tests.integration.harness import running
+from shared.agencies import load_register
+from tests.conftest import PLATFORM
+from tests.integration.harness import Service, running
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
-PASSWORDS = {
-    "KIT_SVC_INTAKE_PASSWORD": "intake-secret", "KIT_SVC_VIEWS_PASSWORD": "views-secret",
-    "KIT_SVC_API_PASSWORD": "api-secret", "KIT_SVC_AUDIT_PASSWORD": "audit-secret",
-    "KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret",
-}
+# every user of the generated file needs its password in the environment
+PASSWORDS = {password_variable(service_user(s)): f"{s.name}-secret" for s in PLATFORM.services} | {
+    password_variable(agency_user(a)): f"{a}-secret" for a in load_register().agencies}
+PASSWORDS |= {"KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret"}
+
+
+def as_user(settings, user: str, port: int):
+    """The settings of a service that connects with its own NATS user."""
+    return settings.__class__(**{**settings.__dict__, "nats_url": f"nats://{user}:{user.removeprefix('svc-')}-secret"
+                                                                  f"@127.0.0.1:{port}"})
+
+
+def gateway_and_intake(settings, port: int) -> list[Service]:
+    return [Service("gateway", as_user(settings, "svc-gateway", port)),
+            Service("intake", as_user(settings, "svc-intake", port))]
 
 
 @pytest.fixture
@@ -74,7 +86,7 @@ async def _ignore(error):  # permission violations arrive here too; the test che
 async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats, platform):
     port = secured_nats
     service_nc = await connect(port, "svc-intake", "intake-secret")
-    await ensure_streams(service_nc.jetstream())
+    await ensure_streams(service_nc.jetstream(), PLATFORM)
     milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
     js = milano.jetstream(timeout=1.0)
 
@@ -84,9 +96,7 @@ async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats,
         await partner.publish(js, "ngo-lugano", register_youth("ngo-lugano").to_json_bytes())
     assert (await service_nc.jetstream().stream_info("KIT_INGEST")).state.messages == 1
 
-    intake_url = f"nats://svc-intake:intake-secret@127.0.0.1:{port}"
-    settings = platform.settings.__class__(**{**platform.settings.__dict__, "nats_url": intake_url})
-    async with running(IntakeService(settings)):
+    async with running(*gateway_and_intake(platform.settings, port)):
         receipts = []
         for _ in range(50):
             receipts += await partner.read_receipts(js, "comune-milano-m7", timeout=0.5)
@@ -126,25 +136,24 @@ async def test_the_views_service_user_rebuilds_the_views_and_a_wrong_password_ge
     from kit.page_reader import PageReader, PageReaderError
     from kit.streams import events_stream
     from projections.rebuild import rebuild
-    from projections.wiring import PROJECTIONS
     from tests.conftest import eventually
 
     port = secured_nats
     service_nc = await connect(port, "svc-intake", "intake-secret")
-    await ensure_streams(service_nc.jetstream())
+    await ensure_streams(service_nc.jetstream(), PLATFORM)
     milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
     await partner.publish(milano.jetstream(timeout=1.0), "comune-milano-m7",
                           register_youth("comune-milano-m7").to_json_bytes())
-    settings = platform.settings.__class__(**{**platform.settings.__dict__,
-                                              "nats_url": f"nats://svc-intake:intake-secret@127.0.0.1:{port}"})
     stream = service_nc.jetstream()
-    async with running(IntakeService(settings)):
+    async with running(*gateway_and_intake(platform.settings, port)):
         await eventually(lambda: _has_events(stream, events_stream("intake")), timeout=20)
     events = (await stream.stream_info(events_stream("intake"))).state.last_seq
 
     # given the views service's own user, when it rebuilds the views, then every event is read
     views_url = f"nats://svc-views:views-secret@127.0.0.1:{port}"
-    result = await asyncio.to_thread(rebuild, platform.database_url, views_url, list(PROJECTIONS))
+    projections = list(PLATFORM.projections)
+    result = await asyncio.to_thread(rebuild, platform.database_url, views_url, projections,
+                                     {p.name: [s.name for s in PLATFORM.sources_of(p)] for p in projections})
     assert (result["events"], result["skipped"]) == (events, 0)
     with psycopg.connect(platform.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM views.youths").fetchone()[0] == 1

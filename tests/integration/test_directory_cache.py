@@ -135,35 +135,29 @@ def test_a_page_that_did_not_commit_leaves_nothing_in_the_writers_memory(conn):
     assert contents(conn) == one_writer(conn, [pages[0], pages[2]])
 
 
-def test_the_directory_records_the_newest_event_of_each_source_with_its_rows(conn):  # read-your-writes waits for it
-    youth = Youth()
-    events = youth.registered() + [youth.opened("kw-1", 1)]
-    apply(conn, YouthDirectory(), events)
-    assert conn.execute("SELECT source, kitseq FROM views.directory_applied").fetchall() == [(SOURCE, events[-1].kitseq)]
-
-
-def test_read_your_writes_waits_for_both_views_an_operator_reads(conn, database_url):
+def test_read_your_writes_waits_for_every_view_the_service_declares(conn, database_url):
     from psycopg_pool import ConnectionPool
 
-    from projections.timeline import Timeline
+    from projections.tracking import create_positions_table, save_position
     from services.api.reads import CaseReads
     from shared.agencies import load_register
+    from tests.conftest import PLATFORM
 
-    # given a command's events, applied by the timeline only
-    youth = Youth()
-    events = youth.registered() + [youth.opened("kw-1", 1)]
-    Timeline().create_tables(conn)
+    # given a command whose events lie up to sequence 5 of intake's stream, applied by the timeline only
+    create_positions_table(conn)
+    save_position(conn, "timeline", "KIT_EVENTS_INTAKE", 5)
+    save_position(conn, "youth_directory", "KIT_EVENTS_INTAKE", 3)
     conn.commit()
-    with conn.transaction():
-        Timeline().apply_page(conn, events)
-    ids = [e.id for e in events]
     with ConnectionPool(database_url, min_size=1, max_size=1, open=True) as pool:
-        reads = CaseReads(pool, load_register())
+        reads = CaseReads(pool, load_register(), platform=PLATFORM)
+        assert PLATFORM.read_your_writes("intake") == ("youth_directory", "timeline")
 
         # then the wait is not over while the directory lags behind (the caseload would not show it)
-        assert reads.wait_for(ids, timeout=0.2) is False
+        assert reads.wait_for("intake", 5, timeout=0.2) is False
 
         # when the directory has applied them too, then it is
-        apply(conn, YouthDirectory(), events)
-        assert reads.wait_for(ids, timeout=0.2) is True
-        assert reads.wait_for(ids + [str(uuid.uuid4())], timeout=0.05) is False  # an event no view has
+        save_position(conn, "youth_directory", "KIT_EVENTS_INTAKE", 5)
+        conn.commit()
+        assert reads.wait_for("intake", 5, timeout=0.2) is True
+        assert reads.wait_for("intake", 6, timeout=0.05) is False  # an event no view has applied yet
+        assert reads.wait_for("intake", None) is True  # a rejected command: nothing to wait for

@@ -6,11 +6,20 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from dataclasses import dataclass
+
+import psycopg
+
 from events import intake as ev
 from events.builders import command, register_youth
-from services.intake.alerts import flag_lost_contacts
-from services.intake.ingest import Incoming, handle_ingest
-from services.intake.wiring import open_intake
+from kit.log_views import apply_next_page, create_positions_table
+from kit.runtime import Incoming, Runtime, Work
+from kit.store import Store
+from services.intake.handlers import Intake as Handlers
+from services.intake.scheduled import Watchlist, scan
+from services.intake.store import SCHEMA, open_store
+from services.intake.wiring import intake_runtime, open_intake
+from tests.conftest import PLATFORM
 
 pytestmark = pytest.mark.integration
 # the builders date consents at the real time; the decisions refuse a consent given after "now"
@@ -19,11 +28,44 @@ EXITED = (NOW - timedelta(days=21)).date()
 AGENCY = "comune-milano-m7"
 
 
+@dataclass
+class Intake:
+    """The intake service's store, handlers and runtime, as its wiring assembles them."""
+
+    store: Store
+    handlers: Handlers
+    runtime: Runtime
+
+    @property
+    def vault(self):
+        return self.handlers.vault
+
+    def state(self, youth_id: str):
+        return self.store.repository.get(uuid.UUID(youth_id)).state
+
+
+def open_for_test(database_url: str, tmp_path) -> Intake:
+    store = open_store(database_url)
+    handlers = open_intake(database_url, tmp_path)
+    return Intake(store, handlers, intake_runtime(store, handlers, PLATFORM))
+
+
 @pytest.fixture
 def intake(database_url, tmp_path):
-    opened = open_intake(database_url, tmp_path)
+    opened = open_for_test(database_url, tmp_path)
     yield opened
-    opened.app.close()
+    opened.store.close()
+
+
+def handle_ingest(intake: Intake, batch, now):
+    return intake.runtime.handle(batch, now)
+
+
+def flag_lost_contacts(intake: Intake, youth_ids: list[str], now: datetime) -> list[dict]:
+    """The scheduler's lost-contact command for these youths; the receipts that recorded an event."""
+    receipts = intake.runtime.submit([(f"lost-contact:{y}:{now.date()}", ev.FlagLostContact(youth_id=y))
+                                      for y in youth_ids], now, "test-scheduler")
+    return [r for r, is_new in receipts if is_new]
 
 
 def incoming(message, seq: int, agency: str = AGENCY) -> Incoming:
@@ -34,7 +76,7 @@ def test_the_same_message_twice_in_one_batch_is_applied_once(intake):
     message = register_youth(AGENCY, id="twice")
     (first, new_1), (second, new_2) = handle_ingest(intake, [incoming(message, 1), incoming(message, 2)], NOW)
     assert (new_1, new_2) == (True, False) and first == second
-    assert intake.app.youth_for_case_ref(AGENCY, message.data["partner_case_ref"]) == first["subject"]
+    assert Handlers.case_ref_owner(Work(intake.store), AGENCY, message.data["partner_case_ref"]) == first["subject"]
 
 
 def test_a_message_seen_in_an_earlier_batch_gets_its_first_receipt(intake):
@@ -61,30 +103,25 @@ def test_the_same_case_ref_at_two_agencies_is_two_registrations(intake):
 
 
 def test_a_concurrent_writer_of_the_same_key_makes_the_batch_fall_back_without_double_effect(intake, database_url, tmp_path):
-    other = open_intake(database_url, tmp_path)
+    other = open_for_test(database_url, tmp_path)
     message = register_youth(AGENCY, case_ref="race-1", id="race")
     batch = [incoming(message, 1), incoming(register_youth(AGENCY, case_ref="race-2"), 2)]
     # another replica answers the first message between our prefetch and our save
-    from services.intake import ingest
-
-    original = ingest.decide_batch
+    original = intake.runtime._decide
     calls = []
 
-    def decide_then_race(application, items, now):
-        decided = original(application, items, now)
+    def decide_then_race(items, now):
+        decided = original(items, now)
         if not calls:
             calls.append(1)
             handle_ingest(other, [incoming(message, 1)], now)
         return decided
 
-    ingest.decide_batch = decide_then_race
-    try:
-        outcomes = handle_ingest(intake, batch, NOW)
-    finally:
-        ingest.decide_batch = original
+    intake.runtime._decide = decide_then_race
+    outcomes = handle_ingest(intake, batch, NOW)
     assert [is_new for _, is_new in outcomes] == [False, True]
-    assert intake.app.youth_for_case_ref(AGENCY, "race-1") == outcomes[0][0]["subject"]
-    other.app.close()
+    assert Handlers.case_ref_owner(Work(intake.store), AGENCY, "race-1") == outcomes[0][0]["subject"]
+    other.store.close()
 
 
 def given_registered(intake) -> str:
@@ -110,7 +147,7 @@ def test_a_youth_command_sent_twice_has_one_effect_and_one_receipt(intake):
     [(first, new_1)] = handle_ingest(intake, [incoming(message, 2)], NOW)
     [(second, new_2)] = handle_ingest(intake, [incoming(message, 3)], NOW)
     assert first["status"] == "accepted" and (new_1, new_2) == (True, False) and first == second
-    assert intake.app.repository.get(uuid.UUID(youth)).version == 2 + len(first["event_ids"])
+    assert intake.store.repository.get(uuid.UUID(youth)).version == 2 + len(first["event_ids"])
 
 
 def test_two_commands_on_one_youth_in_one_batch_apply_in_order(intake):
@@ -125,39 +162,36 @@ def test_two_replicas_revising_one_project_at_once_accept_one_and_reject_the_oth
     """Optimistic concurrency: both decide on version 0; the loser re-decides on the winner's state."""
     youth = given_registered(intake)
     handle_ingest(intake, [incoming(assess(youth), 2)], NOW)
-    other = open_intake(database_url, tmp_path)
-    from services.intake import ingest
-
-    original = ingest.decide_batch
+    other = open_for_test(database_url, tmp_path)
+    original = intake.runtime._decide
     raced = []
 
-    def decide_then_race(replica, items, now):
-        decided = original(replica, items, now)
+    def decide_then_race(items, now):
+        decided = original(items, now)
         if not raced:
             raced.append(1)
             [(winner, _)] = handle_ingest(other, [incoming(agree(youth), 10)], now)
             raced.append(winner)
         return decided
 
-    ingest.decide_batch = decide_then_race
+    intake.runtime._decide = decide_then_race
     try:
         [(loser, is_new)] = handle_ingest(intake, [incoming(agree(youth), 11)], NOW)
     finally:
-        ingest.decide_batch = original
-        other.app.close()
+        other.store.close()
     assert raced[1]["status"] == "accepted"
     assert is_new and loser["status"] == "rejected" and loser["reasons"][0]["code"] == "stale_version"
-    assert intake.app.repository.get(uuid.UUID(youth)).state.project_version == 1
+    assert intake.state(youth).project_version == 1
 
 
 def test_an_operator_without_permission_cannot_override_and_the_rejection_changes_nothing(intake):
     youth = given_registered(intake)
-    before = intake.app.repository.get(uuid.UUID(youth)).version
+    before = intake.store.repository.get(uuid.UUID(youth)).version
     message = command(ev.OverrideConsent, youth_id=youth, agency="afol-milano", purpose="sharing", role="key_worker",
                       reason="Urgent coordination needed", expires_at=NOW + timedelta(days=9))
     [(receipt, _)] = handle_ingest(intake, [incoming(message, 2)], NOW)
     assert receipt["status"] == "rejected" and [r["code"] for r in receipt["reasons"]] == ["forbidden"]
-    assert intake.app.repository.get(uuid.UUID(youth)).version == before
+    assert intake.store.repository.get(uuid.UUID(youth)).version == before
 
 
 def test_an_unknown_youth_or_agency_is_refused_with_a_reason(intake):
@@ -172,25 +206,29 @@ def test_the_lost_contact_alert_is_recorded_once_when_due(intake):
     assert flag_lost_contacts(intake, [youth], NOW + timedelta(days=29)) == []
     assert len(flag_lost_contacts(intake, [youth], NOW + timedelta(days=31))) == 1
     assert flag_lost_contacts(intake, [youth], NOW + timedelta(days=32)) == []
-    assert intake.app.repository.get(uuid.UUID(youth)).state.lost_contact
+    assert intake.state(youth).lost_contact
 
 
 def close(youth_id: str, exited_on: date):
     return command(ev.CloseCase, youth_id=youth_id, destination="employment", exited_on=exited_on)
 
 
-def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake):
-    from services.intake.alerts import erase_on_schedule
+def erase_on_schedule(intake: Intake, youth_ids: list[str], now: datetime) -> list[dict]:
+    receipts = intake.runtime.submit([(f"retention:{y}:{now.date()}", ev.ApplyRetention(youth_id=y))
+                                      for y in youth_ids], now, "test-scheduler")
+    return [r for r, is_new in receipts if is_new]
 
+
+def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake):
     youth = given_registered(intake)
-    assert intake.app.repository.get(uuid.UUID(youth)).state.has_identity is False
+    assert intake.state(youth).has_identity is False
     intake.vault.keys.ensure(youth)
     [(closed, _)] = handle_ingest(intake, [incoming(close(youth, EXITED), 5)], NOW)
     assert closed["status"] == "accepted", closed
     assert erase_on_schedule(intake, [youth], NOW + timedelta(days=365)) == []  # 5 years in the policy
     five_years_on = datetime.combine(EXITED, datetime.min.time(), timezone.utc) + timedelta(days=5 * 365 + 3)
     assert len(erase_on_schedule(intake, [youth], five_years_on)) == 1
-    assert intake.app.repository.get(uuid.UUID(youth)).state.erased
+    assert intake.state(youth).erased
     assert intake.vault.keys.get(youth) is None
 
 
@@ -203,3 +241,22 @@ def test_an_erasure_request_destroys_the_key_and_records_no_personal_data(intake
     assert intake.vault.keys.get(youth) is None
     [(again, _)] = handle_ingest(intake, [incoming(assess(youth), 8)], NOW)
     assert [r["code"] for r in again["reasons"]] == ["erased"]
+
+
+def test_the_scheduled_scan_finds_its_candidates_in_intakes_own_watch_list(intake, database_url):
+    """Given a youth not reached for longer than the threshold, when the watch list has caught up
+    with the log and the scan runs, then the alert is recorded (once, however often it runs)."""
+    youth = given_registered(intake)
+    view = Watchlist(intake.store)
+    with psycopg.connect(database_url) as conn:
+        with conn.transaction():
+            create_positions_table(conn, SCHEMA)
+            view.create_tables(conn)
+        while apply_next_page(conn, intake.store, SCHEMA, view):
+            pass
+        row = conn.execute("SELECT open, lost_contact FROM intake.watch WHERE youth_id = %s", (youth,)).fetchone()
+    assert row == (True, False)
+    assert scan(intake.runtime, database_url, 30, NOW + timedelta(days=29)) == (0, 0)
+    assert scan(intake.runtime, database_url, 30, NOW + timedelta(days=31)) == (1, 0)
+    assert scan(intake.runtime, database_url, 30, NOW + timedelta(days=31, hours=1)) == (0, 0)  # once a day
+    assert intake.state(youth).lost_contact

@@ -8,25 +8,27 @@ import psycopg
 import pytest
 
 from events.envelope import CloudEvent
-from kit.db import ensure_schema, eventsourcing_env
 from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
+from kit.store import Store
 from kit.streams import events_stream
+from kit.translation import translator
 from events.intake import YouthRegistered
 from services.intake.aggregates import YouthCase
-from services.intake.application import SCHEMA, IntakeApplication
-from services.intake.translation import SERVICE, translate
-from tests.conftest import eventually
+from services.intake.store import SCHEMA, open_store
+from tests.conftest import PLATFORM, eventually
+
+SERVICE = "intake"
+translate = translator(SERVICE, PLATFORM.service(SERVICE).source, PLATFORM.registry)
 
 pytestmark = pytest.mark.integration
 
 
-def make_app(url: str) -> IntakeApplication:
-    ensure_schema(url, SCHEMA)
-    return IntakeApplication(env=eventsourcing_env(url, SCHEMA))
+def make_app(url: str) -> Store:
+    return open_store(url)
 
 
-def save_youths(app: IntakeApplication, n: int) -> list[str]:
+def save_youths(app: Store, n: int) -> list[str]:
     ids = []
     for i in range(n):
         youth_id = str(uuid.uuid4())
@@ -59,7 +61,7 @@ async def run_until(relay: OutboxRelay, predicate, timeout=20.0):
 
 
 async def test_every_committed_event_reaches_the_stream_once_in_log_order(platform, nc):
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     app = make_app(platform.database_url)
     js = nc.jetstream()
     ids = save_youths(app, 1200)  # more than two pages
@@ -75,7 +77,7 @@ async def test_every_committed_event_reaches_the_stream_once_in_log_order(platfo
 
 
 async def test_a_relay_restarted_from_an_old_position_publishes_no_duplicate(platform, nc):
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     app = make_app(platform.database_url)
     js = nc.jetstream()
     save_youths(app, 300)
@@ -96,7 +98,7 @@ async def test_a_relay_restarted_from_an_old_position_publishes_no_duplicate(pla
 
 
 async def test_only_one_relay_is_active_per_service(platform, nats_server):
-    await prepare(platform.nats_url)
+    await prepare(platform.nats_url, PLATFORM)
     app_a, app_b = make_app(platform.database_url), make_app(platform.database_url)
     nc_a, nc_b = await nats.connect(nats_server.url), await nats.connect(nats_server.url)
     a = relay_for(app_a, nc_a.jetstream(), platform.database_url)

@@ -14,18 +14,17 @@ from psycopg import sql
 from events import intake as ev
 from events.builders import command, example, register_youth
 from events.envelope import CloudEvent
-from kit import cli
+from entrypoints import cli
 from kit.keys import ingest_private_key, ingest_public_key
 from kit.streams import DLQ_STREAM, events_stream
 from kit.vault import seal
 from projections.integration_event import read_event
-from projections.rebuild import RebuildError, _paused, rebuild
+from projections.rebuild import RebuildError, _paused
+from projections.rebuild import rebuild as rebuild_from
 from projections.tracking import consumer_name
 from projections.timeline import Timeline
-from projections.wiring import PROJECTIONS, ViewsService
-from services.intake.wiring import IntakeService
-from tests.conftest import eventually
-from tests.integration.harness import publish_ingest, receipts, running
+from tests.conftest import PLATFORM, eventually
+from tests.integration.harness import publish_ingest, receipts, ingest_path, running, services
 
 pytestmark = pytest.mark.integration
 AGENCY = "comune-milano-m7"
@@ -33,6 +32,13 @@ STREAM = events_stream("intake")
 TERRITORY = ev.Territory(country="IT", municipality="Milano", district="Municipio 7")
 IDENTITY = {"given_names": "Mario", "family_name": "Rossi", "birth_date": "2005-03-10"}
 OUTREACH = ev.OutreachContactRecorded.type_name
+PROJECTIONS = PLATFORM.projections
+
+
+def rebuild(db_url: str, nats_url: str, projections, page: int = 5000, progress=None) -> dict:
+    """`kit projections rebuild`: each projection from the streams of the services it reads."""
+    sources = {p.name: [s.name for s in PLATFORM.sources_of(p)] for p in projections}
+    return rebuild_from(db_url, nats_url, projections, sources, page=page, progress=progress)
 
 
 # ---------------------------------------------------------------- helpers
@@ -161,7 +167,7 @@ async def keep_sending(js, sent: list[str], stop: asyncio.Event) -> int:
 async def test_the_timeline_follows_a_youth_from_the_first_outreach_contact(platform, nc):
     js = nc.jetstream()
     sent: list[str] = []
-    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+    async with running(*ingest_path(platform.settings)):
         await eventually(lambda: stream_ready(js))
         ids = await journey(js, platform, sent)
         await eventually(lambda: caught_up(js, platform.database_url), timeout=20)
@@ -213,7 +219,7 @@ async def test_a_rebuild_gives_back_the_same_views_whether_the_views_service_is_
     caplog.set_level(logging.INFO, logger="kit.consumer")
     js = nc.jetstream()
     sent: list[str] = []
-    async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+    async with running(*ingest_path(platform.settings)):
         await eventually(lambda: stream_ready(js))
         await journey(js, platform, sent)
         await registrations(js, sent, 60)
@@ -244,7 +250,7 @@ async def test_a_rebuild_gives_back_the_same_views_whether_the_views_service_is_
         if not paused:
             monkeypatch.setattr(_paused, "renew", lambda self, force=False: asyncio.sleep(0))
         caplog.clear()
-        async with running(IntakeService(platform.settings), ViewsService(platform.settings)):
+        async with running(*ingest_path(platform.settings)):
             await eventually(lambda: stream_ready(js))
             await eventually(lambda: caught_up(js, platform.database_url), timeout=20)
             stop = asyncio.Event()
@@ -259,7 +265,7 @@ async def test_a_rebuild_gives_back_the_same_views_whether_the_views_service_is_
                 info = await js.consumer_info(STREAM, consumer_name(projection.name, "intake"))
                 assert not info.paused
         if not paused:  # the live consumers did meet the rebuild's positions
-            assert any("ahead of their turn" in r.getMessage() for r in caplog.records)
+            assert any("not yet due; handed back" in r.getMessage() for r in caplog.records)
         assert (await js.stream_info(DLQ_STREAM)).state.messages == 0  # nothing skipped
         after_live = snapshot(platform.database_url)
         assert len(after_live["youths"]) == len(before["youths"]) + registered
@@ -282,7 +288,7 @@ async def test_a_message_the_live_service_dead_lettered_is_skipped_by_the_rebuil
     js = nc.jetstream()
     registered, assessed = (example(t).model_copy(update={"id": str(uuid.uuid4())})
                             for t in (ev.YouthRegistered.type_name, ev.YouthAssessed.type_name))
-    async with running(ViewsService(platform.settings)):
+    async with running(*services(platform.settings, "views")):
         await eventually(lambda: stream_ready(js))
         await js.publish("kit.events.intake.youth_registered.v1", registered.to_json_bytes(), stream=STREAM)
         await js.publish("kit.events.intake.youth_registered.v1", b'{"specversion": "1.0"}', stream=STREAM)
@@ -313,6 +319,7 @@ class DiesOnItsFirstPage:
     """A projection whose worker process dies without a word (killed, out of memory)."""
 
     name = "dies_on_its_first_page"
+    sources = ("intake",)
 
     def create_tables(self, conn) -> None:
         pass
@@ -327,7 +334,7 @@ class DiesOnItsFirstPage:
 async def test_a_worker_that_dies_stops_the_rebuild_with_the_reason_instead_of_hanging(platform, nc):
     js = nc.jetstream()
     registered = example(ev.YouthRegistered.type_name).model_copy(update={"id": str(uuid.uuid4())})
-    async with running(ViewsService(platform.settings)):
+    async with running(*services(platform.settings, "views")):
         await eventually(lambda: stream_ready(js))
         await js.publish("kit.events.intake.youth_registered.v1", registered.to_json_bytes(), stream=STREAM)
     with pytest.raises(RebuildError, match="dies_on_its_first_page worker ended early"):
