@@ -53,7 +53,8 @@ class CommandService:
                                  key_of=lambda item: ordering_key(item.data),
                                  dead_letter_after=settings.dead_letter_after, max_deliveries=settings.max_deliver,
                                  ack_wait=settings.ack_wait)
-        self.consumer.declare(stream=COMMANDS_STREAM, subject=commands_filter(service.name), batch_size=100)
+        self.consumer.declare(stream=COMMANDS_STREAM, subject=commands_filter(service.name), batch_size=100,
+                              work_queue=True)
 
     async def handle(self, items: list[Item]) -> list[int]:
         batch = [Incoming(sender_of(i.subject), i.data, i.seq) for i in items]

@@ -118,12 +118,13 @@ class Consumer:
         self.js: JetStreamContext | None = None
         self.gaps: StreamGaps | None = None
         self.batch_size = 200
+        self.work_queue = False
         self.floor = 0
         self.last_delivery = 0  # consumer sequence of the last delivery seen
         self.backlog: list[Item] = []  # read from the stream at start: a dead process's unacked messages
         self.declaration: tuple[str, str, ConsumerConfig] | None = None  # for kit.nats_setup.prepare
 
-    def declare(self, *, stream: str, subject: str, batch_size: int = 200) -> None:
+    def declare(self, *, stream: str, subject: str, batch_size: int = 200, work_queue: bool = False) -> None:
         """The durable pull consumer this runs on (created or updated by kit.nats_setup.prepare).
 
         The server never gives up on a message (max_deliver=-1): the bound on failing messages is
@@ -131,6 +132,7 @@ class Consumer:
         stop the flow while they wait for their redelivery.
         """
         self.batch_size = batch_size
+        self.work_queue = work_queue  # its stream keeps a message until this consumer acks it
         self.declaration = (stream, subject, ConsumerConfig(
             durable_name=self.name, filter_subject=subject, ack_policy=ServerAckPolicy.EXPLICIT,
             ack_wait=self.ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL,
@@ -305,5 +307,10 @@ class Consumer:
         await self.js.publish(dlq_subject(self.name), item.data, headers=headers, stream=DLQ_STREAM)
         if self.on_dead_letter is not None:
             await self.on_dead_letter(item)
+        # done with it for good, even if this process dies before the rest of its fetch is settled
+        if item.delivery is not None:
+            await item.delivery.ack()
+        elif self.work_queue:  # read from the stream: remove it, as an ack would
+            await self.js.delete_msg(stream, item.seq)
         self.dead_lettered += 1
         log.error("%s: dead-lettered %s#%d: %s", self.name, stream, item.seq, headers["Kit-Error"])

@@ -35,7 +35,7 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
         gateway = Gateway(js, {name: service.name for name, service in platform.command_owners.items()})
         consumer = Consumer(name=CONSUMER, handle=gateway.handle, dead_letter_after=settings.dead_letter_after,
                             max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
-        consumer.declare(stream=INGEST_STREAM, subject="kit.ingest.>", batch_size=500)
+        consumer.declare(stream=INGEST_STREAM, subject="kit.ingest.>", batch_size=500, work_queue=True)
         await prepare(url, platform)
         await retire_other_consumers(js)
         await prepare(url, platform, [consumer.declaration])
