@@ -119,6 +119,7 @@ class Consumer:
         self.gaps: StreamGaps | None = None
         self.batch_size = 200
         self.work_queue = False
+        self._acked: set[int] = set()  # of the fetch being applied
         self.floor = 0
         self.last_delivery = 0  # consumer sequence of the last delivery seen
         self.backlog: list[Item] = []  # read from the stream at start: a dead process's unacked messages
@@ -223,6 +224,7 @@ class Consumer:
         await self._apply(items)
 
     async def _apply(self, everything: list[Item]) -> None:
+        self._acked: set[int] = set()
         worn = [i for i in everything if i.num_delivered > self.max_deliveries]
         for item in worn:  # the process kept dying on it: set it aside untried
             await self.dead_letter(item, RuntimeError(f"delivered {item.num_delivered} times without being acked"))
@@ -252,7 +254,10 @@ class Consumer:
                     waiting.append(item)  # behind a failed one of its key: keeps its turn
                     continue
                 try:
-                    done += await self.handle([item])
+                    applied = await self.handle([item])
+                    done += applied
+                    if item.seq in applied:  # committed on its own: acked now, not after the slowest
+                        await self._ack(item)
                 except Exception as e:  # noqa: BLE001 - every failure is retried, then dead-lettered
                     attempts[item.seq] = attempts.get(item.seq, 0) + 1
                     errors[item.seq] = e
@@ -273,10 +278,15 @@ class Consumer:
                 await asyncio.sleep(self.retry_base_delay * 2 ** max(0, worst - 1))
         return done
 
+    async def _ack(self, item: Item) -> None:
+        if item.delivery is not None and item.seq not in self._acked:
+            self._acked.add(item.seq)
+            await item.delivery.ack()
+
     async def _settle(self, items: list[Item], done: set[int]) -> None:
         for item in items:
-            if item.seq in done and item.delivery is not None:
-                await item.delivery.ack()
+            if item.seq in done:
+                await self._ack(item)
         self.processed += len(done)
         not_due = [i for i in items if i.seq not in done]
         if not_due:
@@ -309,7 +319,7 @@ class Consumer:
             await self.on_dead_letter(item)
         # done with it for good, even if this process dies before the rest of its fetch is settled
         if item.delivery is not None:
-            await item.delivery.ack()
+            await self._ack(item)
         elif self.work_queue:  # read from the stream: remove it, as an ack would
             await self.js.delete_msg(stream, item.seq)
         self.dead_lettered += 1
