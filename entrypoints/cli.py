@@ -272,7 +272,8 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from entrypoints.bench_ingest import run_ingest_bench
 
-    result = asyncio.run(run_ingest_bench(events=args.events, rate=args.rate))
+    result = asyncio.run(run_ingest_bench(messages=args.messages, rate=args.rate, latency_seconds=args.seconds,
+                                          warm=args.warm))
     print(json.dumps(result, indent=2))
     return 0
 
@@ -413,9 +414,12 @@ def parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="benchmarks that print JSON figures")
     bench_sub = bench.add_subparsers(dest="bench", required=True)
-    ingest = bench_sub.add_parser("ingest", help="partner publish -> projection, with same-run baselines")
-    ingest.add_argument("--events", type=int, default=20000)
-    ingest.add_argument("--rate", type=int, default=500, help="steady rate (events/s) for the latency run")
+    ingest = bench_sub.add_parser("ingest", help="partners' commands -> what operators see, on the whole platform,"
+                                  " with a same-run event-store baseline")
+    ingest.add_argument("--messages", type=int, default=20000, help="commands of the throughput run")
+    ingest.add_argument("--rate", type=int, default=500, help="steady rate (messages/s) of the latency run")
+    ingest.add_argument("--seconds", type=float, default=20, help="duration of each latency run (at --rate and at 50/s)")
+    ingest.add_argument("--warm", type=int, default=1000, help="youths registered first, for the commands about them")
     ingest.set_defaults(func=cmd_bench)
     bench_audit = bench_sub.add_parser("audit", help="audit log verification and replay, with a same-run baseline")
     bench_audit.add_argument("--entries", type=int, default=200000, help="log size")

@@ -142,11 +142,19 @@ class Work:
 
     def __init__(self, store: Store, known: Iterable[uuid.UUID] = ()):
         self.store = store
-        keys = list(known)
-        self.stored = store.existing_ids(keys)  # of the ids asked about up front: those that exist
-        self.asked = set(keys)
+        self.stored: set[uuid.UUID] = set()  # of the ids asked about up front: those that exist
+        self.asked: set[uuid.UUID] = set()
         self.loaded: dict[uuid.UUID, Any] = {}
         self.added: list[Any] = []
+        self.notes: dict[Any, Any] = {}  # what a handler worked out ahead for the batch (see `Prefetch`)
+        self.ask(known)
+
+    def ask(self, ids: Iterable[uuid.UUID]) -> None:
+        """Which of these aggregates exist, in one query: a later `get` of one that does not is
+        answered without a query."""
+        keys = [i for i in ids if i not in self.asked]
+        self.stored |= self.store.existing_ids(keys)
+        self.asked |= set(keys)
 
     def get(self, aggregate_id: uuid.UUID) -> Any | None:
         if aggregate_id in self.loaded:
@@ -183,11 +191,12 @@ class Work:
 Handler = Callable[[Work, CloudEvent, Message, Sender, datetime], "Accepted | Rejected"]
 """A service's handling of one command: load what it needs through `work`, decide (pure), record."""
 
-Prefetch = Callable[[CloudEvent, Message], Iterable[uuid.UUID]]
-"""Aggregate ids the handler will look up for this command, asked about once for the whole batch."""
+Prefetch = Callable[[Work, CloudEvent, Message], Iterable[uuid.UUID]]
+"""Aggregate ids the handler will look up for this command, asked about once for the whole batch
+(what it worked out to find them, e.g. an unsealed identity, it may keep in `work.notes`)."""
 
 
-def _no_prefetch(envelope: CloudEvent, command: Message) -> Iterable[uuid.UUID]:
+def _no_prefetch(work: Work, envelope: CloudEvent, command: Message) -> Iterable[uuid.UUID]:
     return ()
 
 
@@ -247,9 +256,10 @@ class Runtime:
 
     def _decide(self, batch: list[Incoming], now: datetime) -> tuple[list[tuple[dict[str, Any], bool]], Work]:
         parsed = [self.parse(i) for i in batch]
+        work = Work(self.store)
         keys = [receipt_id(i.agency, i.ingest_id) for i in batch]
-        keys += [key for p in parsed if not isinstance(p, list) for key in self.prefetch(*p)]
-        work = Work(self.store, keys)
+        keys += [key for p in parsed if not isinstance(p, list) for key in self.prefetch(work, *p)]
+        work.ask(keys)
         outcomes = [self._answer(work, incoming.agency, incoming.ingest_id, parsed_one, now)
                     for incoming, parsed_one in zip(batch, parsed, strict=True)]
         return outcomes, work

@@ -148,9 +148,40 @@ class Store(Application[uuid.UUID]):
             return {row["originator_id"] for row in conn.execute(query, (ids,))}
 
     def record(self, *aggregates: Any) -> bool:
-        """Save all in one transaction; False if one of them already existed (a concurrent twin)."""
+        """Save all in one transaction; False if one of them already existed (a concurrent twin),
+        and then what the cache held of them is dropped (it was older than the store)."""
         try:
             self.save(*aggregates)
         except IntegrityError:
+            self.forget(a.id for a in aggregates)
             return False
         return True
+
+    def forget(self, ids: Iterable[uuid.UUID]) -> None:
+        """Drop these aggregates from the cache: the next `get` reads them from the table.
+
+        The cache holds what this process saved, and is trusted without asking the table whether
+        another process has written since (`AGGREGATE_CACHE_FASTFORWARD=n`: a query fewer per
+        command): a decision on an older version fails to save (optimistic concurrency), the
+        aggregate is forgotten, and the runtime decides again on the stored one."""
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
+
+    def at_least(self, aggregate_id: uuid.UUID, version: int) -> Any:
+        """The aggregate at `version` or later (for a reader of the log, who has seen that version)."""
+        cache = self.repository.cache
+        if cache is not None:
+            try:
+                cached = cache.get(aggregate_id)
+            except KeyError:
+                cached = None
+            if cached is not None and cached.version >= version:
+                return cached
+            self.forget([aggregate_id])
+        return self.repository.get(aggregate_id)

@@ -12,10 +12,14 @@ import hashlib
 import hmac
 import os
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
+from psycopg_pool import ConnectionPool
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -195,13 +199,32 @@ class KeyDestroyed(Exception):
 
 
 class VaultKeys:
+    """The per-youth data keys, wrapped by the master keys, in `<schema>.youth_keys`; connections
+    from a small pool (the API reads keys on many threads)."""
+
     def __init__(self, db_url: str, keyring: Keyring, schema: str = "intake"):
         self.db_url, self.keyring = db_url, keyring
         self.table = sql.SQL("{}.youth_keys").format(sql.Identifier(schema))
         self.schema = sql.Identifier(schema)
+        self._pool: ConnectionPool | None = None
+        self._pool_lock = threading.Lock()
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(self.db_url, autocommit=False)
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        if self._pool is None:
+            with self._pool_lock:
+                if self._pool is None:  # each statement its own transaction, committed without waiting for the disk
+                    self._pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True, kwargs={
+                        "autocommit": True, "options": "-c synchronous_commit=off"})
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
 
     def create_table(self) -> None:
         with self._connect() as conn:
@@ -211,25 +234,55 @@ class VaultKeys:
                 " created_at timestamptz NOT NULL DEFAULT now(), destroyed_at timestamptz)").format(self.table))
 
     def ensure(self, youth_id: str) -> bytes:
-        with self._connect() as conn:
-            # DO NOTHING keeps the first writer's key when two callers race for one youth.
-            conn.execute(sql.SQL("INSERT INTO {} (youth_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING")
-                         .format(self.table), (youth_id, self.keyring.wrap(new_data_key())))
-            wrapped, destroyed_at = conn.execute(
-                sql.SQL("SELECT wrapped, destroyed_at FROM {} WHERE youth_id = %s").format(self.table),
-                (youth_id,)).fetchone()
+        """The youth's key, created on first use (one statement). Its commit does not wait for the
+        disk: whatever is encrypted with it is committed after it, and that commit's flush of the
+        write-ahead log takes the key's commit record along (it comes earlier in the log)."""
+        statement = sql.SQL(
+            "WITH new AS (INSERT INTO {0} (youth_id, wrapped) VALUES (%(id)s, %(wrapped)s) ON CONFLICT DO NOTHING"
+            "  RETURNING wrapped, destroyed_at)"
+            " SELECT wrapped, destroyed_at FROM new"
+            " UNION ALL SELECT wrapped, destroyed_at FROM {0} WHERE youth_id = %(id)s AND NOT EXISTS (SELECT FROM new)"
+        ).format(self.table)
+        for _attempt in range(3):
+            with self._connection() as conn:  # one round trip: the statement commits by itself
+                # DO NOTHING keeps the first writer's key when two callers race for one youth.
+                row = conn.execute(statement, {"id": youth_id, "wrapped": self.keyring.wrap(new_data_key())}).fetchone()
+            if row is not None:  # None: a racing writer's row was not yet visible to this statement
+                break
+        else:
+            raise RuntimeError(f"the key of youth {youth_id} could not be read or created")
+        wrapped, destroyed_at = row
         if destroyed_at is not None:
             raise KeyDestroyed(f"the data key of youth {youth_id} was destroyed")
         return self.keyring.unwrap(wrapped)
 
+    def ensure_many(self, owners: list[str]) -> dict[str, bytes | None]:
+        """`ensure` for many owners in one statement: owner -> key, or None if it was destroyed."""
+        if not owners:
+            return {}
+        owners = list(dict.fromkeys(owners))
+        statement = sql.SQL(
+            "WITH new AS (INSERT INTO {0} (youth_id, wrapped) SELECT * FROM unnest(%(ids)s::uuid[], %(wrapped)s::bytea[])"
+            "  ON CONFLICT DO NOTHING RETURNING youth_id, wrapped, destroyed_at)"
+            " SELECT youth_id::text, wrapped, destroyed_at FROM new"
+            " UNION ALL SELECT youth_id::text, wrapped, destroyed_at FROM {0}"
+            "  WHERE youth_id = ANY(%(ids)s::uuid[]) AND youth_id NOT IN (SELECT youth_id FROM new)"
+        ).format(self.table)
+        with self._connection() as conn:
+            rows = conn.execute(statement, {"ids": owners,
+                                            "wrapped": [self.keyring.wrap(new_data_key()) for _ in owners]}).fetchall()
+        return {owner: (self.keyring.unwrap(wrapped) if destroyed_at is None else None)
+                for owner, wrapped, destroyed_at in rows}
+
     def get(self, youth_id: str) -> bytes | None:
-        with self._connect() as conn:
+        with self._connection() as conn:
             row = conn.execute(sql.SQL("SELECT wrapped FROM {} WHERE youth_id = %s AND wrapped IS NOT NULL")
                                .format(self.table), (youth_id,)).fetchone()
         return self.keyring.unwrap(row[0]) if row else None
 
     def destroy(self, youth_id: str) -> None:
-        with self._connect() as conn:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = on")  # an erasure waits for the disk
             # Upsert a tombstone even when no key exists yet, so a late `ensure` cannot revive the youth.
             conn.execute(sql.SQL(
                 "INSERT INTO {0} AS k (youth_id, wrapped, destroyed_at) VALUES (%s, NULL, now())"

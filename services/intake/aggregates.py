@@ -18,7 +18,6 @@ from events.intake import Event
 from events.registry import models_in
 from kit.store import NAMESPACE, History
 from services.intake.case import evolve, evolve_engagement
-from shared.pseudonyms import engagement_id  # noqa: F401 - the id of an engagement history
 
 MESSAGES = {m.type_name: m for m in models_in(intake)}
 

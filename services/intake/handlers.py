@@ -17,10 +17,11 @@ from events.envelope import CloudEvent
 from events.receipts import Reason
 from kit.runtime import Accepted, Rejected, Sender, Work
 from services.intake.aggregates import (CaseReference, EngagementHistory, PersonKey, YouthCase, case_reference_id,
-                                        engagement_id, person_key_id)
+                                        person_key_id)
 from services.intake.decisions import Context, decide, decide_merge, decide_outreach_contact, decide_register_youth
 from services.intake.identity import IdentityVault
 from services.intake.policy import Policy
+from shared.pseudonyms import engagement_id
 
 
 @dataclass
@@ -33,11 +34,44 @@ class Intake:
     def context(self, sender: Sender, now: datetime) -> Context:
         return Context(agency=sender.agency, role=sender.role, now=now, policy=self.policy, actor=sender.actor)
 
-    def prefetch(self, envelope: CloudEvent, command: Any) -> list[uuid.UUID]:
-        """The index entries a registration looks up, asked about once per batch."""
+    def prefetch(self, work: Work, envelope: CloudEvent, command: Any) -> list[uuid.UUID]:
+        """What the batch's commands will look up (index entries, engagements), asked about once;
+        a sealed identity is opened here, once, and kept for the handling (`opened`)."""
+        agency, ids = envelope.kitagency, []
         if isinstance(command, ev.RegisterYouth):
-            return [case_reference_id(envelope.kitagency, command.partner_case_ref)]
-        return []
+            ids.append(case_reference_id(agency, command.partner_case_ref))
+        handle = getattr(command, "handle", None) or getattr(command, "engagement_handle", None)
+        if isinstance(handle, str):
+            ids.append(engagement_id(self.vault.pseudonym_key, agency, handle))
+            if isinstance(command, ev.RecordOutreachContact):
+                self._needs_key(work, str(ids[-1]))
+        sealed = getattr(command, "sealed_identity", None)
+        if sealed is not None:
+            checked = self.vault.open(sealed, self.policy.agency(agency), "data.sealed_identity")
+            work.notes[("opened", id(command))] = checked
+            if not isinstance(checked, list) and checked.pseudonym:
+                ids.append(person_key_id(checked.pseudonym))
+            if isinstance(command, ev.RegisterYouth):  # the id it gets if it is new, chosen now for its key
+                work.notes[("new_id", id(command))] = new_id = str(uuid.uuid4())
+                self._needs_key(work, new_id)
+            else:
+                self._needs_key(work, command.youth_id)
+        return ids
+
+    @staticmethod
+    def _needs_key(work: Work, owner: str) -> None:
+        work.notes.setdefault("key_owners", []).append(owner)
+
+    def keys(self, work: Work) -> dict[str, bytes | None]:
+        """The vault keys the batch's commands encrypt with, fetched or created in one statement."""
+        if "keys" not in work.notes:
+            work.notes["keys"] = self.vault.keys.ensure_many(work.notes.get("key_owners", []))
+        return work.notes["keys"]
+    def opened(self, work: Work, command: Any, ctx: Context):
+        """The command's sealed identity, opened and checked (by `prefetch`, or now)."""
+        found = work.notes.get(("opened", id(command)))
+        return found if found is not None else self.vault.open(command.sealed_identity, ctx.policy.agency(ctx.agency),
+                                                                 "data.sealed_identity")
 
     def handle(self, work: Work, envelope: CloudEvent, command: Any, sender: Sender, now: datetime) -> Accepted | Rejected:
         ctx = self.context(sender, now)
@@ -73,7 +107,7 @@ class Intake:
         existing = self.case_ref_owner(work, ctx.agency, c.partner_case_ref)
         checked = None
         if c.sealed_identity is not None:
-            checked = vault.open(c.sealed_identity, ctx.policy.agency(ctx.agency), "data.sealed_identity")
+            checked = self.opened(work, c, ctx)
             if isinstance(checked, list):
                 return Rejected(checked, subject=existing)
         owner = self.person_owner(work, checked.pseudonym) if checked and checked.pseudonym else None
@@ -82,9 +116,9 @@ class Intake:
             matched = self.youth(work, matched.state.merged_into)
         engagement = (work.get(engagement_id(vault.pseudonym_key, ctx.agency, c.engagement_handle))
                       if c.engagement_handle else None)
-        new_id = str(uuid.uuid4())
+        new_id = work.notes.get(("new_id", id(c))) or str(uuid.uuid4())
         if checked is not None and matched is None:
-            ciphertext = vault.encrypt(new_id, checked.identity)
+            ciphertext = vault.encrypt(new_id, checked.identity, self.keys(work))
             if isinstance(ciphertext, list):
                 return Rejected(ciphertext)
             ctx = replace(ctx, identity_ciphertext=ciphertext)
@@ -106,7 +140,7 @@ class Intake:
 
     def _outreach(self, work: Work, ctx: Context, sender: Sender, c: ev.RecordOutreachContact) -> Accepted | Rejected:
         eid = engagement_id(self.vault.pseudonym_key, ctx.agency, c.handle)
-        ciphertext = self.vault.encrypt_text(str(eid), c.handle)
+        ciphertext = self.vault.encrypt_text(str(eid), c.handle, self.keys(work))
         if isinstance(ciphertext, list):
             return Rejected(ciphertext)
         ctx = replace(ctx, identity_ciphertext=ciphertext)
@@ -137,7 +171,7 @@ class Intake:
         sealed = getattr(command, "sealed_identity", None)
         pseudonym = None
         if sealed is not None:
-            checked = self.vault.open(sealed, ctx.policy.agency(ctx.agency), "data.sealed_identity")
+            checked = self.opened(work, command, ctx)
             if isinstance(checked, list):
                 return Rejected(checked, subject=command.youth_id)
             if isinstance(command, ev.RecordIdentity) and checked.pseudonym:
@@ -147,7 +181,7 @@ class Intake:
                                             message=f"this national id belongs to youth {owner}: ask an authorised "
                                                     "operator to merge the two records")], subject=command.youth_id)
                 pseudonym = checked.pseudonym if owner is None else None
-            ciphertext = self.vault.encrypt(command.youth_id, checked.identity)
+            ciphertext = self.vault.encrypt(command.youth_id, checked.identity, self.keys(work))
             if isinstance(ciphertext, list):
                 return Rejected(ciphertext, subject=command.youth_id)
             ctx = replace(ctx, identity_ciphertext=ciphertext)

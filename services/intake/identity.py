@@ -4,6 +4,7 @@ for the youth's own key. Only ciphertext leaves this module; reasons never echo 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -54,14 +55,17 @@ class IdentityVault:
         normalised = identity.model_copy(update={"national_id": checked})
         return CheckedIdentity(normalised, national_id_pseudonym(self.pseudonym_key, scheme, checked))
 
-    def encrypt(self, owner_id: str, identity: Identity) -> str | list[Reason]:
-        return self.encrypt_text(owner_id, identity.model_dump_json(exclude_none=True))
+    def encrypt(self, owner_id: str, identity: Identity, ready: Mapping[str, bytes | None] = {}) -> str | list[Reason]:
+        return self.encrypt_text(owner_id, identity.model_dump_json(exclude_none=True), ready)
 
-    def encrypt_text(self, owner_id: str, text: str) -> str | list[Reason]:
+    def encrypt_text(self, owner_id: str, text: str, ready: Mapping[str, bytes | None] = {}) -> str | list[Reason]:
         """Ciphertext under the owner's key (a youth, or an engagement before registration;
-        created on first use: a key with no data is harmless)."""
+        created on first use: a key with no data is harmless). `ready`: keys fetched or created
+        ahead for a batch (None: destroyed)."""
         try:
-            key = self.keys.ensure(owner_id)
+            key = ready[owner_id] if owner_id in ready else self.keys.ensure(owner_id)
         except KeyDestroyed:
+            key = None
+        if key is None:
             return [Reason(field="data", code="erased", message="the personal data of this record was erased")]
         return encrypt_for(key, owner_id, text.encode())

@@ -70,11 +70,13 @@ class Watchlist:
         conn.execute(WATCH_DDL)
 
     def apply(self, conn: psycopg.Connection, events: Sequence[object]) -> None:
-        touched = dict.fromkeys(e.originator_id for e in events  # type: ignore[attr-defined]
-                                if isinstance(e, (YouthCase.Started, YouthCase.Recorded)))
+        touched: dict = {}  # youth -> the newest version of the page
+        for e in events:
+            if isinstance(e, (YouthCase.Started, YouthCase.Recorded)):
+                touched[e.originator_id] = max(touched.get(e.originator_id, 0), e.originator_version)
         rows = []
-        for youth_id in touched:
-            case = self.store.get(youth_id).state
+        for youth_id, version in touched.items():
+            case = self.store.at_least(youth_id, version).state
             rows.append((youth_id, case.contact_clock, case.lost_after_days, case.lost_contact,
                          not (case.closed or case.merged_into or case.erased), case.closed, case.erased,
                          case.exited_on))

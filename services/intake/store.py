@@ -10,7 +10,8 @@ SCHEMA = "intake"
 
 def open_store(db_url: str, env: dict[str, str] | None = None) -> Store:
     """The store, its schema and tables created. The aggregate cache keeps a youth's case in memory
-    between commands (a later read checks the table for newer events: replicas stay correct)."""
+    between commands (see `Store.forget` for why it need not ask the table first)."""
     ensure_schema(db_url, SCHEMA)
-    settings = eventsourcing_env(db_url, SCHEMA) | {"AGGREGATE_CACHE_MAXSIZE": "50000"} | dict(env or {})
+    settings = eventsourcing_env(db_url, SCHEMA) | {"AGGREGATE_CACHE_MAXSIZE": "50000",
+                                                    "AGGREGATE_CACHE_FASTFORWARD": "n"} | dict(env or {})
     return Store("intake", env=settings)

@@ -30,13 +30,19 @@ def test_contracts_check_passes_on_the_repository_and_fails_after_a_property_is_
 
 
 def test_bench_ingest_prints_the_figures_as_json():
-    result = kit("bench", "ingest", "--events", "300", "--rate", "100")
+    result = kit("bench", "ingest", "--messages", "300", "--rate", "100", "--seconds", "2", "--warm", "50",
+                 timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout)
-    for key in ("platform_events_per_s", "baseline_eventstore_events_per_s", "baseline_nats_publish_per_s",
+    for key in ("platform_messages_per_s", "platform_events_per_s", "baseline_eventstore_events_per_s",
                 "peak_rss_mb"):
         assert figures[key] > 0, key
-    assert 0 < figures["latency_ms"]["p50"] <= figures["latency_ms"]["p95"] <= figures["latency_ms"]["p99"]
+    # the baseline saved the same events the platform produced for the same load
+    assert figures["baseline"]["events"] == figures["platform_events"] and figures["platform_rejected"] == 0
+    for run in ("latency_ms", "latency_low_load_ms"):
+        assert 0 < figures[run]["p50"] <= figures[run]["p95"] <= figures[run]["p99"], run
+    assert figures["latency_low_load_ms"]["rate_per_s"] == 50
+    assert {"intake", "views", "gateway", "nats-server", "postgres"} <= set(figures["cpu_s"])
 
 
 def test_keys_public_prints_the_key_that_opens_with_the_platform_private_key(tmp_path: Path):

@@ -19,7 +19,7 @@ from shared import accounts
 from services.api.youths import YouthPage
 from shared.accounts import Operator
 from services.api.reads import CaseReads
-from services.intake.aggregates import engagement_id
+from shared.pseudonyms import engagement_id
 from shared.agencies import load_register
 
 pytestmark = pytest.mark.integration
