@@ -384,6 +384,7 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
                 cpu_before = processes.cpu()
                 started = await _publish_burst(js, burst)
                 await _wait(lambda: all(i in watch.receipts for i in ids), 600, "the burst's receipts")
+                answered = time.perf_counter() - started
                 last = max(watch.receipts[i][2] or 0 for i in ids)
                 await _wait(lambda: watch.position() >= last, 600, "the views to apply the burst")
                 elapsed = time.perf_counter() - started
@@ -399,6 +400,7 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
                 result["cpu_s"] = {name: round(cpu_after.get(name, 0) - cpu_before.get(name, 0), 1)
                                    for name in sorted(cpu_after)}
                 result["cpu_s"]["seconds"] = round(elapsed, 1)
+                result["cpu_s"]["answered_after_s"] = round(answered, 1)  # the last receipt: gateway + intake
 
                 await asyncio.sleep(SETTLE_SECONDS)
                 result["latency_ms"] = await _latency(js, watch, load, youths, rate, max(1, int(rate * latency_seconds)))

@@ -20,6 +20,7 @@ with (applied, recognised as a duplicate, or dead-lettered).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,36 @@ def safe_error(error: BaseException) -> str:
     else:
         text = f"{type(error).__name__}: {error}"
     return text.replace("\r", " ").replace("\n", " ")[:500]
+
+
+async def pull(sub, batch: int, wait: float | None = None) -> list[Msg]:
+    """Up to `batch` messages of a pull subscription: waiting up to `wait` seconds for the first,
+    or (no `wait`) only what the server has now, answered at once with a 404 status when that is
+    fewer. nats-py's `fetch` cannot ask for the latter (its probe carries an expiry, which makes
+    the server linger until it runs out), and takes any message with a `Status` header for a status
+    of the server's, which a publisher can set: here, a message with an ack subject is a message."""
+    request: dict[str, object] = {"batch": batch}
+    if wait:
+        request["expires"] = int(wait * 1e9)
+    else:
+        request["no_wait"] = True
+    await sub._nc.publish(sub._nms, json.dumps(request).encode(), sub._deliver)
+    deadline = asyncio.get_running_loop().time() + (wait or 0) + 1.0
+    messages: list[Msg] = []
+    while len(messages) < batch:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            break
+        try:
+            msg = await sub._sub.next_msg(timeout=remaining)
+        except (asyncio.TimeoutError, nats.errors.TimeoutError):
+            break
+        if not msg.reply:  # the server's status: 404 no more, 408 expired (or a stale one); 100 heartbeat
+            if (msg.headers or {}).get("Status") == "100":
+                continue
+            break
+        messages.append(msg)
+    return messages
 
 
 class StreamGaps:
@@ -174,20 +205,12 @@ class Consumer:
         self.backlog = await self.gaps.between(self.floor, delivered + 1) if delivered > self.floor else []
 
     async def _fetch(self, sub) -> list[Msg]:
-        """Wait for the first message, then take whatever else is already there.
-
-        A single `fetch(batch)` that finds nothing waiting lingers until the batch is full or the
-        request expires, which adds up to its timeout to every message's latency at low rates.
-        """
-        try:
-            messages = await sub.fetch(1, timeout=0.5)
-        except (asyncio.TimeoutError, nats.errors.TimeoutError):
-            return []
-        if self.batch_size > 1:
-            try:
-                messages += await sub.fetch(self.batch_size - 1, timeout=0.005)
-            except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                pass
+        """Wait for the first message, then take whatever else is already there, without waiting
+        (a request that lingers for a full batch would add its wait to every command's latency at
+        low rates, at every stage of the platform)."""
+        messages = await pull(sub, 1, wait=0.5)
+        if messages and self.batch_size > 1:
+            messages += await pull(sub, self.batch_size - 1)
         return messages
 
     async def process(self, messages: Sequence[Msg]) -> None:

@@ -24,6 +24,7 @@ log = logging.getLogger("kit.log_views")
 
 class LogView(Protocol):
     name: str
+    topics: tuple[str, ...]  # the stored event topics it reads (the others are not even decoded)
 
     def create_tables(self, conn: psycopg.Connection) -> None: ...
 
@@ -43,7 +44,7 @@ def apply_next_page(conn: psycopg.Connection, store: Store, schema: str, view: L
         conn.execute(sql.SQL("INSERT INTO {} VALUES (%s, 0) ON CONFLICT DO NOTHING").format(table), (view.name,))
         position = conn.execute(sql.SQL("SELECT notification_id FROM {} WHERE view = %s FOR UPDATE").format(table),
                                 (view.name,)).fetchone()[0]
-        notifications = store.recorder.select_notifications(position + 1, page)
+        notifications = store.recorder.select_notifications(position + 1, page, topics=view.topics)
         if not notifications:
             return 0
         view.apply(conn, [store.mapper.to_domain_event(n) for n in notifications])

@@ -65,7 +65,11 @@ def to_command(model: type[Message], body: BaseModel, ingest_public_key: str) ->
 
 class CommandGateway:
     """Publishes operators' commands and hands back their receipts (a core subscription on the
-    receipts subjects: JetStream also delivers stored subjects to plain subscribers)."""
+    receipts subjects: JetStream also delivers stored subjects to plain subscribers). It listens
+    only while commands wait for their receipts, and a minute after: partners' receipts are most of
+    them, and none is this process's business otherwise."""
+
+    IDLE_SECONDS = 60.0
 
     def __init__(self, nats_url: str, platform: Platform, ingest_public_key: str, wait_seconds: float = 10.0):
         self.nats_url = nats_url
@@ -73,17 +77,36 @@ class CommandGateway:
         self.ingest_public_key = ingest_public_key
         self.wait_seconds = wait_seconds
         self.nc: nats.NATS | None = None
+        self.subscription = None
+        self.last_sent = 0.0
         self.waiting: dict[tuple[str, str], asyncio.Future] = {}
 
     async def start(self) -> None:
         self.nc = await nats.connect(self.nats_url, name="kit-api")
-        await self.nc.subscribe("kit.receipts.>", cb=self._on_receipt)
 
     async def stop(self) -> None:
         if self.nc is not None:
             await self.nc.drain()
 
+    async def _listen(self) -> None:
+        """Subscribed before the command is published, so its receipt cannot slip by."""
+        assert self.nc is not None
+        self.last_sent = asyncio.get_running_loop().time()
+        if self.subscription is None:
+            self.subscription = await self.nc.subscribe("kit.receipts.>", cb=self._on_receipt)
+            asyncio.get_running_loop().create_task(self._stop_listening_when_idle())
+
+    async def _stop_listening_when_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.waiting or loop.time() - self.last_sent < self.IDLE_SECONDS:
+            await asyncio.sleep(self.IDLE_SECONDS / 4)
+        subscription, self.subscription = self.subscription, None
+        if subscription is not None:
+            await subscription.unsubscribe()
+
     async def _on_receipt(self, msg: Msg) -> None:
+        if b'"ingest_id":"http-' not in msg.data:  # a partner's receipt (most of them): not awaited here
+            return
         try:
             receipt = json.loads(msg.data)
             future = self.waiting.get((receipt["agency"], receipt["ingest_id"]))
@@ -104,6 +127,7 @@ class CommandGateway:
         key = (operator.agency, ingest_id)
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.waiting[key] = future
+        await self._listen()
         try:
             await self.nc.jetstream().publish(command_subject(service.name, operator.agency), message.to_json_bytes(),
                                               headers={"Nats-Msg-Id": f"{operator.agency}:{ingest_id}"})

@@ -62,6 +62,7 @@ class Watchlist:
     """What the scans need of each youth's case, from the case as its history leaves it."""
 
     name = "watchlist"
+    topics = (YouthCase.Started.TOPIC, YouthCase.Recorded.TOPIC)
 
     def __init__(self, store: Store):
         self.store = store
