@@ -264,7 +264,9 @@ class Processes:
                          for name in platform().processes(self.settings)]
         self.names = platform().processes(self.settings)
         self.servers = servers
-        self.peak = 0
+        self.peak = 0  # proportional set size: pages shared between processes counted once
+        self.peak_rss = 0  # resident set size summed: PostgreSQL's shared buffers counted once per backend
+        self.peak_by_process: dict[str, float] = {}
         self.sampling = threading.Event()
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
@@ -278,14 +280,20 @@ class Processes:
 
     def _sample(self) -> None:
         while not self.sampling.is_set():
-            total = 0
-            for _, process in self._all():
+            total = rss = 0
+            by_process: dict[str, float] = {}
+            for name, process in self._all():
                 try:
-                    total += process.memory_info().rss
-                except psutil.NoSuchProcess:
-                    pass
-            self.peak = max(self.peak, total)
-            time.sleep(0.1)
+                    memory = process.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                total += memory.pss
+                rss += memory.rss
+                by_process[name.split("#")[0]] = by_process.get(name.split("#")[0], 0) + memory.pss
+            if total > self.peak:
+                self.peak, self.peak_by_process = total, by_process
+            self.peak_rss = max(self.peak_rss, rss)
+            time.sleep(0.25)
 
     def cpu(self) -> dict[str, float]:
         spent: dict[str, float] = {}
@@ -411,7 +419,10 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
                 watch.stop.set()
                 await nc.close()
             result["peak_rss_mb"] = round(processes.peak / 2**20, 1)
-            result["peak_rss_scope"] = f"every platform process ({', '.join(processes.names)}), nats-server, postgres"
+            result["peak_rss_scope"] = (f"every platform process ({', '.join(processes.names)}), nats-server, postgres"
+                                        " with its backends; proportional set size (shared pages counted once)")
+            result["peak_rss_by_process_mb"] = {k: round(v / 2**20, 1) for k, v in processes.peak_by_process.items()}
+            result["peak_rss_summed_mb"] = round(processes.peak_rss / 2**20, 1)  # shared pages once per process
             result["cpu_count"] = os.cpu_count()
             return result
         finally:

@@ -165,8 +165,13 @@ class Consumer:
         """
         self.batch_size = batch_size
         self.work_queue = work_queue  # its stream keeps a message until this consumer acks it
+        # Where the stream keeps its messages, one ack of the last applied message acks the ones
+        # before it (they are applied in order): one ack a fetch, not one a message. A work queue
+        # wants each message acked (it deletes them one by one).
+        self.ack_all = not work_queue
         self.declaration = (stream, subject, ConsumerConfig(
-            durable_name=self.name, filter_subject=subject, ack_policy=ServerAckPolicy.EXPLICIT,
+            durable_name=self.name, filter_subject=subject,
+            ack_policy=ServerAckPolicy.EXPLICIT if work_queue else ServerAckPolicy.ALL,
             ack_wait=self.ack_wait, max_deliver=-1, deliver_policy=DeliverPolicy.ALL,
             max_ack_pending=10 * batch_size,
         ))
@@ -218,10 +223,10 @@ class Consumer:
         deliveries = [m.metadata.sequence.consumer for m in messages]
         contiguous = bool(deliveries) and min(deliveries) == self.last_delivery + 1
         self.last_delivery = max([self.last_delivery, *deliveries])
-        for item in delivered:
-            if item.seq <= self.floor:  # dealt with before (read from the stream, or the ack was lost)
-                await item.delivery.ack()  # type: ignore[union-attr]
-                self.processed += 1
+        duplicates = [i for i in delivered if i.seq <= self.floor]  # dealt with before (read from the
+        for item in (duplicates[-1:] if self.ack_all else duplicates):  # stream, or the ack was lost)
+            await item.delivery.ack()  # type: ignore[union-attr]
+        self.processed += len(duplicates)
         fresh = {i.seq: i for i in self.backlog if i.seq > self.floor}
         fresh |= {i.seq: i for i in delivered if i.seq > self.floor}  # a delivery counts its attempts
         self.backlog = []
@@ -307,9 +312,12 @@ class Consumer:
             await item.delivery.ack()
 
     async def _settle(self, items: list[Item], done: set[int]) -> None:
-        for item in items:
-            if item.seq in done:
-                await self._ack(item)
+        settled = [i for i in items if i.seq in done]  # a prefix of the fetch, in stream order
+        if self.ack_all:
+            last = next((i for i in reversed(settled) if i.delivery is not None), None)
+            settled = [last] if last is not None else []
+        for item in settled:
+            await self._ack(item)
         self.processed += len(done)
         not_due = [i for i in items if i.seq not in done]
         if not_due:

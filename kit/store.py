@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from psycopg import sql
 from events.base import Message
 
 NAMESPACE = uuid.UUID("8d2c6f0e-3b1a-4c5d-9e7f-1a2b3c4d5e6f")
+_in_hand: ContextVar[Message | None] = ContextVar("message_in_hand", default=None)  # being recorded now
 
 
 def receipt_id(agency: str, ingest_id: str) -> uuid.UUID:
@@ -67,6 +69,10 @@ class History(Aggregate):
 
     @classmethod
     def message_of(cls, type_name: str, data: dict[str, Any]) -> Message:
+        """The stored event's message; the one being recorded right now needs no parsing again."""
+        in_hand = _in_hand.get()
+        if in_hand is not None and in_hand.type_name == type_name:
+            return in_hand
         return cls.messages[type_name].model_validate(data)
 
     def _fold(self, message: Message, at: datetime) -> None:
@@ -81,11 +87,20 @@ class History(Aggregate):
 
     @classmethod
     def start(cls, aggregate_id: uuid.UUID, message: Message, meta: dict[str, Any]):
-        return cls._create(cls.Started, id=aggregate_id, type_name=message.type_name,
-                           data=message.model_dump(mode="json"), meta=meta)
+        token = _in_hand.set(message)
+        try:
+            return cls._create(cls.Started, id=aggregate_id, type_name=message.type_name,
+                               data=message.model_dump(mode="json"), meta=meta)
+        finally:
+            _in_hand.reset(token)
 
     def record(self, message: Message, meta: dict[str, Any]) -> None:
-        self.trigger_event(self.Recorded, type_name=message.type_name, data=message.model_dump(mode="json"), meta=meta)
+        token = _in_hand.set(message)
+        try:
+            self.trigger_event(self.Recorded, type_name=message.type_name, data=message.model_dump(mode="json"),
+                               meta=meta)
+        finally:
+            _in_hand.reset(token)
 
 
 class Receipt(Aggregate):
