@@ -20,7 +20,7 @@ from kit.streams import CHECKPOINT_SUBJECT
 from projections.integration_event import IntegrationEvent
 from services.audit import log
 from services.audit.checkpointing import make_checkpoint
-from services.views.wiring import ViewsService
+from projections.runner import ProjectionRunner
 from shared import accounts
 
 logger = logging.getLogger("kit.audit")
@@ -80,7 +80,7 @@ class AuditService:
         self.settings = settings
         self.db_url = database_url(settings)
         self.nats_url = nats_url(settings)
-        self.events = ViewsService(settings, platform, projections=(AuditTrail(),), name="audit")
+        self.events = ProjectionRunner(settings, platform, projections=(AuditTrail(),), name="audit")
 
     def prepare(self) -> None:
         with psycopg.connect(self.db_url) as conn, conn.transaction():

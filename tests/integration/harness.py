@@ -10,6 +10,7 @@ import nats
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kit.config import Settings
+from kit.service import Platform
 from kit.streams import receipt_subject
 from tests.conftest import PLATFORM
 
@@ -17,15 +18,15 @@ from tests.conftest import PLATFORM
 class Service:
     """A declared service run in the test's event loop, as `kit run <name>` runs it."""
 
-    def __init__(self, name: str, settings: Settings):
-        self.name, self.settings = name, settings
+    def __init__(self, name: str, settings: Settings, platform: Platform = PLATFORM):
+        self.name, self.settings, self.platform = name, settings, platform
 
     async def run(self, stop: asyncio.Event) -> None:
-        await PLATFORM.service(self.name).run()(self.settings, stop, PLATFORM)
+        await self.platform.service(self.name).run()(self.settings, stop, self.platform)
 
 
-def services(settings: Settings, *names: str) -> list[Service]:
-    return [Service(name, settings) for name in names]
+def services(settings: Settings, *names: str, platform: Platform = PLATFORM) -> list[Service]:
+    return [Service(name, settings, platform) for name in names]
 
 
 def ingest_path(settings: Settings) -> list[Service]:

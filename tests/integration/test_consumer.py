@@ -11,7 +11,7 @@ from events.builders import envelope
 from events.intake import YouthRegistered
 from kit.nats_setup import prepare
 from kit.streams import DLQ_STREAM, event_subject, events_stream
-from services.views.wiring import ViewsService
+from projections.runner import ProjectionRunner
 from tests.conftest import PLATFORM, eventually
 from tests.integration.harness import running
 
@@ -69,13 +69,13 @@ async def test_a_redelivered_event_has_no_second_effect(platform, nc):
     await prepare(platform.nats_url, PLATFORM)
     for seq in (1, 2, 3):
         await publish(js, seq)
-    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(),))
+    service = ProjectionRunner(platform.settings, PLATFORM, projections=(Recording(),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3])
     # the durable consumer is lost and recreated: the server delivers everything again
     await js.delete_consumer(STREAM, service.consumers[0].name)
     await publish(js, 4)
-    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(),))
+    service = ProjectionRunner(platform.settings, PLATFORM, projections=(Recording(),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3, 4])
         await eventually(lambda: service.consumers[0].processed == 4)
@@ -88,7 +88,7 @@ async def test_a_failing_effect_is_not_acked_and_is_retried_until_committed(plat
     await prepare(platform.nats_url, PLATFORM)
     for seq in (1, 2, 3):
         await publish(js, seq)
-    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(fail_times={2: 2}),))
+    service = ProjectionRunner(platform.settings, PLATFORM, projections=(Recording(fail_times={2: 2}),))
     async with running(service):
         await eventually(lambda: applied(platform.database_url) == [1, 2, 3])
     consumer = (await js.consumer_info(STREAM, service.consumers[0].name))
@@ -103,7 +103,7 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_subject_and_
     await publish(js, 2, payload=b'{"specversion": "1.0", "id": "broken"}')  # not a valid integration event
     await publish(js, 3)
     await publish(js, 4)
-    service = ViewsService(platform.settings, PLATFORM, projections=(Recording(always_fail={4}),))
+    service = ProjectionRunner(platform.settings, PLATFORM, projections=(Recording(always_fail={4}),))
     async with running(service):
         await eventually(lambda: service.consumers[0].dead_lettered == 2, timeout=30)
         await eventually(lambda: applied(platform.database_url) == [1, 3])
@@ -127,7 +127,7 @@ async def test_dead_letter_headers_never_carry_input_values(platform, nc):
     document = json.loads(integration_event(1))
     document["time"] = "Mario Rossi RSSMRA85T10A562S"  # refused: not a timestamp; the reason must not quote it
     await publish(js, 1, payload=json.dumps(document).encode())
-    service = ViewsService(platform.settings, PLATFORM)
+    service = ProjectionRunner(platform.settings, PLATFORM)
     async with running(service):
         await eventually(lambda: service.consumers[0].dead_lettered == 1, timeout=30)
     message = await js.get_msg(DLQ_STREAM, 1)
