@@ -147,6 +147,8 @@ async def test_kills_lose_nothing_duplicate_nothing_keep_each_youths_order_and_c
     recoveries: list[tuple[str, float, float]] = []
     wire = messages()
 
+    published_until = []
+
     async def publish_all():
         started = time.monotonic()
         for i, message in enumerate(wire):
@@ -154,17 +156,18 @@ async def test_kills_lose_nothing_duplicate_nothing_keep_each_youths_order_and_c
             if delay > 0:
                 await asyncio.sleep(delay)
             await js.publish(f"kit.ingest.{AGENCY}", message, stream="KIT_INGEST")
+        published_until.append(time.monotonic())
 
     async def keep_killing():
-        await asyncio.sleep(3)  # let every service reach its steady rate first
-        for round_ in range(KILLS):
+        await asyncio.sleep(2)  # let every service reach its steady rate first
+        for round_ in range(KILLS):  # within the publishing (25 s): each kill meets traffic
             victim = services[("gateway", "intake", "views")[round_ % 3]]
             killed_at = time.monotonic()
             victim.kill()
-            await asyncio.sleep(rng.uniform(1.0, 2.0))  # down for a moment: work piles up
+            await asyncio.sleep(rng.uniform(1.0, 1.5))  # down for a moment: work piles up
             victim.start()
             recoveries.append((victim.name, killed_at, time.monotonic()))
-            await asyncio.sleep(rng.uniform(1.5, 2.5))
+            await asyncio.sleep(rng.uniform(0.8, 1.2))
 
     try:
         await asyncio.gather(publish_all(), keep_killing())
@@ -207,8 +210,10 @@ async def test_kills_lose_nothing_duplicate_nothing_keep_each_youths_order_and_c
     assert {r["ingest_id"] for r in got} == expected
     assert all(r["status"] == "accepted" for r in got)
     # a crash costs seconds: each service works off its backlog soon after its restart
-    measured = [(name, *backlog.recovery(name, killed, restarted)) for name, killed, restarted in recoveries]
+    measured = [(name, *backlog.recovery(name, killed, restarted)) for name, killed, restarted in recoveries
+                if restarted < published_until[0] - 1.0]  # traffic still came while it was down
     print("after each kill: (service, backlog piled up, seconds from the restart to work it off):",
           [(name, peak, round(seconds, 1)) for name, peak, seconds in measured])
+    assert len(measured) >= KILLS - 1
     assert all(peak >= RATE // 2 for _, peak, _ in measured), "each kill should leave work to catch up on"
     assert all(seconds <= RECOVERY_LIMIT_S for _, _, seconds in measured), measured
