@@ -265,8 +265,8 @@ class _paused:
 
     def __init__(self, js, projections: Sequence[Projection], sources: Mapping[str, Sequence[str]]):
         self.js = js
-        self.targets = [(events_stream(service), consumer_name(p.name, service))
-                        for p in projections for service in sources.get(p.name, ())]
+        self.targets = sorted({(events_stream(service), consumer_name("views", service))
+                               for p in projections for service in sources.get(p.name, ())})
         self.paused: list[tuple[str, str]] = []
         self.renewed = 0.0
 

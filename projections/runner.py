@@ -1,6 +1,7 @@
-"""Keeps read models up to date: one durable consumer per read model and upstream stream, each
-message applied with the model's position in one transaction (`tracking.apply_in_turn`). The views
-service runs every declared read model with it; the audit service its log."""
+"""Keeps read models up to date: one durable consumer per upstream stream for all the read models
+that read it; each message is read once and applied to every model with the model's position, in
+one transaction (`tracking.apply_all`). The views service runs every declared read model with it;
+the audit service its log."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 from collections.abc import Sequence
 
 from faststream.nats import NatsBroker
+from nats.js.errors import NotFoundError
 from psycopg_pool import ConnectionPool
 
 from kit.config import Settings, database_url, nats_url
@@ -17,8 +19,8 @@ from kit.db import ensure_schema
 from kit.nats_setup import prepare
 from kit.service import Platform, Projection
 from kit.streams import events_filter, events_stream
-from projections.tracking import (SCHEMA, apply_in_turn, consumer_name, create_positions_table, skip_in_turn,
-                                  stream_position)
+from projections.tracking import (SCHEMA, apply_all, consumer_name, create_positions_table, former_consumer_name,
+                                  skip_in_turn, stream_position)
 
 log = logging.getLogger("kit.views")
 
@@ -36,33 +38,52 @@ class ProjectionRunner:
         self.pool: ConnectionPool | None = None
         self.broker = NatsBroker(self.nats_url, name=f"kit-{name}", logger=logging.getLogger(f"kit.{name}.broker"))
         self.consumers: list[Consumer] = []
-        for projection in self.projections:
-            for service in platform.sources_of(projection):
-                stream = events_stream(service.name)
-                consumer = Consumer(name=consumer_name(projection.name, service.name),
-                                    handle=self._handler(projection, stream),
-                                    on_dead_letter=self._skipper(projection, stream),
-                                    start_floor=self._position(projection, stream),
-                                    dead_letter_after=settings.dead_letter_after,
-                                    max_deliveries=settings.max_deliver, ack_wait=settings.ack_wait)
-                consumer.declare(stream=stream, subject=events_filter(service.name), batch_size=500)
-                self.consumers.append(consumer)
+        self.groups: dict[str, tuple[Projection, ...]] = {}  # stream -> the read models that read it
+        for service in platform.with_events:
+            group = tuple(p for p in self.projections if service in platform.sources_of(p))
+            if not group:
+                continue
+            stream = events_stream(service.name)
+            self.groups[stream] = group
+            consumer = Consumer(name=consumer_name(name, service.name), handle=self._handler(group, stream),
+                                on_dead_letter=self._skipper(group, stream), start_floor=self._position(group, stream),
+                                dead_letter_after=settings.dead_letter_after, max_deliveries=settings.max_deliver,
+                                ack_wait=settings.ack_wait)
+            consumer.declare(stream=stream, subject=events_filter(service.name), batch_size=500)
+            self.consumers.append(consumer)
 
-    def _handler(self, projection: Projection, stream: str):
+    def _handler(self, group: tuple[Projection, ...], stream: str):
         async def handle(items: list[Item]) -> list[int]:
             batch = [(i.seq, i.data) for i in items]
-            return await asyncio.to_thread(self._in_transaction, apply_in_turn, projection, stream, batch)
+            return await asyncio.to_thread(self._in_transaction, apply_all, group, stream, batch)
         return handle
 
-    def _position(self, projection: Projection, stream: str):
+    def _position(self, group: tuple[Projection, ...], stream: str):
+        def least(conn) -> int:
+            return min(stream_position(conn, p, stream) for p in group)
+
         async def where() -> int:
-            return await asyncio.to_thread(self._in_transaction, stream_position, projection, stream)
+            return await asyncio.to_thread(self._in_transaction, least)
         return where
 
-    def _skipper(self, projection: Projection, stream: str):
+    def _skipper(self, group: tuple[Projection, ...], stream: str):
+        def skip_all(conn, sequence: int) -> None:
+            for projection in group:
+                skip_in_turn(conn, projection, stream, sequence)
+
         async def skip(item: Item) -> None:
-            await asyncio.to_thread(self._in_transaction, skip_in_turn, projection, stream, item.seq)
+            await asyncio.to_thread(self._in_transaction, skip_all, item.seq)
         return skip
+
+    async def retire_former_consumers(self, js) -> None:
+        """Each read model had a consumer of its own before they shared one per stream."""
+        for stream, group in self.groups.items():
+            service = stream.removeprefix("KIT_EVENTS_").lower()
+            for projection in group:
+                try:
+                    await js.delete_consumer(stream, former_consumer_name(projection.name, service))
+                except NotFoundError:
+                    pass
 
     def _in_transaction(self, function, *args):
         assert self.pool is not None
@@ -90,6 +111,7 @@ class ProjectionRunner:
             self.create_tables()
             await prepare(self.nats_url, self.platform, [c.declaration for c in self.consumers])
             await self.broker.start()
+            await self.retire_former_consumers(self.broker.config.connection_state.stream)
             log.info("views service running: %s", ", ".join(p.name for p in self.projections))
             js = self.broker.config.connection_state.stream
             await asyncio.gather(*(c.run(js, stop) for c in self.consumers))

@@ -36,8 +36,14 @@ class Projection(Protocol):
         projections write each page with a few set-based statements, not one per event)."""
 
 
-def consumer_name(projection: str, service: str) -> str:
-    """The durable consumer that feeds a projection from a service's integration stream."""
+def consumer_name(runner: str, service: str) -> str:
+    """The durable consumer that feeds a runner's read models from a service's integration stream
+    (one for all of them: each message is delivered, read and committed once)."""
+    return f"{runner}-{service}".replace("_", "-")
+
+
+def former_consumer_name(projection: str, service: str) -> str:
+    """The consumer a read model had of its own before they shared one (retired at start)."""
     return f"views-{projection}-{service}".replace("_", "-")
 
 
@@ -115,6 +121,19 @@ def apply_in_turn(conn: psycopg.Connection, projection: Projection, stream: str,
         projection.apply_page(conn, [as_event(payloads[sequence]) for sequence in apply])
     store_position(conn, projection, stream, current)
     return done
+
+
+def apply_all(conn: psycopg.Connection, projections: Sequence[Projection], stream: str,
+              messages: Sequence[tuple[int, bytes]]) -> list[int]:
+    """`apply_in_turn` for several read models of one stream in the caller's transaction, each
+    message read once; the sequences every one of them is done with."""
+    below = min(stream_position(conn, p, stream) for p in projections)  # a duplicate for all: not read
+    read = [(seq, as_event(payload) if seq > below else payload) for seq, payload in messages]
+    done: set[int] | None = None
+    for projection in projections:
+        applied = set(apply_in_turn(conn, projection, stream, read))
+        done = applied if done is None else done & applied
+    return sorted(done or ())
 
 
 def as_event(message: bytes | IntegrationEvent) -> IntegrationEvent:

@@ -93,8 +93,7 @@ class Backlog:
     durable consumers (delivered and not acked, or not delivered yet)."""
 
     CONSUMERS = {"gateway": [(INGEST_STREAM, "gateway-ingest")], "intake": [(COMMANDS_STREAM, "intake-commands")],
-                 "views": [(events_stream("intake"), "views-youth-directory-intake"),
-                           (events_stream("intake"), "views-timeline-intake")]}
+                 "views": [(events_stream("intake"), "views-intake")]}
 
     def __init__(self, js):
         self.js = js
