@@ -58,6 +58,10 @@ def create_tables(conn: psycopg.Connection) -> None:
             youth_id uuid,
             what text NOT NULL
         )""")
+    # the writing transaction: a reader of the log takes rows in the order their transactions
+    # ended, not in id order (ids are drawn before commit, so a lower one can commit later)
+    conn.execute(f"ALTER TABLE {SCHEMA}.access_log ADD COLUMN IF NOT EXISTS txid xid8 DEFAULT pg_current_xact_id()")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS access_log_txid ON {SCHEMA}.access_log (txid)")
 
 
 class InvalidOperator(ValueError):

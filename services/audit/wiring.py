@@ -24,7 +24,7 @@ from projections.runner import ProjectionRunner
 from shared import accounts
 
 logger = logging.getLogger("kit.audit")
-ACCESS_SOURCE = "api.access_log"
+ACCESS_SOURCE = "api.access_log#txid"  # the position is a transaction horizon (see append_access_log)
 
 
 class AuditTrail:
@@ -56,13 +56,19 @@ class AuditTrail:
 
 
 def append_access_log(db_url: str, limit: int = 1000) -> int:
-    """Reads of youths' records, from the API's access log, after the last one recorded."""
+    """Reads of youths' records, from the API's access log: the rows of the transactions that ended
+    since the last call. Taken by transaction, not by id: ids are drawn before commit, so a row
+    with a lower id can commit after a higher one was appended (a position by id would skip it).
+    `horizon` is the oldest transaction still running: every row of an older one is visible now."""
     with psycopg.connect(db_url) as conn, conn.transaction():
-        last = log.position(conn, ACCESS_SOURCE)
+        since = log.position(conn, ACCESS_SOURCE, lock=True)  # the horizon of the last call
+        after_id = log.position(conn, ACCESS_SOURCE + "/id")  # within `since`: the rows taken (a full page)
+        horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()[0]
         rows = conn.cursor(row_factory=dict_row).execute(
-            "SELECT * FROM api.access_log WHERE id > %s ORDER BY id LIMIT %s", (last, limit)).fetchall()
-        if not rows:
-            return 0
+            "SELECT *, txid::text::bigint AS tx FROM api.access_log"
+            " WHERE (txid, id) > (%(since)s::text::xid8, %(after)s) AND txid < %(horizon)s::text::xid8"
+            " ORDER BY txid, id LIMIT %(limit)s",
+            {"since": since, "after": after_id, "horizon": horizon, "limit": limit}).fetchall()
         items = [log.Item(source=f"access:{r['id']}", kind="access",
                           youth_id=str(r["youth_id"]) if r["youth_id"] else None, recorded_at=r["at"],
                           payload={"operator_id": str(r["operator_id"]), "agency": r["agency"], "role": r["role"],
@@ -70,9 +76,11 @@ def append_access_log(db_url: str, limit: int = 1000) -> int:
                                    "youth_id": str(r["youth_id"]) if r["youth_id"] else None,
                                    "at": r["at"].isoformat()})
                  for r in rows]
-        log.append(conn, items)
-        log.set_position(conn, ACCESS_SOURCE, rows[-1]["id"])
-        return len(rows)
+        appended = log.append(conn, items) if items else 0
+        full = len(rows) == limit  # it may stop inside a transaction's rows: continue after the last one
+        log.set_position(conn, ACCESS_SOURCE, rows[-1]["tx"] if full else horizon)
+        log.set_position(conn, ACCESS_SOURCE + "/id", rows[-1]["id"] if full else 0)
+        return appended
 
 
 class AuditService:

@@ -147,3 +147,34 @@ def test_a_new_checkpoint_hashes_only_what_came_since_and_ignores_a_forged_saved
         log.append(conn, [item(i) for i in range(50, 60)])
     signed = make_checkpoint(db, PRIVATE)
     assert signed.checkpoint.size == 60 and verify(db).ok and verify(db).checkpoints == 3
+
+
+def test_a_read_whose_transaction_ends_after_a_later_one_is_still_in_the_audit_log(database_url):
+    """Given two reads whose access-log rows commit out of id order (the first transaction is still
+    open when the second commits and the log is tailed), when the first commits and the log is
+    tailed again, then both reads are in the audit log."""
+    from services.audit.wiring import append_access_log
+    from shared import accounts
+    from shared.accounts import Operator
+
+    operator = Operator(id=str(uuid.uuid4()), username="giulia", agency="comune-milano-m7", role="key_worker")
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        accounts.create_tables(conn)
+        log.create_tables(conn)
+        conn.execute("INSERT INTO api.operators (id, username, agency, role, password_hash) VALUES (%s, %s, %s, %s, 'x')",
+                     (operator.id, operator.username, operator.agency, operator.role))
+    slow, fast = psycopg.connect(database_url), psycopg.connect(database_url)
+    try:
+        accounts.log_access(slow, operator, purpose="case_management", what="youth record", youth_id=YOUTHS[0])
+        accounts.log_access(fast, operator, purpose="case_management", what="youth timeline", youth_id=YOUTHS[1])
+        fast.commit()
+        append_access_log(database_url)
+        slow.commit()
+        append_access_log(database_url)
+    finally:
+        slow.close()
+        fast.close()
+    with psycopg.connect(database_url) as conn:
+        recorded = [log.decode(bytes(r[0]))["payload"]["what"] for r in conn.execute(
+            "SELECT entry FROM audit.log WHERE kind = 'access' ORDER BY seq")]
+    assert sorted(recorded) == ["youth record", "youth timeline"]
