@@ -50,19 +50,18 @@ import nats
 import psycopg
 
 from events import intake as ev
-from events.envelope import dataschema_for
 from entrypoints.bench_audit import RssSampler
 from kit.config import load_settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
-from kit.streams import ensure_streams, event_subject, events_stream
+from kit.streams import ensure_streams, events_stream
 from projections.rebuild import PAGE as REBUILD_PAGE
 from entrypoints.catalogue import platform
-from kit.store import integration_event_id
+from kit.relay import NOTIFICATION_HEADER
+from kit.translation import translator
+from services.intake.aggregates import EngagementHistory, YouthCase
 from shared.agencies import Register, load_register
 
 SERVICE = "intake"
-SOURCE = "urn:kit:service:intake"
-NOTIFICATION_HEADER = "Kit-Notification-Id"  # as kit.relay
 EVENTS_PER_YOUTH = 20
 BATCH = 5000
 BASELINE_PAGE = 5000
@@ -86,10 +85,6 @@ GOALS = (("Find an apprenticeship", "employment"), ("Finish lower secondary scho
 SERVICES = ("social_prescribing", "ips_placement", "training", "partner_service")
 TERRITORIES = {"IT": ev.Territory(country="IT", municipality="Milano", district="Municipio 7"),
                "CH": ev.Territory(country="CH", municipality="Lugano", canton="CH-TI")}
-
-
-def _z(at: datetime) -> str:
-    return at.isoformat().replace("+00:00", "Z")
 
 
 def _ciphertext(rng: random.Random, size: int) -> str:
@@ -215,8 +210,11 @@ class Stream:
     # -------------------------------------------------------------- materialisation
 
     def messages(self) -> Iterator[tuple[int, str, bytes, dict[str, str]]]:
-        """(stream sequence, subject, payload, headers), in stream order; once only (it moves the
-        youths' aggregate versions on)."""
+        """(stream sequence, subject, payload, headers), in stream order, as intake's relay would
+        publish them (its own translation of the stored events); once only (it moves the youths'
+        aggregate versions on)."""
+        intake = platform().service(SERVICE)
+        translate = translator(SERVICE, intake.source, {m.type_name: m for m in intake.messages})
         kitseq = 0
         last_contact: dict[int, datetime] = {}
         for seq, step in enumerate(self.steps, start=1):
@@ -228,23 +226,17 @@ class Stream:
                 last_contact[y.index] = data.occurred_at
             version = y.versions.get(originator, 0) + 1
             y.versions[originator] = version
-            event_id = integration_event_id(uuid.UUID(originator), version)
             actor, role = (None, None) if step.kind in ("registered", "identity", "consent_case_management",
                                                          "outreach") and y.index % 2 else \
                 self.rng.choice(self.operators[agency])
             correlation = str(uuid.uuid5(NAMESPACE, f"{originator}/{step.kind}/{version}"))
-            envelope = {
-                "specversion": "1.0", "id": event_id, "source": SOURCE, "type": data.type_name,
-                "subject": originator, "time": _z(at), "datacontenttype": "application/json",
-                "dataschema": dataschema_for(data.type_name), "kitagency": agency,
-                "kitcorrelationid": correlation, "kitcausationid": correlation,
-                "kitactor": actor, "kitrole": role, "kitrecordedtime": _z(at),
-                "kitclassification": data.classification, "kitseq": kitseq,
-                "data": data.model_dump(mode="json"),
-            }
-            payload = json.dumps({k: v for k, v in envelope.items() if v is not None}, separators=(",", ":")).encode()
-            yield (seq, event_subject(SERVICE, data.type_name), payload,
-                   {"Nats-Msg-Id": event_id, NOTIFICATION_HEADER: str(kitseq)})
+            history = EngagementHistory if step.kind in ("outreach", "engagement_linked") else YouthCase
+            stored = history.Recorded(originator_id=uuid.UUID(originator), originator_version=version, timestamp=at,
+                                      type_name=data.type_name, data=data.model_dump(mode="json"),
+                                      meta={"agency": agency, "actor": actor, "role": role,
+                                            "correlation_id": correlation, "causation_id": correlation})
+            [out] = translate(stored, kitseq)
+            yield seq, out.subject, out.payload, {"Nats-Msg-Id": out.msg_id, NOTIFICATION_HEADER: str(kitseq)}
 
     def _data(self, y: Youth, step: Step, at: datetime, last_contact: dict[int, datetime]
               ) -> tuple[ev.Event, str, str]:
