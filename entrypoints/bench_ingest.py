@@ -51,7 +51,7 @@ from kit.relay import EVENTS_SEQ_HEADER
 from kit.store import Receipt, Store
 from kit.streams import events_stream
 from kit.vault import seal
-from services.intake.aggregates import CaseReference, EngagementHistory, PersonKey, YouthCase, case_reference_id
+from services.intake.aggregates import CaseReference, EngagementHistory, PersonKey, YouthCase
 from shared.pseudonyms import engagement_id
 
 AGENCY = "comune-milano-m7"

@@ -10,14 +10,13 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 import nats
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from nats.aio.msg import Msg
 from pydantic import BaseModel, Field, create_model
-from typing import Annotated, Literal
 
 from events.base import Message
 from events.builders import envelope
