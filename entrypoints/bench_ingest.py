@@ -34,7 +34,6 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import nats
 import psutil
 import psycopg
 
@@ -46,6 +45,7 @@ from kit.config import load_settings
 from kit.db import ensure_schema, eventsourcing_env
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.keys import ingest_private_key, ingest_public_key
+from kit.nats_auth import connect
 from kit.nats_setup import prepare
 from kit.relay import EVENTS_SEQ_HEADER
 from kit.store import Receipt, Store
@@ -367,7 +367,7 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
             processes = Processes(env, Path(tmp) / "platform.log",
                                   [nats_server.process.pid, postgres.server.get_pid()])
             wait_for_port(http_port, timeout=60)
-            nc = await nats.connect(nats_server.url)
+            nc = await connect(nats_server.url)
             js = nc.jetstream(publish_async_max_pending=2000)
             watch = Watch(url, declared.read_your_writes("intake"))
             await nc.subscribe(f"kit.receipts.{AGENCY}", cb=watch.on_receipt)

@@ -46,13 +46,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import nats
 import psycopg
 
 from events import intake as ev
 from entrypoints.bench_audit import RssSampler
 from kit.config import load_settings
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
+from kit.nats_auth import connect
 from kit.streams import ensure_streams, events_stream
 from projections.rebuild import PAGE as REBUILD_PAGE
 from entrypoints.catalogue import platform
@@ -339,7 +339,7 @@ class Stream:
 
 async def publish(nats_url: str, db_url: str, stream: Stream) -> dict[str, Any]:
     """Publish the stream to KIT_EVENTS_INTAKE and store the same JSON in bench.events."""
-    nc = await nats.connect(nats_url, name="kit-bench-views")
+    nc = await connect(nats_url, name="kit-bench-views")
     js = nc.jetstream(publish_async_max_pending=2000)
     await ensure_streams(js, platform())
     name = events_stream(SERVICE)

@@ -20,7 +20,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     when_up = None
     if args.demo:
         from entrypoints.demo import seed_in_background as when_up
-    return Supervisor(load_settings(), platform(), [sys.executable, "-m", "entrypoints.cli"], when_up).run()
+    from shared.agencies import load_register
+
+    agencies = sorted(load_register().agencies)
+    return Supervisor(load_settings(), platform(), [sys.executable, "-m", "entrypoints.cli"], agencies, when_up).run()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -143,6 +146,24 @@ def cmd_deploy_nats_accounts(args: argparse.Namespace) -> int:
         return 0
     Path(args.out).write_text(text)
     print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_nats_url(args: argparse.Namespace) -> int:
+    """The embedded NATS server's URL for one of its users, with the password (`kit up` made them)."""
+    from kit.config import embedded_nats_url
+    from kit.nats_auth import password_of, with_user
+
+    settings = load_settings()
+    if settings.nats_url:
+        print("KIT_NATS_URL is configured: the NATS users and passwords are those of your deployment",
+              file=sys.stderr)
+        return 2
+    try:
+        print(with_user(embedded_nats_url(settings), args.user, password_of(settings.data_dir, args.user)))
+    except LookupError as e:
+        print(e, file=sys.stderr)
+        return 2
     return 0
 
 
@@ -321,7 +342,7 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     try:
-        result = rebuild(database_url(settings), nats_url(settings), chosen,
+        result = rebuild(database_url(settings), nats_url(settings, "svc-views"), chosen,
                          {p.name: [s.name for s in declared.sources_of(p)] for p in chosen},
                          page=PAGE if args.page is None else args.page, progress=bar)
     except RebuildError as e:
@@ -370,6 +391,12 @@ def parser() -> argparse.ArgumentParser:
     accounts.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "deploy" / "nats" / "accounts.conf"))
     accounts.add_argument("--check", action="store_true", help="fail if the file differs instead of writing it")
     accounts.set_defaults(func=cmd_deploy_nats_accounts)
+
+    nats_cmd = sub.add_parser("nats", help="the embedded NATS server").add_subparsers(dest="action", required=True)
+    url = nats_cmd.add_parser("url", help="the URL (with password) of one of its users: admin, svc-<service>, "
+                                          "agency-<agency>")
+    url.add_argument("--user", default="admin")
+    url.set_defaults(func=cmd_nats_url)
 
     keys = sub.add_parser("keys", help="platform keys").add_subparsers(dest="action", required=True)
     keys.add_parser("public", help="print the public key partners seal identity with").set_defaults(

@@ -44,7 +44,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import nats
 import psycopg
 from nats.js.errors import NotFoundError
 from stdnum import ean
@@ -55,6 +54,7 @@ from events import intake as ev
 from events.builders import NOTICE, envelope
 from kit.config import Settings, database_url, load_settings, nats_url
 from kit.keys import ingest_private_key, ingest_public_key
+from kit.nats_auth import ADMIN_USER, connect
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, ingest_subject, receipt_subject
 from kit.vault import seal
 from services.intake.decisions import add_months
@@ -783,7 +783,7 @@ async def _seed(settings: Settings, youths: int, log) -> dict[str, Any]:
     public_key = ingest_public_key(ingest_private_key(settings.data_dir))
     steps = [s for y in people for s in y.steps]
     agencies = sorted({s.agency for s in steps})
-    nc = await nats.connect(nats_url(settings), name="kit-demo-seed")
+    nc = await connect(nats_url(settings, ADMIN_USER), name="kit-demo-seed")
     youth_ids: dict[str, str] = {}
     sent = already = 0
     try:

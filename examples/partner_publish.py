@@ -1,7 +1,12 @@
 """What a partner agency's system does: register a youth with plain nats-py, identity sealed for
-the platform's vault, and read the platform's receipt. Run it while `kit up` is running.
+the platform's vault, and read the platform's receipt. Run it while `kit up` is running, as the
+agency's NATS user (on the embedded server, `kit nats url --user agency-comune-milano-m7` prints
+its URL with its password):
 
-    .venv/bin/python examples/partner_publish.py [path/to/cloudevent.json]
+    KIT_PARTNER_NATS_URL=$(.venv/bin/kit nats url --user agency-comune-milano-m7) \
+        .venv/bin/python examples/partner_publish.py [path/to/cloudevent.json]
+
+The user may read replies only under its own prefix, `_INBOX_agency-<agency>`: connect with it.
 
 The identity (name, birth date, codice fiscale) never travels in clear: it is sealed with the
 platform's public key (`GET /api/v1/ingest-key`, or `KIT_INGEST_PUBLIC_KEY`) by `kit.vault.seal`,
@@ -53,7 +58,10 @@ def registration() -> bytes:
 
 async def main(message: bytes) -> None:
     agency = json.loads(message)["kitagency"]
-    nc = await nats.connect(os.environ.get("KIT_NATS_URL", f"nats://127.0.0.1:{os.environ.get('KIT_NATS_PORT', '4222')}"))
+    if not os.environ.get("KIT_PARTNER_NATS_URL"):
+        sys.exit("KIT_PARTNER_NATS_URL: the URL of the agency's NATS user, with its password "
+                 "(`kit nats url --user agency-comune-milano-m7` on the platform's machine)")
+    nc = await nats.connect(os.environ["KIT_PARTNER_NATS_URL"], inbox_prefix=f"_INBOX_agency-{agency}")
     js = nc.jetstream()
     ack = await js.publish(f"kit.ingest.{agency}", message, stream="KIT_INGEST")
     print(f"published: stream {ack.stream}, sequence {ack.seq}")

@@ -15,12 +15,11 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 
-import nats
-from faststream.nats import NatsBroker
-
 from kit.config import Settings, database_url, nats_url
 from kit.consumer import Consumer, Item
 from kit.log_views import LogView, run_log_view
+from kit.nats_auth import broker, connect
+from kit.nats_permissions import service_user
 from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
 from kit.runtime import Incoming, Runtime, ordering_key
@@ -45,10 +44,10 @@ class CommandService:
         self.store, self.runtime = store, runtime
         self.log_views, self.jobs = log_views, jobs
         self.db_url = database_url(settings)
-        self.nats_url = nats_url(settings)
+        self.nats_url = nats_url(settings, service_user(service))
         self.log = logging.getLogger(f"kit.{service.name}")
-        self.broker = NatsBroker(self.nats_url, name=f"kit-{service.name}",
-                                 logger=logging.getLogger(f"kit.{service.name}.broker"))
+        self.broker = broker(self.nats_url, name=f"kit-{service.name}",
+                             logger=logging.getLogger(f"kit.{service.name}.broker"))
         self.consumer = Consumer(name=f"{service.name}-commands", handle=self.handle,
                                  key_of=lambda item: ordering_key(item.data),
                                  dead_letter_after=settings.dead_letter_after, max_deliveries=settings.max_deliver,
@@ -69,7 +68,7 @@ class CommandService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await prepare(self.nats_url, self.platform, [self.consumer.declaration])
-        relay_nc = await nats.connect(self.nats_url, name=f"kit-{self.service.name}-relay")
+        relay_nc = await connect(self.nats_url, name=f"kit-{self.service.name}-relay")
         relay = OutboxRelay(app=self.store, js=relay_nc.jetstream(publish_async_max_pending=1000),
                             url=self.db_url, schema=self.service.schema or self.service.name, name=self.service.name,
                             events_stream=events_stream(self.service.name),

@@ -67,8 +67,19 @@ def jwt_secret(settings: Settings) -> str:
     return generated_once(settings.data_dir / "jwt-secret", lambda: secrets.token_urlsafe(48))
 
 
-def nats_url(settings: Settings) -> str:
-    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+def nats_url(settings: Settings, user: str) -> str:
+    """The URL a client of `user` connects with: the configured one (an external deployment gives
+    each process its own), else the embedded server's with the user's password from the data
+    directory."""
+    if settings.nats_url:
+        return settings.nats_url
+    from kit.nats_auth import password_of, with_user
+
+    return with_user(embedded_nats_url(settings), user, password_of(settings.data_dir, user))
+
+
+def embedded_nats_url(settings: Settings) -> str:
+    return f"nats://127.0.0.1:{settings.nats_port}"
 
 
 def postgres_dir(settings: Settings) -> Path:

@@ -6,6 +6,8 @@ the data dir, so a restart keeps everything.
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import socket
 import subprocess
@@ -43,27 +45,50 @@ def wait_for_port(port: int, timeout: float = 15.0) -> None:
 
 
 class EmbeddedNats:
-    """A nats-server child process with JetStream, on 127.0.0.1:<port>."""
+    """A nats-server child process with JetStream, on 127.0.0.1:<port>.
 
-    def __init__(self, store_dir: Path, port: int):
+    With `accounts` (a users-and-permissions block, `kit.nats_permissions.render_accounts`) and
+    the users' `passwords`, no client gets in without a user and each user only where its
+    permissions say; without them (tests of other things) anyone on the machine may connect.
+    JetStream writes every message to disk before it acknowledges it (`sync_interval: always`):
+    an acknowledged partner message survives a power cut.
+    """
+
+    def __init__(self, store_dir: Path, port: int, accounts: str | None = None,
+                 passwords: dict[str, str] | None = None):
         self.store_dir = store_dir
         self.port = port
+        self.accounts = accounts
+        self.passwords = passwords or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
+    def config(self) -> Path:
+        lines = [f"listen: 127.0.0.1:{self.port}", "server_name: kit-embedded",
+                 f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))}, sync_interval: always }}"]
+        if self.accounts is not None:
+            (self.store_dir / "accounts.conf").write_text(self.accounts)
+            lines.append("include ./accounts.conf")
+        path = self.store_dir / "server.conf"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
     def start(self) -> "EmbeddedNats":
         self.store_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.store_dir / "nats-server.log", "ab")
-        self.process = subprocess.Popen(
-            [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-sd", str(self.store_dir), "--server_name", "kit-embedded"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        from kit.nats_permissions import password_variable
+
+        env = dict(os.environ) | {password_variable(user): password for user, password in self.passwords.items()}
+        self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config())], env=env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=self.store_dir)
         wait_for_port(self.port)
         return self
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -92,6 +117,16 @@ class EmbeddedPostgres:
     def url(self) -> str:
         assert self.server is not None
         return self.server.get_uri()
+
+    def alive(self) -> bool:
+        """The server answers (it runs outside our process tree: its own pid is checked)."""
+        if self.server is None:
+            return False
+        try:
+            os.kill(self.server.get_pid(), 0)
+        except (OSError, TypeError):
+            return False
+        return True
 
     def stop(self) -> None:
         if self.server is not None:

@@ -6,17 +6,17 @@ An existing durable consumer keeps its old config unless updated explicitly, so 
 
 from __future__ import annotations
 
-import nats
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NotFoundError
 
+from kit.nats_auth import connect
 from kit.service import Platform
 from kit.streams import ensure_streams
 
 
 async def prepare(url: str, platform: Platform, consumers: list[tuple[str, str, ConsumerConfig]] = ()) -> None:
     """`consumers`: (stream, filter subject, config) triples, as `Consumer.declaration` holds them."""
-    nc = await nats.connect(url, name="kit-setup")
+    nc = await connect(url, name="kit-setup")
     try:
         js = nc.jetstream()
         await ensure_streams(js, platform)

@@ -18,6 +18,8 @@ import ssl
 import urllib.parse
 from dataclasses import dataclass
 
+from kit.nats_auth import inbox_prefix
+
 READ_SIZE = 1 << 20
 STATUS_NO_MESSAGES = (b"404", b"408")  # a pull request ends without (more) messages
 STATUS_HEARTBEAT = b"100"
@@ -60,7 +62,7 @@ class PageReader:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.reader, self.writer = reader, writer
         self.buffer, self.at = b"", 0
-        self.inbox = b"_INBOX." + secrets.token_hex(11).encode()  # where the services' permissions let replies in
+        self.inbox = b"_INBOX." + secrets.token_hex(11).encode()
 
     @classmethod
     async def connect(cls, url: str, name: str, timeout: float = 10.0) -> "PageReader":
@@ -68,6 +70,7 @@ class PageReader:
         host, port = parts.hostname or "127.0.0.1", parts.port or 4222
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=READ_SIZE), timeout)
         self = cls(reader, writer)
+        self.inbox = inbox_prefix(url).encode() + b"." + secrets.token_hex(11).encode()  # the user's own replies
         try:
             info = await asyncio.wait_for(self._line(), timeout)
             if not info.startswith(b"INFO "):

@@ -23,6 +23,7 @@ from nats.js.errors import NotFoundError
 from kit.service import Platform
 
 DAY = 24 * 3600.0
+INGEST_DUPLICATE_WINDOW = 0.1  # seconds: the smallest the server takes
 
 INGEST_STREAM = "KIT_INGEST"
 COMMANDS_STREAM = "KIT_COMMANDS"
@@ -70,8 +71,11 @@ def stream_configs(platform: Platform, replicas: int = 1) -> list[StreamConfig]:
     common = dict(storage=StorageType.FILE, num_replicas=replicas)
     configs = [
         # Work queues: a message stays until it is routed (ingest) or handled (commands) and acked.
+        # Ingest is not de-duplicated by the server (its smallest window): a `Nats-Msg-Id` is one id
+        # space for the whole stream, so one agency could suppress another's message with it. The
+        # services de-duplicate by (the agency the subject names, CloudEvent id) instead.
         StreamConfig(name=INGEST_STREAM, subjects=["kit.ingest.>"], retention=RetentionPolicy.WORK_QUEUE,
-                     max_age=30 * DAY, duplicate_window=3600, **common),
+                     max_age=30 * DAY, duplicate_window=INGEST_DUPLICATE_WINDOW, **common),
         StreamConfig(name=COMMANDS_STREAM, subjects=["kit.commands.>"], retention=RetentionPolicy.WORK_QUEUE,
                      max_age=30 * DAY, duplicate_window=3600, **common),
         StreamConfig(name=RECEIPTS_STREAM, subjects=["kit.receipts.>"], retention=RetentionPolicy.LIMITS,

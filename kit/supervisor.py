@@ -1,6 +1,10 @@
 """`kit up`: embedded servers (unless external URLs are configured), then every service as its own
-process (`<command> run <service>`), restarted if it dies; on SIGINT/SIGTERM everything it started
-is stopped."""
+process (`<command> run <service>`), restarted if it dies, and the embedded servers restarted if
+one dies; on SIGINT/SIGTERM everything it started is stopped.
+
+The embedded nats-server lets no one in without a user: one per service and per agency of the
+register, with the permissions of `deploy/nats/accounts.conf` (the same rendering), passwords
+generated into the data directory (0600); each service process gets its own user's URL."""
 
 from __future__ import annotations
 
@@ -14,25 +18,31 @@ from collections.abc import Callable
 
 from kit.config import Settings, database_url, nats_url, postgres_dir
 from kit.embedded import EmbeddedNats, EmbeddedPostgres
+from kit.nats_auth import ADMIN_USER, credentials
+from kit.nats_permissions import render_accounts, service_user, users_of
 from kit.nats_setup import prepare
 from kit.service import Platform
 
 
-def child_env(settings: Settings) -> dict[str, str]:
+def child_env(settings: Settings, user: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(KIT_NATS_URL=nats_url(settings), KIT_DATABASE_URL=database_url(settings),
+    env.update(KIT_NATS_URL=nats_url(settings, user), KIT_DATABASE_URL=database_url(settings),
                KIT_DATA_DIR=str(settings.data_dir))
     return env
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, platform: Platform, command: list[str],
+    def __init__(self, settings: Settings, platform: Platform, command: list[str], agencies: list[str],
                  when_up: Callable[[Settings], None] | None = None):
         self.settings = settings
         self.platform = platform
         self.command = command  # how to run one service: this + ["run", <name>]
         self.when_up = when_up  # e.g. seed the demo, once the API answers
-        self.nats = None if settings.nats_url else EmbeddedNats(settings.data_dir / "nats", settings.nats_port)
+        self.nats = None
+        if not settings.nats_url:
+            passwords = credentials(settings.data_dir, users_of(platform, agencies))
+            self.nats = EmbeddedNats(settings.data_dir / "nats", settings.nats_port,
+                                     accounts=render_accounts(platform, agencies), passwords=passwords)
         self.postgres = None if settings.database_url else EmbeddedPostgres(postgres_dir(settings))
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stopping = False
@@ -45,7 +55,7 @@ class Supervisor:
         if self.postgres:
             self.postgres.start()
             print(f"PostgreSQL on {self.postgres.url}", flush=True)
-        asyncio.run(prepare(nats_url(self.settings), self.platform))
+        asyncio.run(prepare(nats_url(self.settings, ADMIN_USER), self.platform))
 
     def processes(self) -> list[str]:
         """One process per declared service, more where it asks for them ("api", "api#2", …)."""
@@ -53,8 +63,10 @@ class Supervisor:
 
     def spawn(self, name: str) -> None:
         # Own session: a Ctrl-C reaches only the supervisor, which stops services before servers.
-        self.children[name] = subprocess.Popen([*self.command, "run", name.split("#")[0]],
-                                               env=child_env(self.settings), start_new_session=True)
+        service = self.platform.service(name.split("#")[0])
+        self.children[name] = subprocess.Popen([*self.command, "run", service.name],
+                                               env=child_env(self.settings, service_user(service)),
+                                               start_new_session=True)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
@@ -67,6 +79,7 @@ class Supervisor:
             if self.when_up is not None and not self.stopping:  # e.g. seeds in a thread; we keep supervising
                 self.when_up(self.settings)
             while not self.stopping:
+                self._keep_servers()
                 for name, proc in list(self.children.items()):
                     if proc.poll() is not None and not self.stopping:
                         print(f"service {name} exited with {proc.returncode}; restarting", flush=True)
@@ -76,6 +89,18 @@ class Supervisor:
         finally:
             self.stop()
         return 0
+
+    def _keep_servers(self) -> None:
+        """An embedded server that died is started again (the services reconnect by themselves):
+        nats-server is our child (its exit is reaped here); PostgreSQL runs detached, so its own
+        process is looked at."""
+        if self.nats is not None and not self.nats.alive() and not self.stopping:
+            print(f"nats-server exited with {self.nats.process.returncode}; restarting", flush=True)
+            self.nats.start()
+        if self.postgres is not None and not self.postgres.alive() and not self.stopping:
+            print("PostgreSQL is not running; restarting", flush=True)
+            self.postgres.stop()
+            self.postgres.start()
 
     def _announce(self) -> None:
         url = f"http://{self.settings.http_host}:{self.settings.http_port}"

@@ -38,7 +38,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
-import nats
 import psycopg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -46,6 +45,7 @@ from nats.js.errors import NotFoundError
 from kit.db import ensure_schema
 from kit.streams import events_filter, events_stream
 from kit.consumer import safe_error
+from kit.nats_auth import connect
 from kit.page_reader import PageReader, PageReaderError
 from projections.integration_event import IntegrationEvent, UnreadableEvent, read_event
 from projections.tracking import (SCHEMA, Projection, apply_in_turn, consumer_name, create_positions_table,
@@ -114,7 +114,7 @@ async def rebuild_async(db_url: str, nats_url: str, projections: Sequence[Projec
         locks = stack.enter_context(psycopg.connect(db_url, autocommit=True))  # closing it releases the locks
         _lock(locks, projections)
         conn = stack.enter_context(psycopg.connect(db_url))  # reset and final flush; pages apply in child processes
-        nc = await nats.connect(nats_url, name="kit-rebuild")
+        nc = await connect(nats_url, name="kit-rebuild")
         stack.push_async_callback(nc.close)
         js = nc.jetstream()
         totals = {}

@@ -9,13 +9,13 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from faststream.nats import NatsBroker
 from nats.js.errors import NotFoundError
 from psycopg_pool import ConnectionPool
 
 from kit.config import Settings, database_url, nats_url
 from kit.consumer import Consumer, Item
 from kit.db import ensure_schema
+from kit.nats_auth import broker
 from kit.nats_setup import prepare
 from kit.service import Platform, Projection
 from kit.streams import events_filter, events_stream
@@ -29,14 +29,14 @@ class ProjectionRunner:
     """Runs the given read models (by default every one the platform declares)."""
 
     def __init__(self, settings: Settings, platform: Platform, projections: Sequence[Projection] | None = None,
-                 name: str = "views"):
+                 name: str = "views", user: str = "svc-views"):
         self.settings = settings
         self.platform = platform
         self.db_url = database_url(settings)
-        self.nats_url = nats_url(settings)
+        self.nats_url = nats_url(settings, user)
         self.projections = tuple(platform.projections if projections is None else projections)
         self.pool: ConnectionPool | None = None
-        self.broker = NatsBroker(self.nats_url, name=f"kit-{name}", logger=logging.getLogger(f"kit.{name}.broker"))
+        self.broker = broker(self.nats_url, name=f"kit-{name}", logger=logging.getLogger(f"kit.{name}.broker"))
         self.consumers: list[Consumer] = []
         self.groups: dict[str, tuple[Projection, ...]] = {}  # stream -> the read models that read it
         for service in platform.with_events:

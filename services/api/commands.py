@@ -22,6 +22,7 @@ from events.base import Message
 from events.builders import envelope
 from events.intake import Identity
 from events.receipts import Receipt
+from kit.nats_auth import connect
 from kit.relay import EVENTS_SEQ_HEADER
 from kit.service import Platform, Service
 from kit.streams import command_subject
@@ -81,7 +82,7 @@ class CommandGateway:
         self.waiting: dict[tuple[str, str], asyncio.Future] = {}
 
     async def start(self) -> None:
-        self.nc = await nats.connect(self.nats_url, name="kit-api")
+        self.nc = await connect(self.nats_url, name="kit-api")
 
     async def stop(self) -> None:
         if self.nc is not None:

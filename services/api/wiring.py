@@ -14,6 +14,7 @@ from kit.checkpoints import public_key_of
 from kit.config import Settings, database_url, jwt_secret, nats_url
 from kit.db import ensure_schema
 from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, master_keys, pseudonym_key
+from kit.nats_permissions import service_user
 from kit.service import Platform
 from kit.vault import VaultKeys
 from projections.tracking import SCHEMA as VIEWS_SCHEMA, create_positions_table
@@ -60,8 +61,8 @@ def http_state(settings: Settings, platform: Platform, pool: ConnectionPool, *, 
     url = database_url(settings)
     vault_keys = VaultKeys(url, master_keys(settings.data_dir), schema=VAULT_SCHEMA)
     register = load_register()
-    gateway = (CommandGateway(nats_url(settings), platform, ingest_public_key(ingest_private_key(settings.data_dir)))
-               if commands else None)
+    gateway = (CommandGateway(nats_url(settings, service_user(platform.service("api"))), platform,
+                              ingest_public_key(ingest_private_key(settings.data_dir))) if commands else None)
     reads = CaseReads(pool, register, vault_keys, pseudonym_key(settings.data_dir), platform)
     return HttpState(pool=pool, secret=jwt_secret(settings), register=register, platform=platform, settings=settings,
                      extras={"reads": reads, "gateway": gateway, "vault_keys": vault_keys,

@@ -15,6 +15,8 @@ from psycopg.rows import dict_row
 from events.envelope import CloudEvent
 from kit.config import Settings, database_url, nats_url
 from kit.keys import audit_signing_key
+from kit.nats_auth import connect
+from kit.nats_permissions import service_user
 from kit.service import Platform
 from kit.streams import CHECKPOINT_SUBJECT
 from projections.integration_event import IntegrationEvent
@@ -87,8 +89,9 @@ class AuditService:
     def __init__(self, settings: Settings, platform: Platform):
         self.settings = settings
         self.db_url = database_url(settings)
-        self.nats_url = nats_url(settings)
-        self.events = ProjectionRunner(settings, platform, projections=(AuditTrail(),), name="audit")
+        self.nats_url = nats_url(settings, service_user(platform.service("audit")))
+        self.events = ProjectionRunner(settings, platform, projections=(AuditTrail(),), name="audit",
+                                       user=service_user(platform.service("audit")))
 
     def prepare(self) -> None:
         with psycopg.connect(self.db_url) as conn, conn.transaction():
@@ -121,7 +124,7 @@ class AuditService:
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self.prepare)
-        nc = await nats.connect(self.nats_url, name="kit-audit")
+        nc = await connect(self.nats_url, name="kit-audit")
         try:
             await asyncio.gather(self.events.run(stop), self.tail_access_log(stop), self.checkpoints(stop, nc))
         finally:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import nats
-
 from kit.config import Settings, nats_url
 from kit.consumer import Consumer
 from kit.gateway import Gateway
+from kit.nats_auth import connect
+from kit.nats_permissions import service_user
 from kit.nats_setup import prepare
 from kit.service import Platform
 from kit.streams import INGEST_STREAM
@@ -28,8 +28,8 @@ async def retire_other_consumers(js) -> None:
 
 
 async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
-    url = nats_url(settings)
-    nc = await nats.connect(url, name="kit-gateway")
+    url = nats_url(settings, service_user(platform.service("gateway")))
+    nc = await connect(url, name="kit-gateway")
     try:
         js = nc.jetstream(publish_async_max_pending=1000)
         gateway = Gateway(js, {name: service.name for name, service in platform.command_owners.items()})

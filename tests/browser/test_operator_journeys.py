@@ -14,7 +14,7 @@ import pytest
 
 from kit.vault import seal
 from tests.e2e.test_intake_journey import AFOL, IDENTITY, LUGANO, MILANO, Operator, Partner, consent
-from tests.e2e.test_thin_path import add_users, platform_env, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import EmbeddedNatsOf, add_users, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -25,7 +25,7 @@ PASSWORD = "correct horse battery"
 def platform(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("web")
     data_dir = tmp / "kit-data"
-    env, base, nats_port = platform_env(data_dir)
+    env, base, nats_at = platform_env(data_dir)
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
@@ -33,7 +33,7 @@ def platform(tmp_path_factory):
                         (LUGANO, "key_worker", "marco"), (MILANO, "agency_admin", "ada"),
                         (MILANO, "auditor", "anna")], PASSWORD)
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
-        youth = asyncio.run(register(nats_port, public_key))
+        youth = asyncio.run(register(nats_at, public_key))
         giulia = Operator(base, "giulia")
         assert giulia.command("assess_youth", youth_id=youth, neet_status="neet", education_level="upper_secondary",
                               family_context="with_parents", lead_agency=MILANO, key_worker="giulia").status_code == 200
@@ -43,10 +43,9 @@ def platform(tmp_path_factory):
         stop_platform(proc, data_dir)
 
 
-async def register(nats_port: int, public_key: str) -> str:
-    import nats
+async def register(nats_at: EmbeddedNatsOf, public_key: str) -> str:
 
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    nc = await nats_at.connect()
     try:
         receipt = await Partner(nc, MILANO).send("kit.intake.register_youth.v1", {
             "partner_case_ref": "MI7-WEB-1", "birth_year": 2005, "country": "IT", "region": "IT-25",

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import nats
 import psycopg
 import pytest
 
@@ -24,21 +23,21 @@ from kit.vault import seal
 from services.audit import log
 from tests.e2e.test_intake_journey import (IDENTITY, MILANO, SECRETS, Operator, Partner, consent, scan_files,
                                            scan_jetstream)
-from tests.e2e.test_thin_path import add_users, kit, platform_env, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import EmbeddedNatsOf, add_users, kit, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e
 
 
 def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    env, base, nats_port = platform_env(data_dir, KIT_CHECKPOINT_INTERVAL="1")
+    env, base, nats_at = platform_env(data_dir, KIT_CHECKPOINT_INTERVAL="1")
     db_url = f"postgresql://postgres:@/postgres?host={data_dir / 'postgres'}"
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
         add_users(env, [(MILANO, "key_worker", "giulia"), (MILANO, "auditor", "anna"), (MILANO, "agency_admin", "ada")])
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
-        youth = asyncio.run(register(nats_port, public_key))
+        youth = asyncio.run(register(nats_at, public_key))
         giulia, anna, ada = Operator(base, "giulia"), Operator(base, "anna"), Operator(base, "ada")
         before_assessment = datetime.now(timezone.utc)
         time.sleep(1.1)
@@ -75,7 +74,7 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         # a signed bundle verifies offline with only the public key; a modified one does not
         old = anna.eventually("/api/v1/audit/checkpoints/latest",
                               lambda r: r.status_code == 200 and r.json()["checkpoint"]["size"] >= steps[-1]["seq"]).json()
-        published = asyncio.run(last_published_checkpoint(nats_port))  # what partners and witnesses keep
+        published = asyncio.run(last_published_checkpoint(nats_at))  # what partners and witnesses keep
         assert published.verify(old["public_key"]) and published.checkpoint.size >= 1
         bundle = anna.get(f"/api/v1/audit/youths/{youth}/bundle").json()
         path = tmp_path / "bundle.json"
@@ -118,7 +117,7 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
             assert verify_consistency(old_size, new[0], old_root, bytes(new[1]), tree.consistency_proof(old_size, new[0]))
             assert conn.execute("SELECT wrapped FROM intake.youth_keys WHERE youth_id = %s", (youth,)).fetchone()[0] is None
             assert conn.execute("SELECT count(*) FROM views.vault WHERE youth_id = %s", (youth,)).fetchone()[0] == 0
-        messages = asyncio.run(scan_jetstream(nats_port))
+        messages = asyncio.run(scan_jetstream(nats_at))
         on_disk = scan_files(data_dir / "postgres") + scan_files(data_dir / "nats")
     finally:
         stop_platform(proc, data_dir)
@@ -126,8 +125,8 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
     assert [s for s in SECRETS if s in (tmp_path / "kit-up.log").read_text()] == []
 
 
-async def last_published_checkpoint(nats_port: int) -> SignedCheckpoint:
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def last_published_checkpoint(nats_at: EmbeddedNatsOf) -> SignedCheckpoint:
+    nc = await nats_at.connect()
     try:
         js = nc.jetstream()
         info = await js.stream_info("KIT_AUDIT")
@@ -136,8 +135,8 @@ async def last_published_checkpoint(nats_port: int) -> SignedCheckpoint:
         await nc.close()
 
 
-async def register(nats_port: int, public_key: str) -> str:
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def register(nats_at: EmbeddedNatsOf, public_key: str) -> str:
+    nc = await nats_at.connect()
     try:
         milano = Partner(nc, MILANO)
         outreach = await milano.send("kit.intake.record_outreach_contact.v1", {

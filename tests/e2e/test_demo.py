@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import httpx
-import nats
 import pytest
 
 from entrypoints import demo
-from tests.e2e.test_thin_path import platform_env, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import EmbeddedNatsOf, platform_env, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.e2e
 YOUTHS = 40
@@ -70,7 +69,7 @@ def eventually(check, timeout: float = 20.0):
 
 def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    env, base, nats_port = platform_env(data_dir, KIT_DEMO_YOUTHS=str(YOUTHS), KIT_ALERT_INTERVAL="1")
+    env, base, nats_at = platform_env(data_dir, KIT_DEMO_YOUTHS=str(YOUTHS), KIT_ALERT_INTERVAL="1")
     planned = demo.plan(YOUTHS)
     expected = demo.summary(planned)
     proc = start_demo_platform(env)
@@ -118,7 +117,7 @@ def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path
             youth_id = by_ref[_case_ref(y)]["youth_id"]
             eventually(lambda: _has_type(anna.get(f"/api/v1/audit/youths/{youth_id}/path"),
                                          "kit.intake.follow_up_recorded.v1"))
-        receipts = asyncio.run(demo_receipts(nats_port))
+        receipts = asyncio.run(demo_receipts(nats_at))
         assert receipts and all(r["status"] == "accepted" for r in receipts.values())
         outreach_only = [y for y in planned if y.stage == "outreach"]
         assert outreach_only
@@ -183,9 +182,9 @@ def _has_type(path: list[dict], type_name: str) -> list[dict]:
     return path
 
 
-async def demo_receipts(nats_port: int) -> dict[tuple[str, str], dict]:
+async def demo_receipts(nats_at: EmbeddedNatsOf) -> dict[tuple[str, str], dict]:
     """Every demo receipt kept on kit.receipts.<agency> (one ordered consumer over all agencies)."""
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    nc = await nats_at.connect()
     found: dict[tuple[str, str], dict] = {}
     try:
         js = nc.jetstream()

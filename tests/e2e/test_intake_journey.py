@@ -15,7 +15,8 @@ import nats
 import pytest
 
 from kit.vault import seal
-from tests.e2e.test_thin_path import add_users, login, platform_env, start_platform, stop_platform, wait_healthy
+from tests.e2e.test_thin_path import (EmbeddedNatsOf, add_users, login, platform_env, start_platform, stop_platform,
+                                     wait_healthy)
 
 pytestmark = pytest.mark.e2e
 
@@ -90,16 +91,16 @@ def codes(response: httpx.Response) -> list[tuple[str, str]]:
 
 def test_a_youth_path_from_first_contact_to_referral_leaves_no_identity_in_clear(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    env, base, nats_port = platform_env(data_dir, KIT_ALERT_INTERVAL="1")
+    env, base, nats_at = platform_env(data_dir, KIT_ALERT_INTERVAL="1")
     proc = start_platform(env)
     try:
         wait_healthy(base, proc)
         add_users(env, [(MILANO, "key_worker", "giulia"), (MILANO, "operator", "piero"),
                         (AFOL, "employment_specialist", "luca"), (MILANO, "auditor", "anna")])
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
-        asyncio.run(journey(base, nats_port, public_key))
+        asyncio.run(journey(base, nats_at, public_key))
         on_disk = scan_files(data_dir / "nats") + scan_files(data_dir / "postgres")
-        messages = asyncio.run(scan_jetstream(nats_port))
+        messages = asyncio.run(scan_jetstream(nats_at))
     finally:
         stop_platform(proc, data_dir)
     control = tmp_path / "control"
@@ -111,8 +112,8 @@ def test_a_youth_path_from_first_contact_to_referral_leaves_no_identity_in_clear
     assert [s for s in SECRETS if s in (tmp_path / "kit-up.log").read_text()] == []
 
 
-async def journey(base: str, nats_port: int, public_key: str) -> None:
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+async def journey(base: str, nats_at: EmbeddedNatsOf, public_key: str) -> None:
+    nc = await nats_at.connect()
     milano, lugano = Partner(nc, MILANO), Partner(nc, LUGANO)
     try:
         # engaged anonymously: two outreach contacts under a nickname
@@ -245,9 +246,9 @@ async def journey(base: str, nats_port: int, public_key: str) -> None:
         await nc.close()
 
 
-async def scan_jetstream(nats_port: int) -> list[str]:
+async def scan_jetstream(nats_at: EmbeddedNatsOf) -> list[str]:
     """Every message kept in every stream: subject, headers and body."""
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    nc = await nats_at.connect()
     found = []
     try:
         js = nc.jetstream()

@@ -17,6 +17,7 @@ import psutil
 import pytest
 
 from kit.embedded import free_port
+from kit.nats_auth import ADMIN_USER, connect, password_of, with_user
 from tests.integration.harness import receipts
 
 pytestmark = pytest.mark.e2e
@@ -28,13 +29,26 @@ def kit(env, *args, **kw) -> subprocess.CompletedProcess:
                           timeout=60, **kw)
 
 
-def platform_env(data_dir: Path, **settings: str) -> tuple[dict[str, str], str, int]:
+class EmbeddedNatsOf:
+    """The NATS server a `kit up` embeds: its users' URLs, with the passwords `kit up` generated."""
+
+    def __init__(self, port: int, data_dir: Path):
+        self.port, self.data_dir = port, data_dir
+
+    def url(self, user: str = ADMIN_USER) -> str:
+        return with_user(f"nats://127.0.0.1:{self.port}", user, password_of(self.data_dir, user))
+
+    async def connect(self, user: str = ADMIN_USER, **options):
+        return await connect(self.url(user), **options)
+
+
+def platform_env(data_dir: Path, **settings: str) -> tuple[dict[str, str], str, EmbeddedNatsOf]:
     """The environment of a `kit up` on free ports with its data in `data_dir` (no KIT_* inherited);
-    returns it with the HTTP base URL and the NATS port."""
+    returns it with the HTTP base URL and its NATS server."""
     http_port, nats_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
     env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port), **settings)
-    return env, f"http://127.0.0.1:{http_port}", nats_port
+    return env, f"http://127.0.0.1:{http_port}", EmbeddedNatsOf(nats_port, data_dir)
 
 
 def add_users(env, users, password: str = "correct horse battery") -> None:
@@ -92,7 +106,7 @@ def _env_mentions(process, data_dir: Path) -> bool:
 
 def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    env, base, nats_port = platform_env(data_dir)
+    env, base, nats_at = platform_env(data_dir)
 
     proc = start_platform(env)
     try:
@@ -101,12 +115,18 @@ def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
         assert kit(env, "users", "add", "--agency", "x", "--role", "wizard", "--username", "u",
                    "--password", "0123456789").returncode == 2
 
-        published = subprocess.run([sys.executable, str(PARTNER_EXAMPLE)], env=env, capture_output=True, text=True,
-                                   timeout=60)
+        # the partner connects as its agency's own NATS user (README: `kit nats url`)
+        partner_url = kit(env, "nats", "url", "--user", "agency-comune-milano-m7").stdout.strip()
+        published = subprocess.run([sys.executable, str(PARTNER_EXAMPLE)], env=env | {"KIT_PARTNER_NATS_URL": partner_url},
+                                   capture_output=True, text=True, timeout=60)
         assert published.returncode == 0, published.stderr
         receipt = json.loads(published.stdout.split("\n", 1)[1])
         assert receipt["status"] == "accepted", receipt
-        assert receipt == asyncio.run(read_receipt(nats_port))
+        assert receipt == asyncio.run(read_receipt(nats_at))
+        assert asyncio.run(what_the_bus_refuses(nats_at, partner_url)) == {
+            "without credentials": "refused", "snooping on replies": "refused",
+            "forged intake event": "refused", "forged receipt": "refused"}
+        assert (data_dir / "nats-users.json").stat().st_mode & 0o777 == 0o600
         youth_id = receipt["subject"]
 
         token = login(base, "giulia")
@@ -143,9 +163,43 @@ def test_partner_registers_a_youth_and_the_operator_sees_it(tmp_path: Path):
         stop_platform(proc, data_dir)
 
 
-async def read_receipt(nats_port: int) -> dict:
+async def what_the_bus_refuses(nats_at: EmbeddedNatsOf, partner_url: str) -> dict[str, str]:
+    """What the default `kit up` lets a stranger on the machine, and a partner, do on the bus."""
+    outcome = {}
+    try:
+        stranger = await nats.connect(f"nats://127.0.0.1:{nats_at.port}", allow_reconnect=False, connect_timeout=2)
+        await stranger.close()
+        outcome["without credentials"] = "admitted"
+    except Exception as e:
+        outcome["without credentials"] = "refused" if "Authorization Violation" in str(e) else repr(e)
+
+    errors = []
+
+    async def on_error(error):
+        errors.append(str(error))
+
+    partner = await connect(partner_url, allow_reconnect=False, error_cb=on_error)
+    try:
+        await partner.subscribe("_INBOX.>")
+        await partner.flush()
+        await asyncio.sleep(0.3)
+        outcome["snooping on replies"] = "refused" if any("_inbox.>" in e for e in errors) else "admitted"
+        js = partner.jetstream(timeout=1.0)
+        for name, subject in (("forged intake event", "kit.events.intake.consent_recorded.v1"),
+                              ("forged receipt", "kit.receipts.ngo-lugano")):
+            try:
+                await js.publish(subject, b"{}")
+                outcome[name] = "stored"
+            except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+                outcome[name] = "refused"
+    finally:
+        await partner.close()
+    return outcome
+
+
+async def read_receipt(nats_at: EmbeddedNatsOf) -> dict:
     """The receipt is retained: a partner that was offline reads it later."""
-    nc = await nats.connect(f"nats://127.0.0.1:{nats_port}")
+    nc = await nats_at.connect()
     try:
         [receipt] = await receipts(nc.jetstream(), "comune-milano-m7", 1, timeout=30)
         return receipt

@@ -1,9 +1,9 @@
-"""deploy/nats/accounts.conf on a real nats-server: a partner publishes and reads only its own."""
+"""deploy/nats/accounts.conf on a real nats-server (as `kit up` runs it, `kit.embedded`): a partner
+publishes and reads only its own, no user reads another's replies, only the owning service
+publishes its events and receipts, and no agency can make another's message a duplicate."""
 
 import asyncio
-import os
-import shutil
-import subprocess
+import json
 from pathlib import Path
 
 import nats
@@ -13,25 +13,31 @@ import pytest
 
 from events.builders import register_youth
 from kit import partner
-from kit.embedded import free_port, nats_server_binary, wait_for_port
-from kit.nats_permissions import agency_user, password_variable, service_user
-from kit.streams import ensure_streams
+from kit.embedded import EmbeddedNats, free_port
+from kit.nats_auth import ADMIN_USER, connect as connect_as
+from kit.nats_permissions import users_of
+from kit.streams import ensure_streams, events_stream
 from shared.agencies import load_register
-from tests.conftest import PLATFORM
-from tests.integration.harness import Service, running
+from tests.conftest import PLATFORM, eventually
+from tests.integration.harness import Service, receipts as all_receipts, running
 
 pytestmark = pytest.mark.integration
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "nats"
-# every user of the generated file needs its password in the environment
-PASSWORDS = {password_variable(service_user(s)): f"{s.name}-secret" for s in PLATFORM.services} | {
-    password_variable(agency_user(a)): f"{a}-secret" for a in load_register().agencies}
-PASSWORDS |= {"KIT_AGENCY_COMUNE_MILANO_M7_PASSWORD": "milano-secret", "KIT_AGENCY_NGO_LUGANO_PASSWORD": "lugano-secret"}
+USERS = users_of(PLATFORM, load_register().agencies)  # every user of the file needs its password
+REFUSED = (nats.errors.TimeoutError, nats.errors.NoRespondersError, asyncio.TimeoutError)
+
+
+def password(user: str) -> str:
+    return f"{user}-secret"
+
+
+def url_of(user: str, port: int) -> str:
+    return f"nats://{user}:{password(user)}@127.0.0.1:{port}"
 
 
 def as_user(settings, user: str, port: int):
     """The settings of a service that connects with its own NATS user."""
-    return settings.__class__(**{**settings.__dict__, "nats_url": f"nats://{user}:{user.removeprefix('svc-')}-secret"
-                                                                  f"@127.0.0.1:{port}"})
+    return settings.__class__(**{**settings.__dict__, "nats_url": url_of(user, port)})
 
 
 def gateway_and_intake(settings, port: int) -> list[Service]:
@@ -41,21 +47,16 @@ def gateway_and_intake(settings, port: int) -> list[Service]:
 
 @pytest.fixture
 def secured_nats(tmp_path: Path):
-    port = free_port()
-    shutil.copy(DEPLOY / "accounts.conf", tmp_path / "accounts.conf")
-    (tmp_path / "server.conf").write_text(
-        f"listen: 127.0.0.1:{port}\njetstream {{ store_dir: {tmp_path / 'js'} }}\ninclude ./accounts.conf\n")
-    process = subprocess.Popen([nats_server_binary(), "-c", str(tmp_path / "server.conf")],
-                               env={**os.environ, **PASSWORDS}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for_port(port)
-    yield port
-    process.terminate()
-    process.wait(10)
+    server = EmbeddedNats(tmp_path / "nats", free_port(), accounts=(DEPLOY / "accounts.conf").read_text(),
+                          passwords={user: password(user) for user in USERS}).start()
+    yield server.port
+    server.stop()
 
 
-async def connect(port: int, user: str, password: str):
-    return await nats.connect(f"nats://{user}:{password}@127.0.0.1:{port}", allow_reconnect=False,
-                              error_cb=_ignore)
+async def connect(port: int, user: str, password_: str | None = None):
+    """A client of `user`, replies under its own prefix (as every platform client connects)."""
+    url = f"nats://{user}:{password_ or password(user)}@127.0.0.1:{port}"
+    return await connect_as(url, allow_reconnect=False, error_cb=_ignore)
 
 
 async def delivered(publisher, subscription, data: bytes, attempts: int = 25) -> bool:
@@ -85,9 +86,9 @@ async def _ignore(error):  # permission violations arrive here too; the test che
 
 async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats, platform):
     port = secured_nats
-    service_nc = await connect(port, "svc-intake", "intake-secret")
+    service_nc = await connect(port, "svc-intake")
     await ensure_streams(service_nc.jetstream(), PLATFORM)
-    milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
+    milano = await connect(port, "agency-comune-milano-m7")
     js = milano.jetstream(timeout=1.0)
 
     ack = await partner.publish(js, "comune-milano-m7", register_youth("comune-milano-m7").to_json_bytes())
@@ -110,8 +111,8 @@ async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats,
         await partner.read_receipts(js, "ngo-lugano", timeout=0.5)
 
     # partners may keep the audit log's signed checkpoints (witnesses), and publish none
-    audit_nc = await connect(port, "svc-audit", "audit-secret")
-    lugano = await connect(port, "agency-ngo-lugano", "lugano-secret")  # another witness, to catch a forgery
+    audit_nc = await connect(port, "svc-audit")
+    lugano = await connect(port, "agency-ngo-lugano")  # another witness, to catch a forgery
     witnessed = await milano.subscribe("kit.audit.checkpoints")
     other_witness = await lugano.subscribe("kit.audit.checkpoints")
     await milano.flush()
@@ -134,14 +135,12 @@ async def test_a_partner_publishes_and_reads_only_its_own_subjects(secured_nats,
 async def test_the_views_service_user_rebuilds_the_views_and_a_wrong_password_gets_a_clear_refusal(secured_nats,
                                                                                                    platform):
     from kit.page_reader import PageReader, PageReaderError
-    from kit.streams import events_stream
     from projections.rebuild import rebuild
-    from tests.conftest import eventually
 
     port = secured_nats
-    service_nc = await connect(port, "svc-intake", "intake-secret")
+    service_nc = await connect(port, "svc-intake")
     await ensure_streams(service_nc.jetstream(), PLATFORM)
-    milano = await connect(port, "agency-comune-milano-m7", "milano-secret")
+    milano = await connect(port, "agency-comune-milano-m7")
     await partner.publish(milano.jetstream(timeout=1.0), "comune-milano-m7",
                           register_youth("comune-milano-m7").to_json_bytes())
     stream = service_nc.jetstream()
@@ -150,7 +149,7 @@ async def test_the_views_service_user_rebuilds_the_views_and_a_wrong_password_ge
     events = (await stream.stream_info(events_stream("intake"))).state.last_seq
 
     # given the views service's own user, when it rebuilds the views, then every event is read
-    views_url = f"nats://svc-views:views-secret@127.0.0.1:{port}"
+    views_url = url_of("svc-views", port)
     projections = list(PLATFORM.projections)
     result = await asyncio.to_thread(rebuild, platform.database_url, views_url, projections,
                                      {p.name: [s.name for s in PLATFORM.sources_of(p)] for p in projections})
@@ -166,3 +165,113 @@ async def test_the_views_service_user_rebuilds_the_views_and_a_wrong_password_ge
 
 async def _has_events(js, stream: str) -> bool:
     return (await js.stream_info(stream)).state.last_seq >= 2  # the registration and its consent
+
+
+async def test_no_user_reads_the_replies_of_another(secured_nats, platform):
+    # given a partner that listens on every reply space it can name
+    port = secured_nats
+    admin = await connect(port, ADMIN_USER)
+    await ensure_streams(admin.jetstream(), PLATFORM)
+    refusals = []
+
+    async def refused(error):
+        refusals.append(str(error))
+
+    lugano = await connect_as(url_of("agency-ngo-lugano", port), allow_reconnect=False, error_cb=refused)
+    snooped = []
+
+    async def snoop(msg):
+        snooped.append(msg.subject)
+
+    for space in ("_INBOX.>", "_INBOX_agency-comune-milano-m7.>", "_INBOX_svc-gateway.>", "_INBOX_svc-intake.>"):
+        await lugano.subscribe(space, cb=snoop)
+    await lugano.flush()
+
+    # when another agency registers a youth and reads its receipt while the services work
+    milano = await connect(port, "agency-comune-milano-m7")
+    js = milano.jetstream(timeout=2.0)
+    await partner.publish(js, "comune-milano-m7", register_youth("comune-milano-m7").to_json_bytes())
+    async with running(*gateway_and_intake(platform.settings, port)):
+        got = []
+        for _ in range(50):
+            got += await partner.read_receipts(js, "comune-milano-m7", timeout=0.5)
+            if got:
+                break
+    assert [r["status"] for r in got] == ["accepted"]
+
+    # then the snooper heard none of it: each subscription was refused, by name
+    await asyncio.sleep(0.5)
+    assert snooped == []
+    assert sum("permissions violation for subscription" in r for r in refusals) == 4, refusals
+    for nc in (lugano, milano, admin):
+        await nc.close()
+
+
+async def test_only_the_owning_service_publishes_its_events_and_its_receipts(secured_nats):
+    port = secured_nats
+    admin = await connect(port, ADMIN_USER)
+    await ensure_streams(admin.jetstream(), PLATFORM)
+    api = await connect(port, "svc-api")  # the HTTP API believes the receipts it hears
+    heard = await api.subscribe("kit.receipts.>")
+    await api.flush()
+    forged_event = json.dumps({"type": "kit.intake.consent_recorded.v1", "data": {}}).encode()
+    forged_receipt = json.dumps({"ingest_id": "x", "agency": "comune-milano-m7", "status": "accepted"}).encode()
+
+    # a partner, and services that own neither, publishing intake's events or anybody's receipts
+    for user in ("agency-ngo-lugano", "svc-gateway", "svc-views", "svc-api", "svc-audit"):
+        nc = await connect(port, user)
+        with pytest.raises(REFUSED):
+            await nc.jetstream(timeout=0.5).publish("kit.events.intake.consent_recorded.v1", forged_event)
+        if user != "svc-gateway":  # the gateway answers what it cannot route
+            with pytest.raises(REFUSED):
+                await nc.jetstream(timeout=0.5).publish("kit.receipts.comune-milano-m7", forged_receipt)
+        await nc.close()
+
+    js = admin.jetstream()
+    assert (await js.stream_info(events_stream("intake"))).state.messages == 0
+    assert (await js.stream_info("KIT_RECEIPTS")).state.messages == 0
+    with pytest.raises(nats.errors.TimeoutError):
+        await heard.next_msg(timeout=0.5)
+
+    # while the owner may (the refusals above are the permissions, not a broken server)
+    intake = await connect(port, "svc-intake")
+    await intake.jetstream(timeout=2.0).publish("kit.events.intake.consent_recorded.v1", forged_event)
+    assert (await js.stream_info(events_stream("intake"))).state.messages == 1
+    for nc in (intake, api, admin):
+        await nc.close()
+
+
+async def test_no_agency_makes_another_agencys_message_a_duplicate(secured_nats, platform):
+    port = secured_nats
+    admin = await connect(port, ADMIN_USER)
+    await ensure_streams(admin.jetstream(), PLATFORM)
+    genuine = register_youth("comune-milano-m7", id="mi7-ingest-0042")
+    naive = register_youth("comune-milano-m7", id="mi7-ingest-0043")
+
+    # given another agency that published, ahead, messages with the ids milano will use (its
+    # CloudEvent id, and the Nats-Msg-Id a naive client derives from it)
+    lugano = await connect(port, "agency-ngo-lugano")
+    for decoy in (genuine, naive):
+        await lugano.jetstream(timeout=2.0).publish(
+            "kit.ingest.ngo-lugano", register_youth("ngo-lugano", id=decoy.id).to_json_bytes(),
+            headers={"Nats-Msg-Id": f"comune-milano-m7:{decoy.id}"})
+    await asyncio.sleep(0.3)  # a decoy published ahead, not in the same instant
+
+    # when milano publishes its own, with the helper and with a naive client
+    milano = await connect(port, "agency-comune-milano-m7")
+    js = milano.jetstream(timeout=2.0)
+    acks = [await partner.publish(js, "comune-milano-m7", genuine.to_json_bytes()),
+            await js.publish("kit.ingest.comune-milano-m7", naive.to_json_bytes(),
+                             headers={"Nats-Msg-Id": f"comune-milano-m7:{naive.id}"})]
+
+    # then both are kept and both accepted as milano's own
+    assert [bool(a.duplicate) for a in acks] == [False, False]
+    async with running(*gateway_and_intake(platform.settings, port)):
+        got = await all_receipts(admin.jetstream(), "comune-milano-m7", 2, timeout=20)
+        theirs = await all_receipts(admin.jetstream(), "ngo-lugano", 2, timeout=20)
+    assert sorted((r["ingest_id"], r["status"]) for r in got) == [("mi7-ingest-0042", "accepted"),
+                                                                   ("mi7-ingest-0043", "accepted")]
+    assert [r["status"] for r in theirs] == ["accepted", "accepted"]
+    assert {r["subject"] for r in got}.isdisjoint({r["subject"] for r in theirs})
+    for nc in (lugano, milano, admin):
+        await nc.close()
