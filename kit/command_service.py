@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from kit.config import Settings, database_url, nats_url
 from kit.consumer import Consumer, Item
 from kit.log_views import LogView, run_log_view
-from kit.nats_auth import broker, connect
+from kit.nats_auth import broker, connect, stop_broker
 from kit.nats_permissions import service_user
 from kit.nats_setup import prepare
 from kit.relay import OutboxRelay
@@ -83,6 +83,6 @@ class CommandService:
                   for view in self.log_views),
                 *(job(stop) for job in self.jobs))
         finally:
-            await self.broker.stop()
+            await stop_broker(self.broker)
             await relay_nc.close()
             self.store.close()

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.errors
 
 ADMIN_USER = "admin"  # sets up streams; the operator's tools (rebuilds, benchmarks, the demo)
 CREDENTIALS_FILE = "nats-users.json"
@@ -45,6 +46,23 @@ def broker(url: str, **options: Any):
     from faststream.nats import NatsBroker
 
     return NatsBroker(url, inbox_prefix=inbox_prefix(url), **options)
+
+
+async def close(nc: nats.NATS) -> None:
+    """Drain (what is in flight goes out), or just close when the server is gone: a drain while
+    reconnecting raises, and would keep a stopping process from stopping."""
+    try:
+        await nc.drain()
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        await nc.close()
+
+
+async def stop_broker(broker) -> None:
+    """A FastStream broker's `stop`, as `close` does it for a connection."""
+    try:
+        await broker.stop()
+    except (nats.errors.ConnectionReconnectingError, nats.errors.ConnectionClosedError):
+        await broker.config.connection_state.connection.close()
 
 
 def with_user(url: str, user: str, password: str) -> str:

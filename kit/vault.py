@@ -217,8 +217,9 @@ class VaultKeys:
         if self._pool is None:
             with self._pool_lock:
                 if self._pool is None:  # each statement its own transaction, committed without waiting for the disk
-                    self._pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True, kwargs={
-                        "autocommit": True, "options": "-c synchronous_commit=off"})
+                    self._pool = ConnectionPool(
+                        self.db_url, min_size=1, max_size=4, open=True, check=ConnectionPool.check_connection,
+                        kwargs={"autocommit": True, "options": "-c synchronous_commit=off"})
         with self._pool.connection() as conn:
             yield conn
 

@@ -15,7 +15,7 @@ from psycopg_pool import ConnectionPool
 from kit.config import Settings, database_url, nats_url
 from kit.consumer import Consumer, Item
 from kit.db import ensure_schema
-from kit.nats_auth import broker
+from kit.nats_auth import broker, stop_broker
 from kit.nats_setup import prepare
 from kit.service import Platform, Projection
 from kit.streams import events_filter, events_stream
@@ -106,7 +106,8 @@ class ProjectionRunner:
                 projection.create_tables(conn)
 
     async def run(self, stop: asyncio.Event) -> None:
-        self.pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True)
+        self.pool = ConnectionPool(self.db_url, min_size=1, max_size=4, open=True,
+                                   check=ConnectionPool.check_connection)  # a server restart leaves dead ones
         try:
             self.create_tables()
             await prepare(self.nats_url, self.platform, [c.declaration for c in self.consumers])
@@ -115,7 +116,7 @@ class ProjectionRunner:
             log.info("views service running: %s", ", ".join(p.name for p in self.projections))
             js = self.broker.config.connection_state.stream
             await asyncio.gather(*(c.run(js, stop) for c in self.consumers))
-            await self.broker.stop()
+            await stop_broker(self.broker)
         finally:
             self.pool.close()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse, Response
+from psycopg import OperationalError
 from psycopg.errors import UndefinedTable
 
 from kit.service import load
@@ -47,6 +48,12 @@ def create_app(state: HttpState) -> FastAPI:
     @app.exception_handler(UndefinedTable)
     async def not_ready(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": "not ready: the service that keeps this data has not started yet"},
+                            status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+
+    @app.exception_handler(OperationalError)
+    async def database_unavailable(request: Request, exc: Exception) -> Response:
+        # e.g. PostgreSQL restarting: the pool checks connections, so the next request gets a good one
+        return JSONResponse({"detail": "the database is not available at the moment: retry shortly"},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
 
     return app

@@ -22,7 +22,7 @@ from events.base import Message
 from events.builders import envelope
 from events.intake import Identity
 from events.receipts import Receipt
-from kit.nats_auth import connect
+from kit.nats_auth import close, connect
 from kit.relay import EVENTS_SEQ_HEADER
 from kit.service import Platform, Service
 from kit.streams import command_subject
@@ -86,7 +86,7 @@ class CommandGateway:
 
     async def stop(self) -> None:
         if self.nc is not None:
-            await self.nc.drain()
+            await close(self.nc)
 
     async def _listen(self) -> None:
         """Subscribed before the command is published, so its receipt cannot slip by."""

@@ -71,7 +71,7 @@ def http_state(settings: Settings, platform: Platform, pool: ConnectionPool, *, 
 
 async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
     url = database_url(settings)
-    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
+    pool = ConnectionPool(url, min_size=2, max_size=10, open=True, check=ConnectionPool.check_connection)
     state = http_state(settings, platform, pool)
     await asyncio.to_thread(prepare_database, url, platform, state.extras["vault_keys"])
     config = uvicorn.Config(create_app(state), host=settings.http_host, port=settings.http_port, log_level="warning",
