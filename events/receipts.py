@@ -20,7 +20,7 @@ class Reason(BaseModel):
 class Receipt(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    ingest_id: str = Field(description="The CloudEvent id the partner sent (or the NATS sequence if unreadable).")
+    ingest_id: str = Field(description="The CloudEvent id the partner sent, or `KIT_INGEST/<sequence>` if it is not a valid id.")
     agency: str
     status: Literal["accepted", "rejected"]
     event_ids: list[str] = Field(default_factory=list, description="Ids of the integration events it produced.")

@@ -23,7 +23,7 @@ from nats.js import JetStreamContext
 from events.receipts import Receipt
 from kit.consumer import Item
 from kit.runtime import ingest_id_of, parse_envelope, unknown_type
-from kit.streams import COMMANDS_STREAM, RECEIPTS_STREAM, command_subject, receipt_subject
+from kit.streams import COMMANDS_STREAM, INGEST_STREAM, RECEIPTS_STREAM, command_subject, receipt_subject
 from kit.translation import receipt_bytes
 
 
@@ -42,7 +42,7 @@ def route(item: Item, owners: Mapping[str, str], now: datetime) -> tuple[str, st
     if reasons is None:
         owner = owners[envelope.type]  # type: ignore[union-attr]
         return command_subject(owner, sender), COMMANDS_STREAM, item.data, f"ingest/{item.seq}"
-    receipt = Receipt(ingest_id=ingest_id_of(item.data, item.seq), agency=sender, status="rejected",
+    receipt = Receipt(ingest_id=ingest_id_of(item.data, item.seq, INGEST_STREAM), agency=sender, status="rejected",
                       reasons=reasons, recorded_at=now)
     return (receipt_subject(sender), RECEIPTS_STREAM, receipt_bytes(receipt.model_dump(mode="json")),
             f"gateway/{item.seq}")

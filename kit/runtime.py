@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +29,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from events.base import Message
-from events.envelope import CloudEvent
+from events.envelope import ID_PATTERN, CloudEvent
 from events.receipts import Reason, Receipt as ReceiptMessage
 from kit.store import History, Receipt, Store, integration_event_id, receipt_id
+from kit.streams import COMMANDS_STREAM
 
 PLATFORM_AGENCY = "kit-platform"  # the sender of the platform's own scheduled commands
 PLATFORM_ROLE = "platform"
+VALID_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def reasons_from(error: ValidationError, prefix: str = "") -> list[Reason]:
@@ -45,15 +48,16 @@ def reasons_from(error: ValidationError, prefix: str = "") -> list[Reason]:
     ]
 
 
-def ingest_id_of(raw: bytes, stream_seq: int) -> str:
-    """The key of the receipt: the CloudEvent id when readable, else the NATS stream sequence."""
+def ingest_id_of(raw: bytes, stream_seq: int, stream: str = COMMANDS_STREAM) -> str:
+    """The key of the receipt: the CloudEvent id when it is a valid one, else `<stream>/<sequence>`
+    (a `/` is never in a valid id, so no message can take another's key)."""
     try:
         value = json.loads(raw).get("id")
     except Exception:
         value = None
-    if isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable():
+    if isinstance(value, str) and VALID_ID.fullmatch(value):
         return value
-    return f"nats-seq-{stream_seq}"
+    return f"{stream}/{stream_seq}"
 
 
 def parse_envelope(sender: str, raw: bytes) -> CloudEvent | list[Reason]:

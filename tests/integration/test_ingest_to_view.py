@@ -64,7 +64,7 @@ async def test_a_rejected_message_changes_nothing_and_says_why(platform, nc):
     assert got.pop("bad-1")["reasons"] == [{"field": "data.birth_year", "code": "missing", "message": "Field required"}]
     assert got.pop("bad-2")["reasons"][0]["field"] == "data.country"
     [(ingest_id, not_json)] = got.items()
-    assert not_json["reasons"][0]["code"] == "invalid_json" and ingest_id.startswith("nats-seq-")
+    assert not_json["reasons"][0]["code"] == "invalid_json" and ingest_id.startswith("KIT_INGEST/")
     # only the three receipts were stored: no youth, no case reference
     # only two receipts were stored (the gateway answered the third: no service took it): no youth, no case reference
     assert stored_event_count(platform.database_url) - before == 2

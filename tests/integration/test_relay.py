@@ -1,6 +1,7 @@
 """The outbox relay: nothing lost, no duplicates, log order kept, one active relay per service."""
 
 import asyncio
+import contextlib
 import uuid
 
 import nats
@@ -123,3 +124,87 @@ async def test_only_one_relay_is_active_per_service(platform, nats_server):
 
 async def _eq(awaitable, expected) -> bool:
     return (await awaitable) == expected
+
+
+async def test_a_stray_message_on_the_events_subject_is_reported_and_the_relay_continues_after_it(platform, nc,
+                                                                                                   caplog):
+    # given a relay that published 300 events, and then crashed before recording its position
+    await prepare(platform.nats_url, PLATFORM)
+    app = make_app(platform.database_url)
+    js = nc.jetstream()
+    save_youths(app, 300)
+
+    async def count():
+        return (await js.stream_info(events_stream(SERVICE))).state.messages
+    await run_until(relay_for(app, js, platform.database_url), lambda: _eq(count(), 300))
+    with psycopg.connect(platform.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE intake.relay_position SET notification_id = 100")
+
+    # when someone else's message lands on the events subject, then the service records more
+    await js.publish("kit.events.intake.consent_recorded.v1", b'{"forged": true}', headers={"Nats-Msg-Id": "stray"})
+    later = save_youths(app, 50)
+    relay = relay_for(app, js, platform.database_url)
+    await run_until(relay, lambda: _eq(count(), 351))
+
+    # then every later event is in the stream once, in log order, after the stray; the stray is reported
+    await asyncio.sleep(0.5)
+    events = [e for e in (await _raw_events(js)) if e is not None]
+    assert len(events) == 350 and len({e.id for e in events}) == 350
+    assert [e.subject for e in events[-50:]] == later
+    assert [e.kitseq for e in events] == sorted(e.kitseq for e in events)
+    assert "1 message(s) after #300 this service did not publish" in caplog.text
+
+
+async def test_a_forged_notification_header_does_not_make_the_relay_skip_events(platform, nc):
+    await prepare(platform.nats_url, PLATFORM)
+    app = make_app(platform.database_url)
+    js = nc.jetstream()
+    save_youths(app, 20)
+
+    async def count():
+        return (await js.stream_info(events_stream(SERVICE))).state.messages
+    await run_until(relay_for(app, js, platform.database_url), lambda: _eq(count(), 20))
+
+    # messages naming a real position (with another message id) and the service's notification
+    # 1,000,000, last
+    await js.publish("kit.events.intake.x.v1", b"{}", headers={"Nats-Msg-Id": "forged-1",
+                                                              "Kit-Notification-Id": "20"})
+    await js.publish("kit.events.intake.x.v1", b"{}", headers={"Nats-Msg-Id": "forged-2",
+                                                              "Kit-Notification-Id": "1000000"})
+    later = save_youths(app, 10)
+    await run_until(relay_for(app, js, platform.database_url), lambda: _eq(count(), 32))
+    events = [e for e in (await _raw_events(js)) if e is not None]
+    assert [e.subject for e in events[-10:]] == later
+
+
+async def test_the_relay_stops_at_once_when_asked_while_its_publishes_go_unanswered(platform, nats_server):
+    await prepare(platform.nats_url, PLATFORM)
+    app = make_app(platform.database_url)
+    client = await nats.connect(nats_server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    relay = relay_for(app, client.jetstream(), platform.database_url)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await eventually(lambda: relay.is_leader)
+
+    nats_server.stop()  # nobody answers the publishes of the page that follows
+    save_youths(app, 20)
+    await asyncio.sleep(1.0)
+    stop.set()
+    started = asyncio.get_running_loop().time()
+    await asyncio.wait_for(task, 5)
+    assert asyncio.get_running_loop().time() - started < 2.0
+    with contextlib.suppress(OSError):  # the server is gone
+        await client.close()
+
+
+async def _raw_events(js) -> list[CloudEvent | None]:
+    """The events stream's messages; None for one that is not a CloudEvent (a stray)."""
+    info = await js.stream_info(events_stream(SERVICE))
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        data = (await js.get_msg(events_stream(SERVICE), seq)).data
+        try:
+            found.append(CloudEvent.model_validate_json(data))
+        except ValueError:
+            found.append(None)
+    return found

@@ -90,9 +90,18 @@ def test_an_event_type_partners_may_not_send_is_rejected():
 
 def test_the_receipt_key_is_the_cloudevent_id_or_the_stream_sequence():
     assert ingest_id_of(register_youth(id="abc-1").to_json_bytes(), 7) == "abc-1"
-    assert ingest_id_of(b"garbage", 7) == "nats-seq-7"
-    assert ingest_id_of(b'{"id": 5}', 8) == "nats-seq-8"
-    assert ingest_id_of(b'{"id": "\\ud800"}', 9) == "nats-seq-9"  # not a printable text: not a key
+    assert ingest_id_of(b"garbage", 7, "KIT_INGEST") == "KIT_INGEST/7"
+    assert ingest_id_of(b'{"id": 5}', 8) == "KIT_COMMANDS/8"
+    assert ingest_id_of(b'{"id": "\\ud800"}', 9) == "KIT_COMMANDS/9"  # not a valid id: not a key
+
+
+def test_no_valid_id_is_the_key_of_another_message():
+    # given an unreadable message keyed by its sequence, when a valid message uses that text as
+    # its id, then the two keys differ (the fallback holds a character no valid id has)
+    fallback = ingest_id_of(b"garbage", 7, "KIT_INGEST")
+    assert ingest_id_of(register_youth(id="nats-seq-7").to_json_bytes(), 7, "KIT_INGEST") == "nats-seq-7"
+    assert ingest_id_of(json.dumps({"id": fallback}).encode(), 8, "KIT_INGEST") == "KIT_INGEST/8"
+    assert ingest_id_of(json.dumps({"id": "an id with spaces"}).encode(), 9, "KIT_INGEST") == "KIT_INGEST/9"
 
 
 def test_a_platform_command_is_not_one_partners_may_send():
