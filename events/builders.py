@@ -114,6 +114,11 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
                    keys_destroyed=[EXAMPLE_YOUTH], **_Y),
     ev.ProcessingRestricted(restricted_at=EXAMPLE_TIME, by_agency=EXAMPLE_AGENCY,
                             legal_reason="Accuracy contested by the data subject (GDPR art. 18)", **_Y),
+    ev.ErasureScheduled(scheduled_for=date(2031, 12, 2), legal_reason="retention period ended: 5 years after the exit",
+                        **_Y),
+    ev.CancelScheduledErasure(reason="Litigation pending: records kept on counsel's request", **_Y),
+    ev.ScheduledErasureCancelled(by_agency=EXAMPLE_AGENCY, reason="Litigation pending: records kept on counsel's request",
+                                 cancelled_at=EXAMPLE_TIME, **_Y),
     ev.CloseCase(destination="employment", exited_on=date(2026, 11, 2), **_Y),
     ev.CaseClosed(destination="employment", exited_on=date(2026, 11, 2), follow_ups=[
         ev.FollowUp(checkpoint_months=6, due_on=date(2027, 5, 2)),

@@ -654,10 +654,40 @@ class EraseYouth(Command):
 
 class ApplyRetention(Command):
     type_name = "kit.intake.apply_retention.v1"
-    summary = "Issued by the platform's scheduler: erase a closed case whose retention period has ended."
+    summary = ("Issued by the platform's scheduler: schedule the erasure of a closed case whose retention period has "
+               "ended, and run it on the day scheduled unless an agency admin stopped it.")
     from_partners = False
 
     youth_id: YouthId
+
+
+class ErasureScheduled(Event):
+    type_name = "kit.intake.erasure_scheduled.v1"
+    summary = ("The retention period of a closed case has ended: its erasure is scheduled, visible to the agencies "
+               "in the path, and an agency admin may stop it before it runs.")
+
+    youth_id: YouthId
+    scheduled_for: date = Field(description="The day the erasure runs unless it is stopped.")
+    legal_reason: str
+
+
+class CancelScheduledErasure(Command):
+    type_name = "kit.intake.cancel_scheduled_erasure.v1"
+    summary = ("Stop a scheduled retention erasure (agency admin; the reason is audited). The record is then kept "
+               "until an erasure is requested explicitly.")
+
+    youth_id: YouthId
+    reason: ShortText
+
+
+class ScheduledErasureCancelled(Event):
+    type_name = "kit.intake.scheduled_erasure_cancelled.v1"
+    summary = "A scheduled retention erasure was stopped by an agency admin: the record is kept."
+
+    youth_id: YouthId
+    by_agency: str
+    reason: str
+    cancelled_at: AwareDatetime
 
 
 class YouthErased(Event):

@@ -71,7 +71,8 @@ YOUTHS = Table("youths", (
     ("vulnerabilities", "jsonb"), ("project_version", "int NOT NULL DEFAULT 0"), ("next_review_due", "date"),
     ("last_contact_at", "timestamptz"), ("lost_after_days", "int"), ("lost_contact", "boolean NOT NULL DEFAULT false"),
     ("closed_on", "date"), ("destination", "text"), ("merged_into", "uuid"), ("erased_at", "timestamptz"),
-    ("restricted_at", "timestamptz"), ("source_seq", "bigint NOT NULL")), key=("youth_id",),
+    ("restricted_at", "timestamptz"), ("source_seq", "bigint NOT NULL"), ("erasure_scheduled_for", "date")),
+    key=("youth_id",),
     indexes=("youths_agency ON views.youths (registering_agency, registered_at)",
              "youths_newest ON views.youths (registered_at DESC, youth_id)",
              "youths_gone ON views.youths (youth_id)"
@@ -284,7 +285,7 @@ def _case_opened(page: Page, d: dict, e: IntegrationEvent) -> None:
 
 
 def _lead_transferred(page: Page, d: dict, e: IntegrationEvent) -> None:
-    _youth(page, d, lead_agency=d["to_agency"])
+    _youth(page, d, lead_agency=d["to_agency"], key_worker=None)  # the new lead names its own
     page.involve(_id(d["youth_id"]), d["to_agency"], "lead")
 
 
@@ -294,7 +295,10 @@ def _referral(page: Page, d: dict, e: IntegrationEvent) -> None:
         "referral_id": _id(d["referral_id"]), "youth_id": youth_id, "from_agency": d["from_agency"],
         "to_agency": d["to_agency"], "service": d["service"], "transfer_lead": d["transfer_lead"], "status": "requested",
         "note": d["reason"], "requested_at": e.time, "updated_at": e.time})
-    page.involve(youth_id, d["to_agency"], "referral")
+    # the receiver joins the youth's agencies when it accepts, not when it is asked
+
+
+ACCEPTED_REFERRAL = frozenset({"accepted", "in-progress", "completed"})
 
 
 def _referral_status(page: Page, d: dict, e: IntegrationEvent) -> None:
@@ -303,6 +307,8 @@ def _referral_status(page: Page, d: dict, e: IntegrationEvent) -> None:
     if row is not None:
         page.update(REFERRALS, key, status=d["status"], updated_at=e.time,
                     note=row["note"] if d.get("note") is None else d["note"])
+        if d["status"] in ACCEPTED_REFERRAL:
+            page.involve(_id(d["youth_id"]), d["to_agency"], "referral")
 
 
 def _contact(page: Page, d: dict, e: IntegrationEvent) -> None:
@@ -327,7 +333,8 @@ def _erased(page: Page, d: dict, e: IntegrationEvent) -> None:
     page.vault_erased.add(youth_id)
     for key in [key for key in page.vault if key[0] == youth_id]:
         del page.vault[key]
-    _youth(page, d, erased_at=_at(d["erased_at"]), partner_case_ref="erased", vulnerabilities=None)
+    _youth(page, d, erased_at=_at(d["erased_at"]), partner_case_ref="erased", vulnerabilities=None,
+           erasure_scheduled_for=None)
 
 
 # event type -> (handler, the loaded tables whose rows of the youth it reads or changes)
@@ -362,6 +369,9 @@ HANDLERS: dict[str, tuple[Handler, tuple[Table, ...]]] = {
                                                              situation=d["situation"]), (FOLLOW_UPS,)),
     ev.YouthErased.type_name: (_erased, (YOUTHS,)),
     ev.ProcessingRestricted.type_name: (lambda p, d, e: _youth(p, d, restricted_at=_at(d["restricted_at"])), (YOUTHS,)),
+    ev.ErasureScheduled.type_name: (lambda p, d, e: _youth(p, d, erasure_scheduled_for=_day(d["scheduled_for"])),
+                                    (YOUTHS,)),
+    ev.ScheduledErasureCancelled.type_name: (lambda p, d, e: _youth(p, d, erasure_scheduled_for=None), (YOUTHS,)),
 }
 
 

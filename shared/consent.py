@@ -9,10 +9,13 @@ recorded anew); minors below the configured age need a guardian's consent.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from events.receipts import Reason
+
+MAX_CONSENT_TERM = timedelta(days=10 * 366)  # an expiry further off is a typo (no expiry: until withdrawn)
+MAX_OVERRIDE_TERM = timedelta(days=366)  # an override without consent is an exception, reviewed yearly
 
 Purpose = Literal["case_management", "sharing", "family_contact", "observatory_statistics"]
 LegalBasis = Literal["consent", "legal_obligation", "public_task", "vital_interest"]
@@ -100,6 +103,9 @@ def give(state: ConsentState, consent: Consent, *, age: int, country: str, rules
                               message=f"below {needed} in {country} a guardian gives consent for {consent.purpose}"))
     if consent.expires_at is not None and consent.expires_at <= consent.given_at:
         reasons.append(Reason(field="expires_at", code="expires_before_given", message="expiry must follow the date given"))
+    elif consent.expires_at is not None and consent.expires_at > consent.given_at + MAX_CONSENT_TERM:
+        reasons.append(Reason(field="expires_at", code="too_far_ahead",
+                              message="a consent expires within ten years of being given (none: until withdrawn)"))
     if consent.purpose == "sharing" and consent.recipient is None:
         reasons.append(Reason(field="recipient", code="missing", message="sharing needs a recipient agency or category"))
     if consent.withdrawn_at or consent.invalidated_at:
@@ -143,6 +149,8 @@ def record_override(*, agency: str, purpose: Purpose, reason: str, operator: str
         reasons.append(Reason(field="reason", code="missing", message="an override needs a reason (auditors read it)"))
     if expires_at <= at:
         reasons.append(Reason(field="expires_at", code="expires_before_given", message="an override must expire later"))
+    elif expires_at > at + MAX_OVERRIDE_TERM:
+        reasons.append(Reason(field="expires_at", code="too_far_ahead", message="an override lasts a year at most"))
     return reasons or Override(agency=agency, purpose=purpose, reason=reason, operator=operator, at=at,
                                expires_at=expires_at)
 

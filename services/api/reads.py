@@ -36,7 +36,8 @@ REFERRAL_ANSWER_DAYS = 7
 # what a caseload row shows (no special-category data, nothing the list does not display)
 CASELOAD_COLUMNS = ("youth_id", "registering_agency", "partner_case_ref", "birth_year", "country", "region",
                     "registered_at", "first_contact_at", "lead_agency", "key_worker", "neet_status", "project_version",
-                    "next_review_due", "last_contact_at", "lost_contact", "closed_on", "destination")
+                    "next_review_due", "last_contact_at", "lost_contact", "closed_on", "destination",
+                    "erasure_scheduled_for")
 CASELOAD_SELECT = ", ".join(f"y.{column}" for column in CASELOAD_COLUMNS)
 
 
@@ -54,8 +55,14 @@ UNION ALL
 SELECT 'referral_unanswered', y.youth_id, y.key_worker, r.requested_at FROM views.referrals r JOIN views.youths y USING (youth_id)
  WHERE r.status = 'requested' AND r.to_agency = %(agency)s AND r.requested_at < now() - make_interval(days => %(answer_days)s)
    AND {visible}
+UNION ALL
+SELECT 'erasure_scheduled', y.youth_id, y.key_worker, y.erasure_scheduled_for::timestamptz FROM views.youths y
+ WHERE y.erasure_scheduled_for IS NOT NULL
+   AND y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s)
 ORDER BY since
 """
+# (a scheduled erasure is shown to every agency in the youth's path, consent in force or not: its
+# admin may stop it; the row names the pseudonym and the day only)
 
 
 # Read-your-writes: every view an operator reads after a service's command has applied its events

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from events.envelope import PSEUDONYM_PATTERN
 from projections.access import may_access_youth, may_see_youth
@@ -42,6 +42,9 @@ class Youth(BaseModel):
     lost_contact: bool = False
     closed_on: str | None = None
     destination: str | None = None
+    erasure_scheduled_for: str | None = Field(
+        default=None, description="Retention: the day the youth's data is erased unless an agency admin stops it "
+                                  "(kit.intake.cancel_scheduled_erasure.v1).")
 
 
 class YouthRecord(Youth):

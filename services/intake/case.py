@@ -62,6 +62,13 @@ class Case:
     engagement_ids: frozenset[str] = frozenset()  # outreach histories linked at registration
     erased: bool = False
     restricted: bool = False
+    started_at: datetime | None = None  # the path's start: first outreach contact, else registration
+    erasure_scheduled_for: date | None = None  # retention: the day the erasure runs unless stopped
+    retention_stopped: bool = False  # an agency admin stopped a scheduled erasure: kept until asked again
+
+    @property
+    def path_start(self) -> datetime:
+        return self.started_at or self.registered_at
 
     @property
     def contact_clock(self) -> datetime:
@@ -90,6 +97,7 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
     if isinstance(event, ev.YouthRegistered):
         return Case(youth_id=event.youth_id, registering_agency=event.registering_agency, country=event.country,
                     region=event.region, birth_year=event.birth_year, registered_at=at,
+                    started_at=min(event.first_contact_at, at) if event.first_contact_at else at,
                     agencies=frozenset({event.registering_agency}),
                     engagement_ids=frozenset({event.engagement_id} if event.engagement_id else ()))
     assert case is not None, f"{type(event).__name__} before YouthRegistered"
@@ -130,8 +138,8 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
         case ev.ReferralStatusChanged():
             referral = replace(case.referrals[event.referral_id], status=event.status)
             return replace(case, referrals=frozen({**case.referrals, event.referral_id: referral}))
-        case ev.LeadTransferred():
-            return replace(case, lead_agency=event.to_agency)
+        case ev.LeadTransferred():  # the new lead names its own key worker (assessing the youth)
+            return replace(case, lead_agency=event.to_agency, key_worker=None)
         case ev.ContactLogged():
             reached = event.outcome == "reached"
             last = max(filter(None, [case.last_contact_at, event.occurred_at])) if reached else case.last_contact_at
@@ -150,8 +158,12 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
         case ev.CaseClosed():
             return replace(case, closed=True, exited_on=event.exited_on,
                            follow_ups_due=frozen({f.checkpoint_months: f.due_on for f in event.follow_ups}))
+        case ev.ErasureScheduled():
+            return replace(case, erasure_scheduled_for=event.scheduled_for)
+        case ev.ScheduledErasureCancelled():
+            return replace(case, erasure_scheduled_for=None, retention_stopped=True)
         case ev.YouthErased():
-            return replace(case, erased=True)
+            return replace(case, erased=True, erasure_scheduled_for=None)
         case ev.ProcessingRestricted():
             return replace(case, restricted=True)
         case ev.FollowUpRecorded():
@@ -196,4 +208,6 @@ def audit_summary(case: Case, at: datetime) -> dict[str, Any]:
         "lost_contact": case.lost_contact, "closed": case.closed,
         "exited_on": case.exited_on.isoformat() if case.exited_on else None,
         "merged_into": case.merged_into, "erased": case.erased, "restricted": case.restricted,
+        "erasure_scheduled_for": case.erasure_scheduled_for.isoformat() if case.erasure_scheduled_for else None,
+        "retention_stopped": case.retention_stopped,
     }

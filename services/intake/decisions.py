@@ -21,7 +21,9 @@ MIN_AGE, MAX_AGE = 15, 30
 ADULT_AGE = 18
 TERMINAL_GOAL = frozenset({"completed", "cancelled", "rejected"})
 CLOCK_SKEW = timedelta(minutes=5)
-FOLLOW_UP_WINDOW_DAYS = 31  # a follow-up within a month of its date counts as on time
+FOLLOW_UP_WINDOW_DAYS = 31  # a follow-up within a month of its date counts as on time (and not earlier)
+OUTREACH_BACKDATE = timedelta(days=366)  # an outreach contact is recorded within a year of it
+MAX_REVIEW_AHEAD = timedelta(days=2 * 366)  # a Project of Life is reviewed at least every two years
 
 Decision = list[ev.Event] | list[Reason]
 
@@ -150,6 +152,8 @@ def decide_outreach_contact(command: ev.RecordOutreachContact, ctx: Context, *, 
                             engagement: Engagement | None) -> list[ev.Event] | list[Reason]:
     if command.occurred_at > ctx.now + CLOCK_SKEW:
         return [reason("data.occurred_at", "in_the_future", "an outreach contact cannot be recorded before it happens")]
+    if command.occurred_at < ctx.now - OUTREACH_BACKDATE:
+        return [reason("data.occurred_at", "too_far_back", "record an outreach contact within a year of it")]
     if engagement is not None and engagement.linked_to is not None:
         return [reason("data.handle", "engagement_already_linked",
                        f"this handle belongs to registered youth {engagement.linked_to}: log contacts on the youth")]
@@ -229,6 +233,8 @@ def _assess(case: Case, c: ev.AssessYouth, ctx: Context) -> Decision:
                               "the youth has no consent in force for the lead agency to see the case"))
     if c.neet_since is not None and c.neet_since > ctx.now.date():
         reasons.append(reason("data.neet_since", "in_the_future", "NEET since a date that has not come"))
+    if c.neet_since is not None and c.neet_since.year < case.birth_year:
+        reasons.append(reason("data.neet_since", "before_birth", "NEET since a date before the youth's birth year"))
     if reasons:
         return reasons
     events: list[ev.Event] = [
@@ -260,6 +266,8 @@ def _agree_project(case: Case, c: ev.AgreeProjectOfLife, ctx: Context) -> Decisi
         reasons.append(reason("data.goals", "duplicate_goal_id", "each goal needs its own goal_id"))
     if c.next_review_due <= ctx.now.date():
         reasons.append(reason("data.next_review_due", "not_in_the_future", "schedule the next review after today"))
+    elif c.next_review_due > (ctx.now + MAX_REVIEW_AHEAD).date():
+        reasons.append(reason("data.next_review_due", "too_far_ahead", "schedule the next review within two years"))
     if reasons:
         return reasons
     return [ev.ProjectOfLifeAgreed(youth_id=case.youth_id, version=case.project_version + 1, goals=list(c.goals),
@@ -288,8 +296,12 @@ def _review_project(case: Case, c: ev.RecordProjectReview, ctx: Context) -> Deci
         return [reason("data.youth_id", "no_project_of_life", "agree a Project of Life before reviewing it")]
     if c.held_on > ctx.now.date():
         reasons.append(reason("data.held_on", "in_the_future", "record a review once it is held"))
+    if c.held_on < case.path_start.date():
+        reasons.append(reason("data.held_on", "before_path_start", "a review cannot precede the youth's path"))
     if c.next_review_due <= c.held_on:
         reasons.append(reason("data.next_review_due", "not_after_review", "the next review comes after this one"))
+    elif c.next_review_due > c.held_on + MAX_REVIEW_AHEAD:
+        reasons.append(reason("data.next_review_due", "too_far_ahead", "schedule the next review within two years"))
     return reasons or [ev.ProjectReviewRecorded(youth_id=case.youth_id, project_version=case.project_version,
                                                 held_on=c.held_on, outcome=c.outcome,
                                                 next_review_due=c.next_review_due)]
@@ -381,6 +393,9 @@ def _log_contact(case: Case, c: ev.LogContact, ctx: Context) -> Decision:
         return [reason("data.contact_id", "duplicate", "this contact id is already logged for this youth")]
     if c.occurred_at > ctx.now + CLOCK_SKEW:
         return [reason("data.occurred_at", "in_the_future", "log a contact once it happened")]
+    if c.occurred_at < case.path_start - CLOCK_SKEW:
+        return [reason("data.occurred_at", "before_path_start",
+                       "a contact before the youth's path began (first contact or registration) is not the case's")]
     for i, person in enumerate(c.related_person_ids):
         if person not in case.related:
             return [reason(f"data.related_person_ids.{i}", "unknown_related_person", "no such related person")]
@@ -464,6 +479,9 @@ def add_months(day: date, months: int) -> date:
 def _close_case(case: Case, c: ev.CloseCase, ctx: Context) -> Decision:
     if c.exited_on > ctx.now.date():
         return [reason("data.exited_on", "in_the_future", "close the case on or after the exit date")]
+    if c.exited_on < case.path_start.date():
+        return [reason("data.exited_on", "before_path_start",
+                       "the exit cannot precede the youth's path (first contact or registration)")]
     follow_ups = [ev.FollowUp(checkpoint_months=m, due_on=add_months(c.exited_on, m))  # type: ignore[arg-type]
                   for m in ctx.policy.follow_up_months]
     return [ev.CaseClosed(youth_id=case.youth_id, destination=c.destination, exited_on=c.exited_on,
@@ -480,6 +498,9 @@ def _record_follow_up(case: Case, c: ev.RecordFollowUp, ctx: Context) -> Decisio
         return [reason("data.checkpoint_months", "already_recorded", "this checkpoint is already recorded")]
     if c.recorded_on > ctx.now.date() or case.exited_on and c.recorded_on < case.exited_on:
         return [reason("data.recorded_on", "out_of_range", "record a follow-up between the exit and today")]
+    if c.recorded_on < due - timedelta(days=FOLLOW_UP_WINDOW_DAYS):
+        return [reason("data.recorded_on", "too_early",
+                       "a follow-up is recorded from a month before its checkpoint date, not earlier")]
     return [ev.FollowUpRecorded(youth_id=case.youth_id, checkpoint_months=c.checkpoint_months, situation=c.situation,
                                 recorded_on=c.recorded_on, on_time=abs((c.recorded_on - due).days) <= FOLLOW_UP_WINDOW_DAYS)]
 
@@ -507,13 +528,29 @@ def _erase(case: Case, c: ev.EraseYouth, ctx: Context) -> Decision:
 
 
 def _apply_retention(case: Case, c: ev.ApplyRetention, ctx: Context) -> Decision:
-    """The scheduler's retention check: the case is erased once its retention period has ended."""
-    if not erasure_due(case, ctx.now.date(), ctx.policy):
+    """The scheduler's retention check, in two steps a person can see and stop: when the retention
+    period of a closed case has ended its erasure is scheduled `erasure_notice_days` ahead; on that
+    day it runs, if it is still due and no agency admin stopped it."""
+    if case.retention_stopped or not erasure_due(case, ctx.now.date(), ctx.policy):
         return []
     years = (ctx.policy.erase_after_closure_years or {}).get(case.country, 0)
-    return [ev.YouthErased(youth_id=case.youth_id, erased_at=ctx.now, by_agency=ctx.agency,
-                           legal_reason=f"retention period ended: {years} years after the exit",
+    legal_reason = f"retention period ended: {years} years after the exit"
+    if case.erasure_scheduled_for is None:
+        return [ev.ErasureScheduled(youth_id=case.youth_id, legal_reason=legal_reason,
+                                    scheduled_for=ctx.now.date() + timedelta(days=ctx.policy.erasure_notice_days))]
+    if ctx.now.date() < case.erasure_scheduled_for:
+        return []
+    return [ev.YouthErased(youth_id=case.youth_id, erased_at=ctx.now, by_agency=ctx.agency, legal_reason=legal_reason,
                            keys_destroyed=sorted({case.youth_id, *case.engagement_ids}))]
+
+
+def _cancel_scheduled_erasure(case: Case, c: ev.CancelScheduledErasure, ctx: Context) -> Decision:
+    if not may(ctx.role, "youth.erase"):
+        return [reason("", "forbidden", f"role {ctx.role} may not act on erasures (agency admins do)")]
+    if case.erasure_scheduled_for is None:
+        return [reason("data.youth_id", "not_scheduled", "no erasure is scheduled for this youth")]
+    return [ev.ScheduledErasureCancelled(youth_id=case.youth_id, by_agency=ctx.agency, reason=c.reason,
+                                         cancelled_at=ctx.now)]
 
 
 def erasure_due(case: Case, today: date, policy: Policy) -> bool:
@@ -583,6 +620,7 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
     ev.RecordFollowUp: (_record_follow_up, "case", True),
     ev.EraseYouth: (_erase, "involved", True),
     ev.ApplyRetention: (_apply_retention, "platform", True),
+    ev.CancelScheduledErasure: (_cancel_scheduled_erasure, "involved", True),
 }
 
 

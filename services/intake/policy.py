@@ -17,6 +17,7 @@ class Policy(Register):
     follow_up_months: tuple[int, ...] = (6, 12, 18)
     erase_after_closure_years: dict[str, int] | None = None  # retention: erased on schedule after closure
     legal_hold_years: dict[str, int] | None = None  # records under a retention duty: restriction only
+    erasure_notice_days: int = 30  # a retention erasure is scheduled this far ahead: agency admins may stop it
 
 
 def policy_from(raw: dict[str, Any]) -> Policy:
@@ -27,6 +28,7 @@ def policy_from(raw: dict[str, Any]) -> Policy:
         follow_up_months=tuple(int(m) for m in rules.get("follow_up_months", (6, 12, 18))),
         erase_after_closure_years={k: int(v) for k, v in rules.get("erase_after_closure_years", {}).items()},
         legal_hold_years={k: int(v) for k, v in rules.get("legal_hold_years", {}).items()},
+        erasure_notice_days=int(rules.get("erasure_notice_days", 30)),
     )
 
 

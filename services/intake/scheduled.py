@@ -1,6 +1,6 @@
 """The platform's own work on intake, on a schedule: a youth not reached for the configured number
 of days gets a ContactLost event (the key worker's alert); a closed case past its retention period
-is erased.
+gets its erasure scheduled, and is erased on that day unless an agency admin stopped it.
 
 Candidates come from intake's own watch list (a view of its own log, in its own schema); each is
 decided again on the youth's history through the runtime, so a stale row can delay an alert,
@@ -37,15 +37,18 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.watch (
     erased boolean NOT NULL,
     exited_on date
 );
+ALTER TABLE {SCHEMA}.watch ADD COLUMN IF NOT EXISTS retention_stopped boolean NOT NULL DEFAULT false;
 CREATE INDEX IF NOT EXISTS watch_open ON {SCHEMA}.watch (contact_clock) WHERE open AND NOT lost_contact;
 CREATE INDEX IF NOT EXISTS watch_closed ON {SCHEMA}.watch (exited_on) WHERE closed AND NOT erased;
 """
 
 UPSERT = f"""
-INSERT INTO {SCHEMA}.watch VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+INSERT INTO {SCHEMA}.watch (youth_id, contact_clock, lost_after_days, lost_contact, open, closed, erased, exited_on,
+                            retention_stopped) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT (youth_id) DO UPDATE SET contact_clock = EXCLUDED.contact_clock,
   lost_after_days = EXCLUDED.lost_after_days, lost_contact = EXCLUDED.lost_contact, open = EXCLUDED.open,
-  closed = EXCLUDED.closed, erased = EXCLUDED.erased, exited_on = EXCLUDED.exited_on
+  closed = EXCLUDED.closed, erased = EXCLUDED.erased, exited_on = EXCLUDED.exited_on,
+  retention_stopped = EXCLUDED.retention_stopped
 """
 
 LOST_CONTACT = f"""
@@ -55,7 +58,8 @@ SELECT youth_id::text FROM {SCHEMA}.watch
  ORDER BY contact_clock LIMIT 1000
 """
 
-RETENTION = f"SELECT youth_id::text FROM {SCHEMA}.watch WHERE closed AND NOT erased ORDER BY exited_on LIMIT 1000"
+RETENTION = (f"SELECT youth_id::text FROM {SCHEMA}.watch WHERE closed AND NOT erased AND NOT retention_stopped"
+             " ORDER BY exited_on LIMIT 1000")
 
 
 class Watchlist:
@@ -80,7 +84,7 @@ class Watchlist:
             case = self.store.at_least(youth_id, version).state
             rows.append((youth_id, case.contact_clock, case.lost_after_days, case.lost_contact,
                          not (case.closed or case.merged_into or case.erased), case.closed, case.erased,
-                         case.exited_on))
+                         case.exited_on, case.retention_stopped))
         if rows:
             with conn.cursor() as cur:
                 cur.executemany(UPSERT, rows)
@@ -92,7 +96,8 @@ def candidates(db_url: str, query: str, **args) -> list[str]:
 
 
 def scan(runtime: Runtime, db_url: str, lost_contact_days: int, now: datetime) -> tuple[int, int]:
-    """One pass: lost-contact alerts and retention erasures that came due; how many were recorded."""
+    """One pass: lost-contact alerts and retention steps (erasures scheduled or run) that came due;
+    how many were recorded."""
     day = now.date().isoformat()
     lost = candidates(db_url, LOST_CONTACT, now=now, days=lost_contact_days)
     flagged = runtime.submit([(f"lost-contact:{y}:{day}", FlagLostContact(youth_id=y)) for y in lost], now, ACTOR)

@@ -124,3 +124,56 @@ def test_the_caseload_lists_searches_filters_and_pages_what_the_agency_may_see(r
     # every read is in the access log
     with reads.pool.connection() as conn:
         assert conn.execute("SELECT count(*) FROM api.access_log WHERE what = 'youth list'").fetchone()[0] >= 18
+
+
+def admin(reads: CaseReads, agency: str) -> Operator:
+    with reads.pool.connection() as conn:
+        return accounts.add_operator(conn, agency=agency, role="agency_admin", username=f"ad-{uuid.uuid4().hex[:8]}",
+                                      password="long enough password")
+
+
+def test_a_scheduled_erasure_is_shown_to_the_agencies_in_the_path_and_leaves_when_stopped(reads):
+    # given a closed case whose retention ended: its erasure is scheduled
+    closed = Path(MILANO, 1).opened("kw-1")
+    closed.add(ev.CaseClosed(youth_id=closed.id, destination="employment", exited_on=date(2026, 10, 2), follow_ups=[]))
+    closed.add(ev.ErasureScheduled(youth_id=closed.id, scheduled_for=date(2031, 11, 2), legal_reason="retention"))
+    other = Path(AFOL, 2)
+    with reads.pool.connection() as conn:
+        YouthDirectory().apply_page(conn, closed.events + other.events)
+
+    # then the caseload row and the record say when, and the agencies of the path are alerted
+    milano = admin(reads, MILANO)
+    assert reads.caseload(milano)[0][0]["erasure_scheduled_for"] == "2031-11-02"
+    assert [(a["kind"], a["youth_id"]) for a in reads.alerts(milano)] == [("erasure_scheduled", closed.id)]
+    assert [a["kind"] for a in reads.alerts(admin(reads, AFOL))] == []  # not in this youth's path
+
+    # when an agency admin stops it, then it is no longer scheduled
+    closed.add(ev.ScheduledErasureCancelled(youth_id=closed.id, by_agency=MILANO, reason="litigation",
+                                            cancelled_at=T0 + timedelta(days=3)))
+    with reads.pool.connection() as conn:
+        YouthDirectory().apply_page(conn, closed.events[-1:])
+    assert reads.caseload(milano)[0][0]["erasure_scheduled_for"] is None
+    assert reads.alerts(milano) == []
+
+
+def test_the_receiver_of_a_referral_joins_the_path_when_it_accepts_and_a_new_lead_has_no_key_worker_yet(reads):
+    path = Path(MILANO, 1).opened("kw-milano")
+    path.add(ev.ConsentRecorded(youth_id=path.id, consent=consent(purpose="sharing", recipient=AFOL, given_at=path.at),
+                                recorded_by=MILANO))
+    referral = str(uuid.uuid4())
+    path.add(ev.ReferralRequested(youth_id=path.id, referral_id=referral, from_agency=MILANO, to_agency=AFOL,
+                                  service="ips_placement", reason="job search", transfer_lead=True, basis="consent:x"))
+    directory = YouthDirectory()
+    with reads.pool.connection() as conn:
+        directory.apply_page(conn, path.events)
+    milano = operator(reads, MILANO)
+    assert reads.record(milano, path.id)["agencies"] == [MILANO]  # asked, not yet in the path
+
+    path.add(ev.ReferralStatusChanged(youth_id=path.id, referral_id=referral, from_agency=MILANO, to_agency=AFOL,
+                                      previous_status="requested", status="accepted", by_agency=AFOL))
+    path.add(ev.LeadTransferred(youth_id=path.id, from_agency=MILANO, to_agency=AFOL, referral_id=referral))
+    with reads.pool.connection() as conn:
+        directory.apply_page(conn, path.events[-2:])
+    record = reads.record(milano, path.id)
+    assert record["agencies"] == [AFOL, MILANO]
+    assert (record["lead_agency"], record.get("key_worker")) == (AFOL, None)

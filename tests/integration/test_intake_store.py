@@ -24,7 +24,7 @@ from tests.conftest import PLATFORM
 pytestmark = pytest.mark.integration
 # the builders date consents at the real time; the decisions refuse a consent given after "now"
 NOW = datetime.now(timezone.utc) + timedelta(hours=1)
-EXITED = (NOW - timedelta(days=21)).date()
+EXITED = NOW.date()  # the day of the registration (the path's start): the earliest exit
 AGENCY = "comune-milano-m7"
 
 
@@ -219,7 +219,7 @@ def erase_on_schedule(intake: Intake, youth_ids: list[str], now: datetime) -> li
     return [r for r, is_new in receipts if is_new]
 
 
-def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake):
+def test_retention_schedules_the_erasure_of_a_closed_case_then_destroys_its_key_on_that_day(intake):
     youth = given_registered(intake)
     assert intake.state(youth).has_identity is False
     intake.vault.keys.ensure(youth)
@@ -227,7 +227,11 @@ def test_retention_erases_a_closed_case_on_schedule_and_destroys_its_key(intake)
     assert closed["status"] == "accepted", closed
     assert erase_on_schedule(intake, [youth], NOW + timedelta(days=365)) == []  # 5 years in the policy
     five_years_on = datetime.combine(EXITED, datetime.min.time(), timezone.utc) + timedelta(days=5 * 365 + 3)
-    assert len(erase_on_schedule(intake, [youth], five_years_on)) == 1
+    assert len(erase_on_schedule(intake, [youth], five_years_on)) == 1  # scheduled, 30 days ahead
+    assert intake.state(youth).erasure_scheduled_for == five_years_on.date() + timedelta(days=30)
+    assert not intake.state(youth).erased and intake.vault.keys.get(youth) is not None
+    assert erase_on_schedule(intake, [youth], five_years_on + timedelta(days=29)) == []
+    assert len(erase_on_schedule(intake, [youth], five_years_on + timedelta(days=30))) == 1
     assert intake.state(youth).erased
     assert intake.vault.keys.get(youth) is None
 

@@ -16,6 +16,7 @@ from tests.unit.intake_given import (AFOL, CM_CONSENT, REGISTERED_AT, DAY, DUPLI
                                      rejected, shares_with, terms, then, types, uid, when, withdrawn)
 
 TODAY = NOW.date()
+LONG_AGO = datetime(2025, 1, 10, 9, 0, tzinfo=timezone.utc)  # a registration before the 2025 exits below
 MINUTE = timedelta(minutes=1)
 SEALED = "v1." + "A" * 48
 G1, G2 = uid(300), uid(301)
@@ -144,11 +145,12 @@ def erase(mode="erasure", why="Request of the data subject (art. 17)") -> ev.Era
 SAMPLES: dict[type, ev.Command] = {type(c): c for c in [
     record_consent(), withdraw(), invalidate(), override(), assess(), agree(), update_goal(), review(), request(),
     respond(), update(), cancel(), log_contact(), cadence(), flag(), retention(), add_related(), related_consent(),
-    record_identity(), close(), follow_up(), erase()]}
+    record_identity(), close(), follow_up(), erase(),
+    ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending")]}
 
 # The access table, as the specification states it (and as RULES must implement it).
 INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral,
-            ev.EraseYouth}
+            ev.EraseYouth, ev.CancelScheduledErasure}
 LEAD = {ev.AssessYouth, ev.AgreeProjectOfLife, ev.UpdateGoal, ev.RecordProjectReview, ev.CloseCase}
 PLATFORM = {ev.FlagLostContact, ev.ApplyRetention}
 CASE = set(SAMPLES) - INVOLVED - LEAD - PLATFORM
@@ -830,12 +832,12 @@ def test_add_months_keeps_the_day_or_takes_the_last_day_of_a_shorter_month(day, 
 
 
 def test_when_closing_the_case_then_follow_ups_are_scheduled_at_6_12_and_18_months():
-    outcome = when(open_case(), close(date(2025, 8, 31)))
+    outcome = when(open_case(at=LONG_AGO), close(date(2025, 8, 31)))
     assert outcome == [ev.CaseClosed(youth_id=YOUTH, destination="employment", exited_on=date(2025, 8, 31), follow_ups=[
         ev.FollowUp(checkpoint_months=6, due_on=date(2026, 2, 28)),
         ev.FollowUp(checkpoint_months=12, due_on=date(2026, 8, 31)),
         ev.FollowUp(checkpoint_months=18, due_on=date(2027, 2, 28))])]
-    case = then(open_case(), outcome)
+    case = then(open_case(at=LONG_AGO), outcome)
     assert case.closed and dict(case.follow_ups_due) == {6: date(2026, 2, 28), 12: date(2026, 8, 31),
                                                          18: date(2027, 2, 28)}
 
@@ -940,10 +942,21 @@ def test_decide_on_an_unknown_command_type_is_a_programming_error():
         decide(open_case(), ev.MergeYouths(youth_id=YOUTH, duplicate_youth_id=DUPLICATE, reason="x"), ctx())
 
 
-def test_given_a_follow_up_recorded_far_ahead_of_its_date_then_it_is_not_on_time():
+def test_given_a_follow_up_recorded_far_ahead_of_its_date_then_it_is_refused_as_too_early():
     case = open_case(closed(exited_on=date(2025, 8, 31)))  # 18 months due 28 Feb 2027
-    [recorded] = when(case, follow_up(18, recorded_on=TODAY))
-    assert recorded.on_time is False
+    assert rejected(when(case, follow_up(18, recorded_on=TODAY))) == [("data.recorded_on", "too_early")]
+
+
+def test_given_a_six_month_follow_up_dated_on_the_exit_day_then_refused_and_the_real_one_later_accepted():
+    exit_day = TODAY - 10 * DAY
+    case = open_case(closed(exited_on=exit_day))
+    assert rejected(when(case, follow_up(6, recorded_on=exit_day))) == [("data.recorded_on", "too_early")]
+    six_months_on = add_months(exit_day, 6)
+    later = datetime.combine(six_months_on, NOW.timetz())
+    [recorded] = when(case, follow_up(6, recorded_on=six_months_on), now=later)
+    assert recorded.on_time is True
+    a_month_before = six_months_on - 31 * DAY
+    assert types(when(case, follow_up(6, recorded_on=a_month_before), now=later)) == [ev.FollowUpRecorded]
 
 
 def test_given_a_goal_update_without_achievement_then_the_achievement_is_kept():
@@ -1005,11 +1018,89 @@ def test_retention_erases_a_closed_case_the_configured_years_after_exit():
     assert not erasure_due(open_case(), date(2040, 1, 1), POLICY)  # an open case is never erased on schedule
 
 
-def test_given_a_closed_case_when_the_scheduler_applies_retention_then_erased_only_once_its_period_ended():
+def at_noon(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), timezone.utc).replace(hour=12)
+
+
+PLATFORM_SENDER = {"role": "platform", "agency": "kit-platform"}
+
+
+def test_given_a_closed_case_when_its_retention_ends_then_the_erasure_is_scheduled_not_run():
     case = open_case(closed(exited_on=date(2020, 3, 1)))
-    platform = {"role": "platform", "agency": "kit-platform"}
-    assert when(case, retention(), now=datetime(2025, 2, 28, 12, tzinfo=timezone.utc), **platform) == []
-    [erased] = when(case, retention(), now=datetime(2025, 3, 1, 12, tzinfo=timezone.utc), **platform)
+    assert when(case, retention(), now=at_noon(date(2025, 2, 28)), **PLATFORM_SENDER) == []
+    [scheduled] = when(case, retention(), now=at_noon(date(2025, 3, 1)), **PLATFORM_SENDER)
+    assert scheduled == ev.ErasureScheduled(youth_id=YOUTH, scheduled_for=date(2025, 3, 31),
+                                            legal_reason="retention period ended: 5 years after the exit")
+    assert when(open_case(), retention(), now=at_noon(date(2040, 1, 1)), **PLATFORM_SENDER) == []
+
+
+def test_given_a_scheduled_erasure_when_its_day_comes_then_the_youth_is_erased():
+    case = open_case(closed(exited_on=date(2020, 3, 1)),
+                     ev.ErasureScheduled(youth_id=YOUTH, scheduled_for=date(2025, 3, 31), legal_reason="r"))
+    assert when(case, retention(), now=at_noon(date(2025, 3, 30)), **PLATFORM_SENDER) == []
+    [erased] = when(case, retention(), now=at_noon(date(2025, 3, 31)), **PLATFORM_SENDER)
     assert isinstance(erased, ev.YouthErased) and erased.by_agency == "kit-platform"
     assert erased.legal_reason == "retention period ended: 5 years after the exit" and erased.keys_destroyed == [YOUTH]
-    assert when(open_case(), retention(), now=datetime(2040, 1, 1, tzinfo=timezone.utc), **platform) == []
+
+
+def test_given_a_scheduled_erasure_when_an_agency_admin_stops_it_then_it_never_runs_nor_comes_back():
+    case = open_case(closed(exited_on=date(2020, 3, 1)),
+                     ev.ErasureScheduled(youth_id=YOUTH, scheduled_for=date(2025, 3, 31), legal_reason="r"))
+    stop = ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending")
+    assert rejected(when(case, stop, role="key_worker")) == [("", "forbidden")]
+    [cancelled] = when(case, stop, role="agency_admin", now=at_noon(date(2025, 3, 10)))
+    assert (cancelled.by_agency, cancelled.reason) == (MILANO, "litigation pending")
+    kept = then(case, [cancelled])
+    assert kept.erasure_scheduled_for is None and kept.retention_stopped
+    assert when(kept, retention(), now=at_noon(date(2025, 3, 31)), **PLATFORM_SENDER) == []
+    assert when(kept, retention(), now=at_noon(date(2030, 1, 1)), **PLATFORM_SENDER) == []
+    assert rejected(when(kept, stop, role="agency_admin")) == [("data.youth_id", "not_scheduled")]
+    assert types(when(kept, erase(), role="agency_admin")) == [ev.YouthErased]  # an explicit request still can
+
+
+def test_given_an_agency_outside_the_path_when_stopping_an_erasure_then_not_involved():
+    case = open_case(closed(exited_on=date(2020, 3, 1)),
+                     ev.ErasureScheduled(youth_id=YOUTH, scheduled_for=date(2025, 3, 31), legal_reason="r"))
+    stop = ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending")
+    assert rejected(when(case, stop, role="agency_admin", agency=OTHER)) == [("data.youth_id", "not_involved")]
+
+
+# ---------------------------------------------------------------- dates bounded by what they refer to
+
+def test_given_a_back_dated_exit_before_the_path_began_then_refused():
+    # the fuzzer's closure dated 2020-01-01 on a youth registered this year
+    assert rejected(when(open_case(), close(date(2020, 1, 1)))) == [("data.exited_on", "before_path_start")]
+    assert rejected(when(open_case(), close(REGISTERED_AT.date() - DAY))) == [("data.exited_on", "before_path_start")]
+    assert types(when(open_case(), close(REGISTERED_AT.date()))) == [ev.CaseClosed]
+
+
+def test_given_a_path_begun_at_first_outreach_contact_then_an_exit_from_that_day_is_accepted():
+    first = REGISTERED_AT - 40 * DAY
+    case = given(registered().model_copy(update={"engagement_id": uid(50), "first_contact_at": first}),
+                 consented(), opened())
+    assert types(when(case, close(first.date()))) == [ev.CaseClosed]
+    assert codes(when(case, close(first.date() - DAY))) == ["before_path_start"]
+
+
+def test_given_dates_outside_their_bounds_then_each_is_refused_with_its_reason():
+    case = open_case()
+    assert codes(when(case, log_contact(occurred_at=REGISTERED_AT - DAY))) == ["before_path_start"]
+    assert codes(when(open_case(agreed()), review(held_on=REGISTERED_AT.date() - DAY))) == ["before_path_start"]
+    assert codes(when(open_case(agreed()), review(next_review=TODAY + 800 * DAY))) == ["too_far_ahead"]
+    assert codes(when(case, agree(next_review=TODAY + 800 * DAY))) == ["too_far_ahead"]
+    assert codes(when(given(*registered_with_consent()), assess(neet_since=date(1999, 12, 31)))) == ["before_birth"]
+    far = terms(uid(130), "sharing", AFOL, given_at=NOW - HOUR, expires_at=NOW + 11 * 366 * DAY)
+    assert codes(when(case, record_consent(far))) == ["too_far_ahead"]
+    assert codes(when(case, override(expires_at=NOW + 400 * DAY), role="supervisor")) == ["too_far_ahead"]
+
+
+def test_given_an_outreach_contact_more_than_a_year_old_then_refused():
+    old = ev.RecordOutreachContact(handle="Ziggy", place_type="street", channel="in_person", outcome="first_contact",
+                                   territory=ev.Territory(country="IT", municipality="Milano"),
+                                   occurred_at=NOW - 400 * DAY)
+    assert codes(decide_outreach_contact(old, ctx(), engagement_id=uid(50), engagement=None)) == ["too_far_back"]
+
+
+def test_given_a_lead_transfer_then_the_former_lead_s_key_worker_is_no_longer_the_key_worker():
+    case = then(open_case(), [ev.LeadTransferred(youth_id=YOUTH, from_agency=MILANO, to_agency=AFOL, referral_id=R1)])
+    assert (case.lead_agency, case.key_worker) == (AFOL, None)

@@ -1,14 +1,40 @@
-"""The agency's alerts: lost contact, overdue reviews and follow-ups, unanswered referrals."""
+"""The agency's alerts: lost contact, overdue reviews and follow-ups, unanswered referrals, and
+erasures scheduled at the end of a retention period (an agency admin may stop one here)."""
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import uuid
+from typing import Annotated
 
-from services.api.web.session import page, reads, signed_in
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from events import intake as ev
+from services.api.web.i18n import translator
+from services.api.web.session import form_errors, lang_of, page, reads, same_origin, send, signed_in
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request) -> HTMLResponse:
+def alerts(request: Request, saved: int = 0) -> HTMLResponse:
+    return alerts_view(request, flash=translator(lang_of(request))("saved") if saved else None)
+
+
+def alerts_view(request: Request, status_code: int = 200, **context) -> HTMLResponse:
     operator = signed_in(request)
-    return page(request, "alerts.html", operator=operator, alerts=reads(request).alerts(operator))
+    return page(request, "alerts.html", status_code, operator=operator, alerts=reads(request).alerts(operator),
+                **context)
+
+
+@router.post("/youths/{youth_id}/erasure/stop", response_class=HTMLResponse)
+async def stop_erasure(request: Request, youth_id: uuid.UUID, reason: Annotated[str, Form()]) -> Response:
+    same_origin(request)
+    operator = signed_in(request)
+    try:
+        command = ev.CancelScheduledErasure(youth_id=str(youth_id), reason=reason)
+    except ValidationError as e:
+        return alerts_view(request, 422, errors=form_errors(e))
+    accepted, reasons = await send(request, operator, command)
+    if not accepted:
+        return alerts_view(request, 422, errors=reasons)
+    return RedirectResponse(f"/alerts?saved=1&lang={lang_of(request)}", status_code=303)

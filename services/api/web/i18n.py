@@ -95,6 +95,11 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "kind_review_overdue": ("Verifica del progetto scaduta", "Project review overdue"),
     "kind_follow_up_due": ("Follow-up da registrare", "Follow-up due"),
     "kind_referral_unanswered": ("Invio senza risposta", "Referral not answered"),
+    "kind_erasure_scheduled": ("Cancellazione dei dati programmata", "Data erasure scheduled"),
+    "erasure_scheduled_on": ("Fine del periodo di conservazione: i dati personali saranno cancellati il",
+                             "Retention period ended: the personal data will be erased on"),
+    "stop_erasure": ("Ferma la cancellazione", "Stop the erasure"),
+    "stop_erasure_reason": ("Motivo (resta nel registro di audit)", "Reason (kept in the audit trail)"),
 }
 
 
