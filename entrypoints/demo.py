@@ -406,8 +406,8 @@ class Planner:
             consents.append(self.consent(y, "statistics", "observatory_statistics", given_by, consent_at))
         y.steps.append(Step(P["register"], y.key, "register", agency, ev.RegisterYouth, dict(
             partner_case_ref=f"DEMO-{AGENCY_TAGS[agency]}-{n:04d}", birth_year=person["birth_year"],
-            country=spec["country"], region=region, engagement_handle=handle, consents=consents),
-            identity=person["identity"], for_youth=False))
+            country=spec["country"], region=region, engagement_handle=handle, consents=consents,
+            path_started_at=consent_at), identity=person["identity"], for_youth=False))
         if stage == "registered":
             return y
 

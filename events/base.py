@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from events.bounds import plain_text
 
 Kind = Literal["command", "event"]
 Classification = Literal["internal", "pseudonymous", "personal", "special-category"]
@@ -20,3 +22,8 @@ class Message(BaseModel):
     context: ClassVar[str]
     classification: ClassVar[Classification] = "pseudonymous"
     summary: ClassVar[str] = ""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value):
+        return plain_text(value)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from events.base import Classification
+from events.bounds import Instant, plain_text
 
 AGENCY_PATTERN = r"^[a-z0-9][a-z0-9-]{1,39}$"
 TYPE_PATTERN = r"^kit\.[a-z_]+\.[a-z_]+\.v[1-9][0-9]*$"
@@ -29,12 +30,17 @@ class CloudEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value):
+        return plain_text(value)
+
     specversion: Literal["1.0"]
     id: str = Field(pattern=ID_PATTERN, description="Unique per source; re-sending the same id is idempotent.")
     source: str = Field(min_length=1, max_length=256, description="URI-reference of the sending system.")
     type: str = Field(pattern=TYPE_PATTERN, description="kit.<context>.<name>.v<version>")
     subject: str | None = Field(default=None, pattern=PSEUDONYM_PATTERN, description="Pseudonymous youth id.")
-    time: AwareDatetime
+    time: Instant
     datacontenttype: Literal["application/json"] = "application/json"
     dataschema: str = Field(min_length=1, max_length=512)
     kitagency: str = Field(pattern=AGENCY_PATTERN, description="Publishing agency code.")
@@ -42,7 +48,7 @@ class CloudEvent(BaseModel):
     kitcausationid: str | None = Field(default=None, pattern=ID_PATTERN, description="Id of the message that caused this one.")
     kitactor: str | None = Field(default=None, pattern=ID_PATTERN, description="Pseudonymous id of the acting operator.")
     kitrole: str | None = Field(default=None, pattern=r"^[a-z_]{1,30}$", description="Role of the acting operator (see docs/contracts.md); none = the partner's system.")
-    kitrecordedtime: AwareDatetime | None = Field(default=None, description="When the platform recorded it (set by the platform).")
+    kitrecordedtime: Instant | None = Field(default=None, description="When the platform recorded it (set by the platform).")
     kitclassification: Classification = Field(description="Data classification of `data`.")
     kitseq: int | None = Field(default=None, ge=1, description="Position in the source service's log (integration events only).")
     data: dict[str, Any]

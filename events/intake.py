@@ -10,12 +10,12 @@ Vocabularies: FHIR Task.status for referrals, FHIR Goal lifecycle/achievement fo
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from events.base import Message
+from events.bounds import Day, Instant, plain_text
 
 CASE_REF_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 REGION_PATTERN = r"^(IT|CH)-[A-Z0-9]{1,3}$"
@@ -42,6 +42,11 @@ class Part(BaseModel):
     """A nested value object of a message."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value):
+        return plain_text(value)
 
 
 class Command(Message):
@@ -72,8 +77,8 @@ class ConsentTerms(Part):
     legal_basis: LegalBasis
     given_by: Literal["youth", "guardian"]
     notice_version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,32}$", description="Privacy notice version shown.")
-    given_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
+    given_at: Instant
+    expires_at: Instant | None = None
 
 
 class Identity(Part):
@@ -81,7 +86,7 @@ class Identity(Part):
 
     given_names: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    birth_date: date | None = None
+    birth_date: Day | None = None
     sex: Literal["female", "male", "other", "unknown"] = "unknown"
     municipality: str | None = Field(default=None, max_length=80)
     region: str | None = Field(default=None, pattern=REGION_PATTERN)
@@ -102,7 +107,7 @@ class Vulnerabilities(Part):
 class Milestone(Part):
     milestone_id: LocalId
     description: ShortText
-    due: date
+    due: Day
     done: bool = False
 
 
@@ -117,7 +122,7 @@ class Goal(Part):
 
 class FollowUp(Part):
     checkpoint_months: int = Field(ge=1, le=60)
-    due_on: date
+    due_on: Day
 
 
 # ---------------------------------------------------------------- engagement (before intake)
@@ -133,7 +138,7 @@ class RecordOutreachContact(Command):
     territory: Territory
     channel: Literal["in_person", "phone", "messaging", "social_media", "email", "other"]
     outcome: Literal["first_contact", "conversation", "hooked", "declined", "referred_to_service", "no_contact"]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
 
 class OutreachContactRecorded(Event):
@@ -147,7 +152,7 @@ class OutreachContactRecorded(Event):
     territory: Territory
     channel: str
     outcome: str
-    occurred_at: AwareDatetime
+    occurred_at: Instant
 
 
 class EngagementLinked(Event):
@@ -179,6 +184,10 @@ class RegisterYouth(Command):
     engagement_handle: str | None = Field(default=None, pattern=r"^[\w .'-]{1,40}$",
                                           description="Link the outreach history recorded under this handle.")
     consents: list[ConsentTerms] = Field(default_factory=list, max_length=10)
+    path_started_at: Instant | None = Field(
+        default=None, description="When the agency's work with the youth began (the first meeting), if before this "
+                                  "registration; at most two years back. Contacts, reviews and the exit may be dated "
+                                  "from then on. None: from the registration (or the linked outreach history).")
 
 
 class YouthRegistered(Event):
@@ -194,7 +203,9 @@ class YouthRegistered(Event):
     country: Literal["IT", "CH"]
     region: str = Field(pattern=REGION_PATTERN)
     engagement_id: str | None = Field(default=None, description="The linked engagement history, if any.")
-    first_contact_at: AwareDatetime | None = Field(default=None, description="Start of the path (first outreach contact).")
+    first_contact_at: Instant | None = Field(
+        default=None, description="Start of the path: the first outreach contact, or the first meeting the registering "
+                                  "agency declared (path_started_at), whichever came first.")
 
 
 class AgencyJoined(Event):
@@ -271,7 +282,7 @@ class WithdrawConsent(Command):
 
     youth_id: YouthId
     consent_id: LocalId
-    withdrawn_at: AwareDatetime | None = Field(default=None, description="Defaults to when the platform records it.")
+    withdrawn_at: Instant | None = Field(default=None, description="Defaults to when the platform records it.")
 
 
 class ConsentWithdrawn(Event):
@@ -280,7 +291,7 @@ class ConsentWithdrawn(Event):
 
     youth_id: YouthId
     consent_id: LocalId
-    withdrawn_at: AwareDatetime
+    withdrawn_at: Instant
 
 
 class InvalidateConsent(Command):
@@ -299,7 +310,7 @@ class ConsentInvalidated(Event):
     youth_id: YouthId
     consent_id: LocalId
     reason: str
-    invalidated_at: AwareDatetime
+    invalidated_at: Instant
 
 
 class OverrideConsent(Command):
@@ -310,7 +321,7 @@ class OverrideConsent(Command):
     agency: AgencyCode = Field(description="The agency the override lets see the youth.")
     purpose: Purpose
     reason: str = Field(min_length=10, max_length=500)
-    expires_at: AwareDatetime
+    expires_at: Instant
 
 
 class ConsentOverridden(Event):
@@ -321,8 +332,8 @@ class ConsentOverridden(Event):
     agency: AgencyCode
     purpose: Purpose
     reason: str
-    expires_at: AwareDatetime
-    overridden_at: AwareDatetime
+    expires_at: Instant
+    overridden_at: Instant
     by_agency: AgencyCode
     by_role: str
     by_actor: str | None = Field(default=None, description="The operator who recorded it (pseudonymous id).")
@@ -336,7 +347,7 @@ class AssessYouth(Command):
 
     youth_id: YouthId
     neet_status: Literal["neet", "in_education", "in_training", "employed"]
-    neet_since: date | None = None
+    neet_since: Day | None = None
     education_level: Literal["none", "primary", "lower_secondary", "upper_secondary", "post_secondary", "tertiary"]
     vulnerabilities: Vulnerabilities = Vulnerabilities()
     family_context: Literal["with_parents", "single_parent", "alone", "with_partner", "own_children",
@@ -353,7 +364,7 @@ class YouthAssessed(Event):
 
     youth_id: YouthId
     neet_status: str
-    neet_since: date | None
+    neet_since: Day | None
     education_level: str
     family_context: str
     aspirations: list[str]
@@ -386,7 +397,7 @@ class AgreeProjectOfLife(Command):
     youth_id: YouthId
     based_on_version: int = Field(ge=0)
     goals: list[Goal] = Field(min_length=1, max_length=20)
-    next_review_due: date
+    next_review_due: Day
     agreed_by_youth: bool
     agreed_by_guardian: bool = False
 
@@ -398,7 +409,7 @@ class ProjectOfLifeAgreed(Event):
     youth_id: YouthId
     version: int
     goals: list[Goal]
-    next_review_due: date
+    next_review_due: Day
     agreed_by_youth: bool
     agreed_by_guardian: bool
 
@@ -429,9 +440,9 @@ class RecordProjectReview(Command):
     summary = "Record a scheduled review of the Project of Life and set the next one."
 
     youth_id: YouthId
-    held_on: date
+    held_on: Day
     outcome: Literal["on_track", "needs_revision", "paused"]
-    next_review_due: date
+    next_review_due: Day
 
 
 class ProjectReviewRecorded(Event):
@@ -440,9 +451,9 @@ class ProjectReviewRecorded(Event):
 
     youth_id: YouthId
     project_version: int
-    held_on: date
+    held_on: Day
     outcome: str
-    next_review_due: date
+    next_review_due: Day
 
 
 # ---------------------------------------------------------------- referrals and transfers (FHIR Task)
@@ -537,7 +548,7 @@ class LogContact(Command):
     contact_type: Literal["meeting", "phone_call", "message", "home_visit", "family_meeting", "group_activity"]
     channel: Literal["in_person", "phone", "video", "messaging", "email", "social_media"]
     outcome: Literal["reached", "not_reached", "rescheduled"]
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     related_person_ids: list[LocalId] = Field(default_factory=list, max_length=10)
 
 
@@ -551,7 +562,7 @@ class ContactLogged(Event):
     contact_type: str
     channel: str
     outcome: str
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     related_person_ids: list[str]
 
 
@@ -586,7 +597,7 @@ class ContactLost(Event):
     summary = "Alert to the key worker: no successful contact for the configured number of days."
 
     youth_id: YouthId
-    last_contact_at: AwareDatetime
+    last_contact_at: Instant
     days_without_contact: int
     lead_agency: AgencyCode | None
     key_worker: str | None
@@ -667,7 +678,7 @@ class ErasureScheduled(Event):
                "in the path, and an agency admin may stop it before it runs.")
 
     youth_id: YouthId
-    scheduled_for: date = Field(description="The day the erasure runs unless it is stopped.")
+    scheduled_for: Day = Field(description="The day the erasure runs unless it is stopped.")
     legal_reason: str
 
 
@@ -687,7 +698,7 @@ class ScheduledErasureCancelled(Event):
     youth_id: YouthId
     by_agency: str
     reason: str
-    cancelled_at: AwareDatetime
+    cancelled_at: Instant
 
 
 class YouthErased(Event):
@@ -695,7 +706,7 @@ class YouthErased(Event):
     summary = "The youth's vault keys were destroyed: every copy of their personal data is unreadable; views purge it."
 
     youth_id: YouthId
-    erased_at: AwareDatetime
+    erased_at: Instant
     by_agency: str
     legal_reason: str
     keys_destroyed: list[str] = Field(description="Owners whose keys were destroyed: the youth and linked engagements.")
@@ -706,7 +717,7 @@ class ProcessingRestricted(Event):
     summary = "Processing of the youth's data is restricted: kept, shown to no one, changed by no one."
 
     youth_id: YouthId
-    restricted_at: AwareDatetime
+    restricted_at: Instant
     by_agency: str
     legal_reason: str
 
@@ -719,7 +730,7 @@ class CloseCase(Command):
 
     youth_id: YouthId
     destination: Literal["employment", "education", "training", "moved", "lost_contact", "refused", "other"]
-    exited_on: date
+    exited_on: Day
 
 
 class CaseClosed(Event):
@@ -728,7 +739,7 @@ class CaseClosed(Event):
 
     youth_id: YouthId
     destination: str
-    exited_on: date
+    exited_on: Day
     follow_ups: list[FollowUp]
 
 
@@ -739,7 +750,7 @@ class RecordFollowUp(Command):
     youth_id: YouthId
     checkpoint_months: int = Field(ge=1, le=60, description="One of the checkpoints scheduled at closure (6, 12, 18 by default).")
     situation: Literal["employment", "education", "training", "neet", "unknown"]
-    recorded_on: date
+    recorded_on: Day
 
 
 class FollowUpRecorded(Event):
@@ -749,5 +760,5 @@ class FollowUpRecorded(Event):
     youth_id: YouthId
     checkpoint_months: int
     situation: str
-    recorded_on: date
+    recorded_on: Day
     on_time: bool

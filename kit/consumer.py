@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import nats.errors
+import psycopg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as ServerAckPolicy
@@ -68,13 +69,24 @@ def one_key(_: Item) -> str:
 
 
 def safe_error(error: BaseException) -> str:
-    """An error text fit for a header: no input values (pydantic echoes them unless told not to)."""
+    """An error text fit for a log line and a header: no value of the message it failed on. Pydantic
+    echoes input unless told not to, a database error quotes the row ("Key (x)=(...)", the bytes
+    it could not store): those are named by type and field or SQLSTATE only; other errors keep
+    their text only when it is known to hold none (connections, the platform's own failures, and
+    errors that say so with `safe_message`)."""
     if isinstance(error, ValidationError):
         parts = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False)]
         text = f"ValidationError: {'; '.join(parts)}"
-    else:
+    elif isinstance(error, psycopg.Error):
+        text = f"{type(error).__name__}: SQLSTATE {error.sqlstate or 'unknown'}"
+    elif getattr(error, "safe_message", False) or isinstance(error, SHOWN_ERRORS):
         text = f"{type(error).__name__}: {error}"
+    else:
+        text = f"{type(error).__name__} (its text is not shown: it may quote the message)"
     return text.replace("\r", " ").replace("\n", " ")[:500]
+
+
+SHOWN_ERRORS = (OSError, TimeoutError, asyncio.TimeoutError, nats.errors.Error, RuntimeError)
 
 
 async def pull(sub, batch: int, wait: float | None = None) -> list[Msg]:

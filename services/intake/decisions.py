@@ -22,7 +22,7 @@ ADULT_AGE = 18
 TERMINAL_GOAL = frozenset({"completed", "cancelled", "rejected"})
 CLOCK_SKEW = timedelta(minutes=5)
 FOLLOW_UP_WINDOW_DAYS = 31  # a follow-up within a month of its date counts as on time (and not earlier)
-OUTREACH_BACKDATE = timedelta(days=366)  # an outreach contact is recorded within a year of it
+BACKDATE_HORIZON = timedelta(days=2 * 366)  # a contact or the start of a path is recorded within two years
 MAX_REVIEW_AHEAD = timedelta(days=2 * 366)  # a Project of Life is reviewed at least every two years
 
 Decision = list[ev.Event] | list[Reason]
@@ -96,6 +96,10 @@ def decide_register_youth(
         elif engagement.linked_to is not None:
             reasons.append(reason("data.engagement_handle", "engagement_already_linked",
                                   f"this engagement history is already linked to youth {engagement.linked_to}"))
+    if command.path_started_at is not None and command.path_started_at > ctx.now + CLOCK_SKEW:
+        reasons.append(reason("data.path_started_at", "in_the_future", "a path starts before it is registered"))
+    if command.path_started_at is not None and command.path_started_at < ctx.now - BACKDATE_HORIZON:
+        reasons.append(reason("data.path_started_at", "too_far_back", "a path started at most two years ago"))
     if matched is not None and ctx.agency in matched.agencies:
         reasons.append(reason("data.sealed_identity", "already_registered",
                               f"your agency already registered this person as youth {matched.youth_id}"))
@@ -104,11 +108,12 @@ def decide_register_youth(
 
     youth_id = matched.youth_id if matched else new_youth_id
     if matched is None:
-        first = engagement.first_contact_at if engagement and command.engagement_handle else None
+        outreach = engagement.first_contact_at if engagement and command.engagement_handle else None
+        first = min(filter(None, [outreach, command.path_started_at]), default=None)
         head: list[ev.Event] = [ev.YouthRegistered(
             youth_id=youth_id, registering_agency=ctx.agency, partner_case_ref=command.partner_case_ref,
             birth_year=command.birth_year, country=command.country, region=command.region,
-            engagement_id=engagement.engagement_id if first else None, first_contact_at=first)]
+            engagement_id=engagement.engagement_id if outreach else None, first_contact_at=first)]
         state = Case(youth_id=youth_id, registering_agency=ctx.agency, country=command.country,
                      region=command.region, birth_year=command.birth_year, registered_at=ctx.now,
                      agencies=frozenset({ctx.agency}))
@@ -152,8 +157,8 @@ def decide_outreach_contact(command: ev.RecordOutreachContact, ctx: Context, *, 
                             engagement: Engagement | None) -> list[ev.Event] | list[Reason]:
     if command.occurred_at > ctx.now + CLOCK_SKEW:
         return [reason("data.occurred_at", "in_the_future", "an outreach contact cannot be recorded before it happens")]
-    if command.occurred_at < ctx.now - OUTREACH_BACKDATE:
-        return [reason("data.occurred_at", "too_far_back", "record an outreach contact within a year of it")]
+    if command.occurred_at < ctx.now - BACKDATE_HORIZON:
+        return [reason("data.occurred_at", "too_far_back", "record an outreach contact within two years of it")]
     if engagement is not None and engagement.linked_to is not None:
         return [reason("data.handle", "engagement_already_linked",
                        f"this handle belongs to registered youth {engagement.linked_to}: log contacts on the youth")]

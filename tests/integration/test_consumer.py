@@ -36,7 +36,7 @@ class Recording:
     def apply_page(self, conn, events):
         for event in events:
             if event.kitseq in self.always_fail:
-                raise ValueError(f"cannot apply position {event.kitseq}")
+                raise RuntimeError(f"cannot apply position {event.kitseq}")
             if self.fail_times.get(event.kitseq, 0) > 0:
                 self.fail_times[event.kitseq] -= 1
                 raise ConnectionError("database hiccup")

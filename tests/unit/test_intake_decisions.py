@@ -1094,10 +1094,10 @@ def test_given_dates_outside_their_bounds_then_each_is_refused_with_its_reason()
     assert codes(when(case, override(expires_at=NOW + 400 * DAY), role="supervisor")) == ["too_far_ahead"]
 
 
-def test_given_an_outreach_contact_more_than_a_year_old_then_refused():
+def test_given_an_outreach_contact_more_than_two_years_old_then_refused():
     old = ev.RecordOutreachContact(handle="Ziggy", place_type="street", channel="in_person", outcome="first_contact",
                                    territory=ev.Territory(country="IT", municipality="Milano"),
-                                   occurred_at=NOW - 400 * DAY)
+                                   occurred_at=NOW - 800 * DAY)
     assert codes(decide_outreach_contact(old, ctx(), engagement_id=uid(50), engagement=None)) == ["too_far_back"]
 
 

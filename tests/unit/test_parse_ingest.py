@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from events.builders import EXAMPLE_DATA, example, register_youth
 from events.intake import RegisterYouth
 from kit.runtime import ingest_id_of, parse_command
@@ -107,3 +109,37 @@ def test_no_valid_id_is_the_key_of_another_message():
 def test_a_platform_command_is_not_one_partners_may_send():
     assert reasons(raw(type="kit.intake.flag_lost_contact.v1")) == [("type", "unknown_type")]
     assert reasons(raw(type="kit.intake.apply_retention.v1")) == [("type", "unknown_type")]
+
+
+def example_of(type_name: str, **data_changes) -> bytes:
+    document = json.loads(example(type_name).to_json_bytes())
+    document["data"].update(data_changes)
+    return json.dumps(document).encode()
+
+
+def test_a_date_the_store_cannot_hold_is_refused_by_the_contract():
+    # 9999-12-31T23:59:59-14:00 is year 10000 in UTC: stored, it made every read of the youth fail
+    consent = json.loads(raw())["data"]["consents"][0] | {"expires_at": "9999-12-31T23:59:59-14:00"}
+    assert reasons(raw_data(consents=[consent])) == [("data.consents.0.expires_at", "date_out_of_range")]
+    early = json.loads(raw())["data"]["consents"][0] | {"given_at": "1899-12-31T23:00:00+00:00"}
+    assert reasons(raw_data(consents=[early])) == [("data.consents.0.given_at", "date_out_of_range")]
+    assert reasons(example_of("kit.intake.close_case.v1", exited_on="2200-01-01")) == [
+        ("data.exited_on", "date_out_of_range")]
+    assert reasons(raw(time="2200-01-01T00:00:00Z")) == [("time", "date_out_of_range")]
+
+
+@pytest.mark.parametrize("text", ["job\x00search", "job\x1bsearch", "job\x7fsearch"])
+def test_a_text_with_a_control_character_is_refused_and_not_echoed(text):
+    outcome = parse_ingest(AGENCY, example_of("kit.intake.request_referral.v1", reason=text))
+    assert [(r.field, r.code) for r in outcome] == [("data.reason", "control_character")]
+    assert "search" not in outcome[0].message
+    goals = json.loads(example("kit.intake.agree_project_of_life.v1").to_json_bytes())["data"]["goals"]
+    goals[0]["description"] = text
+    assert reasons(example_of("kit.intake.agree_project_of_life.v1", goals=goals)) == [
+        ("data.goals.0.description", "control_character")]
+    assert reasons(raw(source=f"urn:{text}")) == [("source", "control_character")]
+
+
+def test_tab_and_newline_are_text():
+    envelope, command = parse_ingest(AGENCY, example_of("kit.intake.request_referral.v1", reason="line one\n\tline two"))
+    assert command.reason == "line one\n\tline two"

@@ -200,3 +200,24 @@ def test_consents_are_checked_against_the_registering_agency_not_the_default_rec
     consent = outcome.youth_events[-1]
     assert isinstance(consent, ev.ConsentRecorded) and consent.recorded_by == AFOL
     assert consent.consent.consent_id == CM_CONSENT
+
+
+def test_given_a_declared_start_of_the_path_when_registering_then_the_path_starts_then_and_bounds_follow_it():
+    from services.intake.case import evolve
+
+    started = NOW - 90 * DAY
+    outcome = accepted(when_registering(command(path_started_at=started)))
+    assert outcome.youth_events[0].first_contact_at == started
+    case = evolve(None, outcome.youth_events[0], NOW)
+    assert case.path_start == started  # a contact, a review or the exit may be dated from then on
+    # the earlier of the declared start and the outreach history's first contact
+    later = NOW - 30 * DAY
+    both = accepted(when_registering(command(path_started_at=later, engagement_handle="Ziggy"),
+                                     engagement=engagement()))
+    assert both.youth_events[0].first_contact_at == FIRST_CONTACT
+
+
+def test_given_a_start_of_the_path_out_of_bounds_when_registering_then_refused():
+    assert rejected(when_registering(command(path_started_at=NOW - 800 * DAY))) == [
+        ("data.path_started_at", "too_far_back")]
+    assert rejected(when_registering(command(path_started_at=NOW + DAY))) == [("data.path_started_at", "in_the_future")]
