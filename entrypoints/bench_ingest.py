@@ -366,7 +366,11 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
                        KIT_HTTP_PORT=str(http_port))
             processes = Processes(env, Path(tmp) / "platform.log",
                                   [nats_server.process.pid, postgres.server.get_pid()])
-            wait_for_port(http_port, timeout=60)
+            try:
+                wait_for_port(http_port, timeout=60)
+            except RuntimeError as e:  # what the services said is the only clue: it goes with the temporary dir
+                raise RuntimeError(f"{e}; the platform's log ends:\n"
+                                   f"{(Path(tmp) / 'platform.log').read_text()[-4000:]}") from None
             nc = await connect(nats_server.url)
             js = nc.jetstream(publish_async_max_pending=2000)
             watch = Watch(url, declared.read_your_writes("intake"))

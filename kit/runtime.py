@@ -40,12 +40,27 @@ VALID_ID = re.compile(ID_PATTERN.removeprefix("^").removesuffix("$"))
 
 
 def reasons_from(error: ValidationError, prefix: str = "") -> list[Reason]:
-    """Pydantic errors as reasons; the offending input value is never echoed (it may be personal)."""
-    return [
-        Reason(field=".".join([prefix, *map(str, e["loc"])]).strip(".") if (prefix or e["loc"]) else "",
-               code=e["type"], message=e["msg"])
-        for e in error.errors(include_input=False, include_url=False)
-    ]
+    """Pydantic errors as reasons; the offending input is never echoed (it may be personal): not
+    its value, not the name of a field the contract does not have (a key can be a name too)."""
+    return [Reason(field=".".join([prefix, *map(str, loc)]).strip("."), code=code, message=message)
+            for loc, code, message in safe_errors(error.errors(include_input=False, include_url=False))]
+
+
+def safe_errors(errors: Iterable[Mapping[str, Any]]) -> list[tuple[tuple, str, str]]:
+    """(location, code, message) of each validation error, fit to show the sender."""
+    shown = []
+    for e in errors:
+        loc, code, message = tuple(e["loc"]), e["type"], e["msg"]
+        if code == "extra_forbidden":
+            loc, message = loc[:-1], "a field that is not in the contract (see its JSON Schema)"
+        elif code in QUOTING_ERRORS:
+            message = QUOTING_ERRORS[code]
+        shown.append((loc, code, message))
+    return shown
+
+
+# pydantic messages that quote part of the input
+QUOTING_ERRORS = {"uuid_parsing": "Input should be a valid UUID", "url_parsing": "Input should be a valid URL"}
 
 
 def ingest_id_of(raw: bytes, stream_seq: int, stream: str = COMMANDS_STREAM) -> str:
@@ -73,7 +88,7 @@ def parse_envelope(sender: str, raw: bytes) -> CloudEvent | list[Reason]:
         return reasons_from(e)
     if envelope.kitagency != sender:
         return [Reason(field="kitagency", code="agency_mismatch",
-                       message=f"sent as agency {sender} but kitagency is {envelope.kitagency}")]
+                       message=f"kitagency must be the agency you publish as ({sender})")]
     return envelope
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from psycopg import Connection
 from psycopg_pool import ConnectionPool
@@ -23,6 +23,14 @@ from shared.agencies import Register
 from shared.roles import may
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token")
+
+# Query parameters every router shares: bounded so that no value reaches the database as one it
+# cannot take (a NUL in a text, an offset beyond bigint), refused with 422 instead.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"
+UUID_TEXT = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+SearchText = Annotated[str | None, Query(max_length=64, pattern=PLAIN_TEXT)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+OptionalYouthId = Annotated[str | None, Query(pattern=UUID_TEXT, description="The youth's pseudonym (UUID).")]
 
 
 @dataclass

@@ -19,9 +19,15 @@ def issue(operator: Operator, secret: str, now: datetime | None = None) -> str:
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
+CLAIMS = ("sub", "agency", "role")
+
+
 def verify(token: str, secret: str) -> Operator | None:
+    """The operator a token names, or None if it is not one we issued, expired, or lacks a claim."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": [*CLAIMS, "exp"]})
     except jwt.PyJWTError:
+        return None
+    if not all(isinstance(claims[name], str) and claims[name] for name in CLAIMS):
         return None
     return Operator(id=claims["sub"], username="", agency=claims["agency"], role=claims["role"])

@@ -5,11 +5,18 @@ trail), and the operators' web pages. Resources travel on `app.state.kit` (`shar
 
 from __future__ import annotations
 
+from html import escape
+
 from fastapi import FastAPI, Request, status
-from fastapi.responses import JSONResponse, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel
 from psycopg import OperationalError
 from psycopg.errors import UndefinedTable
 
+from events.receipts import Reason
+from kit.runtime import safe_errors
 from kit.service import load
 from services.api import auth, youths
 from services.api.commands import CommandGateway, command_router
@@ -18,6 +25,34 @@ from services.api import web
 from services.api.web.session import sign_in_again
 from shared import accounts
 from shared.http import HttpState
+
+
+class RequestProblem(BaseModel):
+    """A request that does not fit its schema (422): each reason names the parameter or field and
+    what is wrong, never the value sent."""
+
+    detail: str
+    reasons: list[Reason]
+
+
+def request_problem(exc: RequestValidationError) -> dict:
+    reasons = [Reason(field=".".join(map(str, loc)), code=code, message=message)
+               for loc, code, message in safe_errors(exc.errors())]
+    return RequestProblem(detail="the request does not fit its schema: see reasons", reasons=reasons).model_dump()
+
+
+def documented_errors(app: FastAPI) -> dict:
+    """The OpenAPI document, with FastAPI's default 422 body (which echoes the input) replaced by
+    the one this API sends."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        problem = RequestProblem.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(problem.pop("$defs", {}))
+        components["HTTPValidationError"] = problem | {"title": "RequestProblem"}
+        components.pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
 
 
 def create_app(state: HttpState) -> FastAPI:
@@ -49,6 +84,17 @@ def create_app(state: HttpState) -> FastAPI:
     async def not_ready(request: Request, exc: Exception) -> Response:
         return JSONResponse({"detail": "not ready: the service that keeps this data has not started yet"},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        body = request_problem(exc)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(body, status_code=422)
+        items = "".join(f"<li>{escape(r['field'])}: {escape(r['message'])}</li>" for r in body["reasons"])
+        return HTMLResponse(f"<!doctype html><title>422</title><h1>Richiesta non valida / Invalid request</h1>"
+                            f"<ul>{items}</ul>", status_code=422)
+
+    app.openapi = lambda: documented_errors(app)  # type: ignore[method-assign]
 
     @app.exception_handler(OperationalError)
     async def database_unavailable(request: Request, exc: Exception) -> Response:

@@ -16,7 +16,7 @@ import nats
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from nats.aio.msg import Msg
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from events.base import Message
 from events.builders import envelope
@@ -50,8 +50,12 @@ def http_body_model(model: type[Message]) -> type[BaseModel]:
         return model
     fields: dict[str, Any] = {name: (info.annotation, info) for name, info in model.model_fields.items()
                               if name != "sealed_identity"}
-    fields["identity"] = (Identity | None, Field(default=None, description="Sealed for the vault by the API."))
-    return create_model(f"{model.__name__}Request", __doc__=model.__doc__, **fields)
+    if model.model_fields["sealed_identity"].is_required():
+        fields["identity"] = (Identity, Field(description="Sealed for the vault by the API."))
+    else:
+        fields["identity"] = (Identity | None, Field(default=None, description="Sealed for the vault by the API."))
+    return create_model(f"{model.__name__}Request", __doc__=model.__doc__, __config__=ConfigDict(extra="forbid"),
+                        **fields)
 
 
 def to_command(model: type[Message], body: BaseModel, ingest_public_key: str) -> Message:
@@ -172,5 +176,9 @@ def _add_route(router: APIRouter, service: Service, gateway: CommandGateway, rea
     name = command_name(model.type_name)
     router.add_api_route(f"/{name}", send, methods=["POST"], summary=model.summary,
                          description=model.__doc__ or model.summary, response_model=Receipt, name=f"{service.name}.{name}",
-                         responses={422: {"model": Receipt, "description": "rejected: see `reasons`"},
+                         responses={422: {"description": "rejected (a receipt: see `reasons`), or a body that does not "
+                                                         "fit the schema (`detail` and `reasons`)",
+                                          "content": {"application/json": {"schema": {"anyOf": [
+                                              {"$ref": "#/components/schemas/Receipt"},
+                                              {"$ref": "#/components/schemas/HTTPValidationError"}]}}}},
                                     202: {"model": Pending, "description": "sent, receipt still pending"}})

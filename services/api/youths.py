@@ -10,14 +10,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from events.bounds import Instant
 from events.envelope import PSEUDONYM_PATTERN
-from projections.access import may_access_youth, may_see_youth
+from events.intake import AGENCY_CODE_PATTERN, Purpose, ReferralStatus
+from projections.access import ACCESS_PURPOSES, may_access_youth, may_see_youth
 from services.api.reads import CaseReads, NotVisible
 from shared import accounts
 from shared.accounts import Operator
-from shared.http import CaseReader, current_operator, state
+from shared.http import CaseReader, Offset, SearchText, current_operator, state
 
 router = APIRouter(prefix="/api/v1")
 YouthIdPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
@@ -89,10 +91,10 @@ def visible(read, operator: Operator, youth_id: str):
 @router.get("/youths", response_model=YouthPage, tags=["youths"])
 def list_youths(reads: Reads, operator: CaseReader,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50,
-                offset: Annotated[int, Query(ge=0)] = 0,
-                q: Annotated[str | None, Query(max_length=64, description="pseudonymous id (or its start) or nickname")] = None,
+                offset: Offset = 0,
+                q: Annotated[SearchText, Query(description="pseudonymous id (or its start) or nickname")] = None,
                 status_: Annotated[CaseStatus | None, Query(alias="status")] = None,
-                key_worker: str | None = None,
+                key_worker: SearchText = None,
                 region: Annotated[str | None, Query(pattern=r"^(IT|CH)-[A-Z0-9]{1,3}$")] = None) -> Response:
     """Your caseload: the youths your agency may see now (consent or override in force), with
     search and filters."""
@@ -126,17 +128,20 @@ def alerts(reads: Reads, operator: CaseReader) -> list[dict[str, Any]]:
 
 @router.get("/referrals", tags=["referrals"])
 def referrals(reads: Reads, operator: CaseReader, direction: Literal["inbox", "sent"] = "inbox",
-              status_: Annotated[str | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
+              status_: Annotated[ReferralStatus | None, Query(alias="status")] = None) -> list[dict[str, Any]]:
     """Referrals to your agency (inbox) or from it (sent: the closed-loop feedback)."""
     return reads.referrals(operator, direction, status_)
 
 
 @router.get("/youths/{youth_id}/access", response_model=Access, tags=["youths"])
 def access(request: Request, youth_id: YouthIdPath, operator: Annotated[Operator, Depends(current_operator)],
-           purpose: Literal["case_management", "sharing", "family_contact", "observatory_statistics"] = "case_management",
-           agency: str | None = None, at: AwareDatetime | None = None) -> Access:
-    """May agency X see youth Y for purpose P at time T? (defaults: your agency, now). Fail-closed.
-    Asked about a youth your agency may not see now, the answer is 404 (auditors: always)."""
+           purpose: Purpose | None = None,
+           agency: Annotated[str | None, Query(pattern=AGENCY_CODE_PATTERN)] = None,
+           at: Instant | None = None) -> Access:
+    """May agency X see youth Y for purpose P at time T? (defaults: your agency, now, and whether
+    it may open the record at all: case management or sharing, the rule every read applies).
+    Fail-closed. Asked about a youth your agency may not see now, the answer is 404 (auditors:
+    always)."""
     agency = agency or operator.agency
     if agency != operator.agency and operator.role not in ("auditor", "supervisor", "agency_admin"):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only supervisors, agency admins and auditors ask for another agency")
@@ -148,8 +153,12 @@ def access(request: Request, youth_id: YouthIdPath, operator: Annotated[Operator
                 conn, youth_id, agency=operator.agency, agency_category=register.category_of(operator.agency),
                 at=datetime.now(timezone.utc)):
             raise HTTPException(status.HTTP_404_NOT_FOUND, "no such youth visible to your agency")
-        answer = may_see_youth(conn, youth_id, agency=agency, agency_category=register.category_of(agency),
-                               purpose=purpose, at=at)
+        for asked in (purpose,) if purpose else ACCESS_PURPOSES:  # the first purpose that allows it
+            answer = may_see_youth(conn, youth_id, agency=agency, agency_category=register.category_of(agency),
+                                   purpose=asked, at=at)
+            if answer.allowed:
+                break
+        purpose = asked
         accounts.log_access(conn, operator, purpose="access_check", what=f"access of {agency} for {purpose}",
                             youth_id=youth_id)
     return Access(youth_id=youth_id, agency=agency, purpose=purpose, at=at, allowed=answer.allowed, basis=answer.basis)

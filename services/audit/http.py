@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import PlainTextResponse
-from pydantic import AwareDatetime
 
+from events.bounds import Instant
 from events.envelope import PSEUDONYM_PATTERN
 from services.audit import bundle, checkpointing, replay, verify
 from shared import access_log
-from shared.http import Auditor, logged_read, state
+from shared.http import Auditor, OptionalYouthId, SearchText, logged_read, state
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"],
                    responses={503: {"description": "the audit service has not created its log yet"}})
@@ -38,7 +38,7 @@ def audit_path(request: Request, youth_id: YouthIdPath, operator: Auditor) -> li
 
 
 @router.get("/youths/{youth_id}/state")
-def audit_state(request: Request, youth_id: YouthIdPath, at: AwareDatetime, operator: Auditor) -> dict[str, Any]:
+def audit_state(request: Request, youth_id: YouthIdPath, at: Instant, operator: Auditor) -> dict[str, Any]:
     """The youth's state in each service as it was at `at`."""
     platform = state(request).platform
     with logged_read(request, operator, purpose="audit", what=f"audit replay: state at {at.isoformat()}",
@@ -70,9 +70,9 @@ def audit_verify_youth(request: Request, youth_id: YouthIdPath, operator: Audito
 
 
 @router.get("/access")
-def audit_access(request: Request, operator: Auditor, youth_id: str | None = None,
-                 operator_ref: Annotated[str | None, Query(alias="operator")] = None,
-                 since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+def audit_access(request: Request, operator: Auditor, youth_id: OptionalYouthId = None,
+                 operator_ref: Annotated[SearchText, Query(alias="operator")] = None,
+                 since: Instant | None = None, until: Instant | None = None,
                  format: Literal["json", "csv"] = "json"):
     """Who read youth X; everything operator O read; per period. `format=csv` to export."""
     with logged_read(request, operator, purpose="audit", what="audit: access log query", youth_id=youth_id) as conn:

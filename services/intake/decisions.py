@@ -629,23 +629,43 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
 }
 
 
+def knows_of(case: Case, agency: str) -> bool:
+    """The agency has been told of this youth: it is in the path, or a referral or a consent or
+    an override names it. Only such an agency learns why a command on the youth is refused."""
+    return (agency in case.agencies or any(agency in (r.from_agency, r.to_agency) for r in case.referrals.values())
+            or any(c.recipient == agency for c in case.consent.consents)
+            or any(o.agency == agency for o in case.consent.overrides))
+
+
+def unknown_youth(field: str = "data.youth_id") -> Reason:
+    return reason(field, "unknown_youth", "no youth with this id")
+
+
 def decide(case: Case, command: ev.Command, ctx: Context) -> Decision:
-    """Common guards (role, merged record, access, closure), then the command's own rule."""
+    """Common guards (role, access, the record's state, closure), then the command's own rule.
+    An agency that may not see the youth and has no part in its path gets the answer a youth that
+    does not exist gets: the platform does not tell it the youth is there."""
     rule, access, after_closure = RULES[type(command)]
+    by_agency = access != "platform" and ctx.role != "platform"
+    if by_agency:
+        if not may(ctx.role, "case.write"):
+            return [reason("", "forbidden", f"role {ctx.role} may not change case records")]
+        known = knows_of(case, ctx.agency)
+        if case.merged_into is not None and known:  # a record merged away is seen by no one
+            return [reason("data.youth_id", "merged", f"this record was merged into youth {case.merged_into}: use that id")]
+        if access == "involved" and ctx.agency not in case.agencies and not may_access(case, ctx.agency, ctx.now,
+                                                                                      ctx.policy):
+            return [reason("data.youth_id", "not_involved", "your agency has no part in this youth's path")
+                    ] if known else [unknown_youth()]
+        if access in ("case", "lead") and not may_access(case, ctx.agency, ctx.now, ctx.policy):
+            return [reason("data.youth_id", "no_consent",
+                           "your agency has no consent in force (or override) to see this youth's record")
+                    ] if known else [unknown_youth()]
     if case.erased:
         return [reason("data.youth_id", "erased", "this youth's personal data was erased; the record is closed")]
     if case.restricted and not isinstance(command, ev.EraseYouth):
         return [reason("data.youth_id", "restricted", "processing of this youth's data is restricted")]
-    if access != "platform" and ctx.role != "platform":
-        if not may(ctx.role, "case.write"):
-            return [reason("", "forbidden", f"role {ctx.role} may not change case records")]
-        if case.merged_into is not None:
-            return [reason("data.youth_id", "merged", f"this record was merged into youth {case.merged_into}: use that id")]
-        if access == "involved" and ctx.agency not in case.agencies and not may_access(case, ctx.agency, ctx.now, ctx.policy):
-            return [reason("data.youth_id", "not_involved", "your agency has no part in this youth's path")]
-        if access in ("case", "lead") and not may_access(case, ctx.agency, ctx.now, ctx.policy):
-            return [reason("data.youth_id", "no_consent",
-                           "your agency has no consent in force (or override) to see this youth's record")]
+    if by_agency:
         if access == "lead" and (case.lead_agency or case.registering_agency) != ctx.agency:
             return [reason("data.youth_id", "not_lead_agency",
                            f"only the lead agency ({case.lead_agency or case.registering_agency}) may do this")]

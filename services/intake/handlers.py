@@ -18,7 +18,8 @@ from events.receipts import Reason
 from kit.runtime import Accepted, Rejected, Sender, Work
 from services.intake.aggregates import (CaseReference, EngagementHistory, PersonKey, YouthCase, case_reference_id,
                                         person_key_id)
-from services.intake.decisions import Context, decide, decide_merge, decide_outreach_contact, decide_register_youth
+from services.intake.decisions import (Context, decide, decide_merge, decide_outreach_contact, decide_register_youth,
+                                       unknown_youth as youth_not_found)
 from services.intake.identity import IdentityVault
 from services.intake.policy import Policy
 from shared.pseudonyms import engagement_id
@@ -202,4 +203,4 @@ class Intake:
 
 
 def unknown_youth(field: str = "data.youth_id") -> Rejected:
-    return Rejected([Reason(field=field, code="unknown_youth", message="no youth with this id")])
+    return Rejected([youth_not_found(field)])

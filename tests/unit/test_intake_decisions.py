@@ -195,15 +195,20 @@ def test_given_a_merged_record_when_any_command_then_refused_naming_the_survivin
 
 
 @by_name(CASE | LEAD)
-def test_given_an_agency_without_consent_when_a_case_command_then_no_consent(kind):
-    outcome = when(open_case(), SAMPLES[kind], agency=OTHER, identity_ciphertext="ct")
+def test_given_an_agency_in_the_path_without_consent_when_a_case_command_then_no_consent(kind):
+    lost = open_case(withdrawn(CM_CONSENT, NOW - HOUR))  # Milan registered the youth: it knows the youth is there
+    outcome = when(lost, SAMPLES[kind], identity_ciphertext="ct")
     assert rejected(outcome) == [("data.youth_id", "no_consent")]
 
 
-@by_name(INVOLVED)
-def test_given_an_agency_with_no_part_in_the_path_when_a_consent_command_then_not_involved(kind):
-    outcome = when(open_case(), SAMPLES[kind], agency=OTHER, role="supervisor")
-    assert rejected(outcome) == [("data.youth_id", "not_involved")]
+@by_name(CASE | LEAD | INVOLVED)
+def test_given_an_agency_that_may_not_see_the_youth_when_any_command_then_the_answer_for_a_youth_that_does_not_exist(
+        kind):
+    outcome = when(open_case(), SAMPLES[kind], agency=OTHER, role="agency_admin", identity_ciphertext="ct")
+    assert rejected(outcome) == [("data.youth_id", "unknown_youth")]
+    assert outcome[0].message == "no youth with this id"
+    merged_away = when(open_case(merged()), SAMPLES[kind], agency=OTHER, role="agency_admin", identity_ciphertext="ct")
+    assert rejected(merged_away) == [("data.youth_id", "unknown_youth")]  # nor that it was merged, into whom
 
 
 @by_name(LEAD)
@@ -1058,11 +1063,11 @@ def test_given_a_scheduled_erasure_when_an_agency_admin_stops_it_then_it_never_r
     assert types(when(kept, erase(), role="agency_admin")) == [ev.YouthErased]  # an explicit request still can
 
 
-def test_given_an_agency_outside_the_path_when_stopping_an_erasure_then_not_involved():
+def test_given_an_agency_outside_the_path_when_stopping_an_erasure_then_it_is_told_of_no_such_youth():
     case = open_case(closed(exited_on=date(2020, 3, 1)),
                      ev.ErasureScheduled(youth_id=YOUTH, scheduled_for=date(2025, 3, 31), legal_reason="r"))
     stop = ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending")
-    assert rejected(when(case, stop, role="agency_admin", agency=OTHER)) == [("data.youth_id", "not_involved")]
+    assert rejected(when(case, stop, role="agency_admin", agency=OTHER)) == [("data.youth_id", "unknown_youth")]
 
 
 # ---------------------------------------------------------------- dates bounded by what they refer to

@@ -26,3 +26,12 @@ def test_a_token_signed_with_another_secret_or_expired_or_tampered_is_refused():
     header, payload, signature = tokens.issue(OPERATOR, SECRET).split(".")
     forged = jwt.encode({"sub": OPERATOR.id, "agency": "ngo-lugano", "role": "auditor", "exp": 9999999999}, "a-guessed-secret-that-is-long-enough-0")
     assert tokens.verify(f"{header}.{forged.split('.')[1]}.{signature}", SECRET) is None
+
+
+def test_a_signed_token_without_an_agency_or_role_or_with_claims_of_another_type_is_refused():
+    exp = int((datetime.now(timezone.utc) + timedelta(hours=1)).timestamp())
+    for claims in ({"sub": OPERATOR.id, "role": "key_worker", "exp": exp},
+                   {"sub": OPERATOR.id, "agency": "comune-milano-m7", "exp": exp},
+                   {"sub": OPERATOR.id, "agency": ["comune-milano-m7"], "role": "key_worker", "exp": exp},
+                   {"sub": OPERATOR.id, "agency": "", "role": "key_worker", "exp": exp}):
+        assert tokens.verify(jwt.encode(claims, SECRET, algorithm="HS256"), SECRET) is None

@@ -7,13 +7,14 @@ from fastapi.responses import HTMLResponse
 
 from services.api.reads import jsonable
 from services.api.web.session import page, reads, signed_in
+from shared.http import SearchText
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", response_class=HTMLResponse)
-def caseload(request: Request, q: str | None = None, status: str | None = None, key_worker: str | None = None,
-             region: str | None = None) -> HTMLResponse:
+def caseload(request: Request, q: SearchText = None, status: SearchText = None, key_worker: SearchText = None,
+             region: SearchText = None) -> HTMLResponse:
     operator = signed_in(request)
     rows, total = reads(request).caseload(operator, q=q or None, status=status or None,
                                           key_worker=key_worker or None, region=region or None, limit=100)
