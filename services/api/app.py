@@ -21,6 +21,7 @@ from kit.service import load
 from services.api import auth, youths
 from services.api.commands import CommandGateway, command_router
 from services.api.reads import CaseReads
+from services.api.security_headers import SecurityHeaders
 from services.api import web
 from services.api.web.session import sign_in_again
 from shared import accounts
@@ -59,6 +60,7 @@ def create_app(state: HttpState) -> FastAPI:
     app = FastAPI(title="KiT platform API", version="0.3.0",
                   description="Operators' and auditors' API of the KiT integrated services platform.")
     app.state.kit = state
+    app.add_middleware(SecurityHeaders)
     gateway: CommandGateway | None = state.extras.get("gateway")
     reads: CaseReads = state.extras["reads"]
     if gateway is not None:

@@ -21,7 +21,8 @@ from projections.tracking import SCHEMA as VIEWS_SCHEMA, create_positions_table
 from services.api.app import create_app
 from services.api.commands import CommandGateway
 from services.api.reads import CaseReads
-from shared import accounts
+from shared import accounts, sign_in
+from shared.sign_in import SignIn
 from shared.agencies import load_register
 from shared.http import HttpState
 
@@ -39,6 +40,7 @@ def prepare_database(url: str, platform: Platform, vault_keys: VaultKeys) -> Non
         ensure_schema(url, VIEWS_SCHEMA)
         with psycopg.connect(url) as conn, conn.transaction():
             accounts.create_tables(conn)
+            sign_in.create_tables(conn)
             create_positions_table(conn)
             for projection in platform.projections:
                 projection.create_tables(conn)
@@ -65,7 +67,7 @@ def http_state(settings: Settings, platform: Platform, pool: ConnectionPool, *, 
                               ingest_public_key(ingest_private_key(settings.data_dir))) if commands else None)
     reads = CaseReads(pool, register, vault_keys, pseudonym_key(settings.data_dir), platform)
     return HttpState(pool=pool, secret=jwt_secret(settings), register=register, platform=platform, settings=settings,
-                     extras={"reads": reads, "gateway": gateway, "vault_keys": vault_keys,
+                     extras={"reads": reads, "gateway": gateway, "vault_keys": vault_keys, "sign_in": SignIn(pool),
                              "audit_public_key": public_key_of(audit_signing_key(settings.data_dir))})
 
 

@@ -1,12 +1,12 @@
 """Signing in and out."""
 
-from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from services.api.auth import Password, Username, sign_in
 from services.api.web.session import SESSION, lang_of, page, same_origin
-from shared import accounts, tokens
+from shared import tokens
 from shared.http import state
 
 router = APIRouter(include_in_schema=False)
@@ -18,15 +18,19 @@ def login_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login(request: Request, username: Annotated[str, Form()], password: Annotated[str, Form()]) -> Response:
+async def login(request: Request, username: Username, password: Password) -> Response:
     same_origin(request)
-    with state(request).pool.connection() as conn:
-        operator = accounts.authenticate(conn, username, password)
+    try:
+        operator = await sign_in(request, username, password)
+    except HTTPException as refused:  # throttled or busy: said on the page, with when to retry
+        wait = (refused.headers or {}).get("Retry-After", "5")
+        return page(request, "login.html", status_code=refused.status_code, headers=refused.headers,
+                    throttled=refused.status_code == 429, busy=refused.status_code == 503, retry_after=wait)
     if operator is None:
         return page(request, "login.html", status_code=401, wrong=True)
     response = RedirectResponse(f"/?lang={lang_of(request)}", status_code=303)
     response.set_cookie(SESSION, tokens.issue(operator, state(request).secret), httponly=True, samesite="strict",
-                        max_age=8 * 3600)
+                        max_age=8 * 3600, secure=request.url.scheme == "https")
     return response
 
 

@@ -71,8 +71,11 @@ def signed_in(request: Request) -> Operator:
 
 
 def same_origin(request: Request) -> None:
+    """A form post comes from this site's own pages: same scheme and host (an http page of the same
+    host, e.g. a man in the middle's, may not post to the https site)."""
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin is None or urlparse(origin).netloc != request.headers.get("host"):
+    sent = urlparse(origin) if origin else None
+    if sent is None or (sent.scheme, sent.netloc) != (request.url.scheme, request.headers.get("host")):
         raise HTTPException(403, "cross-site request refused")
 
 
@@ -82,13 +85,15 @@ def inbox_count(request: Request, operator: Operator) -> int:
                             (operator.agency,)).fetchone()[0]
 
 
-def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, template: str, status_code: int = 200, headers: dict[str, str] | None = None,
+         **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     operator = context.pop("operator", None) or operator_of(request)
     response = TEMPLATES.TemplateResponse(request, template, {
         "lang": lang, "t": translator(lang), "operator": operator,
-        "inbox_count": inbox_count(request, operator) if operator else 0, **context}, status_code=status_code)
-    response.set_cookie(LANG, lang, samesite="strict", httponly=True)
+        "inbox_count": inbox_count(request, operator) if operator else 0, **context}, status_code=status_code,
+        headers=headers)
+    response.set_cookie(LANG, lang, samesite="strict", httponly=True, secure=request.url.scheme == "https")
     return response
 
 
