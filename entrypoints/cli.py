@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from entrypoints.catalogue import platform
-from kit.config import database_url, load_settings
+from kit.config import database_url, load_settings, nats_url
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -63,7 +63,13 @@ def cmd_users_add(args: argparse.Namespace) -> int:
     import psycopg
 
     from shared import accounts
+    from shared.agencies import load_register
 
+    known = load_register().agencies
+    if args.agency not in known:
+        print(f"error: agency {args.agency} is not in the agency register (deploy/policy.toml, or the file "
+              f"KIT_POLICY_FILE names); its agencies: {', '.join(sorted(known))}", file=sys.stderr)
+        return 2
     with psycopg.connect(database_url(load_settings())) as conn:
         accounts.create_tables(conn)
         try:
@@ -171,7 +177,7 @@ def cmd_keys_public(args: argparse.Namespace) -> int:
     """The platform's ingest public key: partners seal identity with it (kit.vault.seal)."""
     from kit.keys import ingest_private_key, ingest_public_key
 
-    print(ingest_public_key(ingest_private_key(load_settings().data_dir)))
+    print(ingest_public_key(ingest_private_key(load_settings().data_dir, create=False)))
     return 0
 
 
@@ -185,16 +191,29 @@ def _public_key(args: argparse.Namespace) -> str:
     from kit.checkpoints import public_key_of
     from kit.keys import audit_signing_key
 
-    return getattr(args, "public_key", None) or public_key_of(audit_signing_key(load_settings().data_dir))
+    return getattr(args, "public_key", None) or public_key_of(audit_signing_key(load_settings().data_dir, create=False))
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The log against its signed checkpoints; then (whole log, unless --log-only) against its
+    sources: every integration event and every access-log row in it exactly once."""
+    from kit.nats_auth import ADMIN_USER
+    from services.audit.completeness import verify_sources
     from services.audit.verify import verify_log, verify_youth
 
+    public_key = _public_key(args)
     with _audit_conn() as conn:
-        report = verify_youth(conn, args.youth, _public_key(args)) if args.youth else verify_log(conn, _public_key(args))
-    print(json.dumps(report.to_json(), indent=2))
-    return 0 if report.ok else 1
+        report = verify_youth(conn, args.youth, public_key) if args.youth else verify_log(conn, public_key)
+    result = report.to_json()
+    if report.ok and not args.youth and not args.log_only:
+        settings = load_settings()
+        sources = verify_sources(database_url(settings), nats_url(settings, ADMIN_USER),
+                                 [s.name for s in platform().with_events])
+        result |= {"ok": sources.problem is None, "sources": sources.to_json()}
+        if sources.problem:
+            result["problem"] = sources.problem
+    print(json.dumps(result, indent=2))
+    return 0 if result["ok"] else 1
 
 
 def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
@@ -202,7 +221,7 @@ def cmd_audit_checkpoint(args: argparse.Namespace) -> int:
     from services.audit.checkpointing import make_checkpoint
 
     settings = load_settings()
-    signed = make_checkpoint(database_url(settings), audit_signing_key(settings.data_dir), force=True)
+    signed = make_checkpoint(database_url(settings), audit_signing_key(settings.data_dir, create=False), force=True)
     print(json.dumps(signed.to_json() if signed else {"size": 0, "detail": "the log is empty"}, indent=2))
     return 0
 
@@ -220,7 +239,7 @@ def cmd_audit_replay(args: argparse.Namespace) -> int:
     from services.audit.replay import path, state_at
 
     settings = load_settings()
-    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir))
+    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir, create=False))
     with _audit_conn() as conn:
         if args.at:
             at = datetime.fromisoformat(args.at)
@@ -291,7 +310,7 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
             return 2
     elif not args.rewrap_only:
         print(f"new current master key: {add_master_key(settings.data_dir)}")
-    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir))
+    keys = VaultKeys(database_url(settings), master_keys(settings.data_dir, create=False))
     keys.create_table()
     print(f"rewrapped {keys.rotate()} youth keys with the current master key")
     return 0
@@ -410,6 +429,8 @@ def parser() -> argparse.ArgumentParser:
     verify = audit.add_parser("verify", help="re-derive the whole log (or one youth's path) and check every checkpoint")
     verify.add_argument("--youth", help="check one youth's entries against the latest checkpoint")
     verify.add_argument("--public-key", help="the log's public key (default: this installation's)")
+    verify.add_argument("--log-only", action="store_true",
+                        help="skip the check against the sources (the integration streams and the access log)")
     verify.set_defaults(func=cmd_audit_verify)
     audit.add_parser("checkpoint", help="sign the current tree head now").set_defaults(func=cmd_audit_checkpoint)
     audit.add_parser("public-key", help="print the key checkpoints are signed with").set_defaults(
@@ -474,7 +495,32 @@ def main(argv: list[str] | None = None) -> int:
     for service in platform().services:
         logging.getLogger(f"kit.{service.name}.broker").setLevel(logging.WARNING)
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as e:  # what an operator can act on, instead of a traceback
+        message = friendly(e)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+def friendly(error: Exception) -> str | None:
+    """The errors a command meets when pointed at the wrong place, said with where it looked."""
+    import psycopg
+
+    from kit.keys import MissingKey
+
+    settings = load_settings()
+    if isinstance(error, MissingKey):
+        return str(error)
+    if isinstance(error, psycopg.OperationalError):
+        where = "KIT_DATABASE_URL" if settings.database_url else f"the embedded PostgreSQL in {settings.data_dir}"
+        return (f"cannot reach PostgreSQL ({where}): is the platform running (`kit up`), and is KIT_DATA_DIR "
+                "(or KIT_DATABASE_URL) its own?")
+    if isinstance(error, LookupError) and "NATS user" in str(error):
+        return str(error)
+    return None
 
 
 if __name__ == "__main__":

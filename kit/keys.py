@@ -36,13 +36,22 @@ def generated_once(path: Path, make: Callable[[], str]) -> str:
     return path.read_text().strip()
 
 
+class MissingKey(LookupError):
+    """A command that only reads found no key where the platform keeps it: generating one there
+    would give a key nothing was made with (and an auditor's check against it would fail)."""
+
+
 def _source(data_dir: Path, env: Mapping[str, str] | None, var: str, filename: str,
-            make: Callable[[], str]) -> tuple[str, str]:
-    """(value, where it came from) — the env var wins over the file."""
+            make: Callable[[], str], create: bool = True) -> tuple[str, str]:
+    """(value, where it came from) — the env var wins over the file. `create=False`: a missing key
+    is an error (read-only commands), not a new key."""
     env = os.environ if env is None else env
     if env.get(var):
         return env[var].strip(), var
     path = data_dir / filename
+    if not create and not path.exists():
+        raise MissingKey(f"no {filename} in {data_dir} and {var} is not set: is KIT_DATA_DIR the platform's data "
+                         "directory? (the services create their keys when they first start: `kit up`)")
     return generated_once(path, make), str(path)
 
 
@@ -53,10 +62,10 @@ def _decode(text: str, where: str, what: str) -> bytes:
         raise ValueError(f"{where}: {what} is not valid base64") from None
 
 
-def master_keys(data_dir: Path, env: Mapping[str, str] | None = None) -> Keyring:
+def master_keys(data_dir: Path, env: Mapping[str, str] | None = None, create: bool = True) -> Keyring:
     """`id:base64key,...` (32-byte keys); the first entry is current, the rest unwrap old keys."""
     text, where = _source(data_dir, env, "KIT_MASTER_KEYS", "master-keys",
-                          lambda: "mk1:" + b64encode(os.urandom(32)))
+                          lambda: "mk1:" + b64encode(os.urandom(32)), create)
     keys: dict[str, bytes] = {}
     for entry in filter(None, (e.strip() for e in text.split(","))):
         key_id, sep, encoded = entry.partition(":")
@@ -74,19 +83,20 @@ def master_keys(data_dir: Path, env: Mapping[str, str] | None = None) -> Keyring
     return Keyring(keys=keys, current=next(iter(keys)))
 
 
-def pseudonym_key(data_dir: Path, env: Mapping[str, str] | None = None) -> bytes:
+def pseudonym_key(data_dir: Path, env: Mapping[str, str] | None = None, create: bool = True) -> bytes:
     """The HMAC key for national-id pseudonyms; changing it orphans every existing pseudonym."""
-    text, where = _source(data_dir, env, "KIT_PSEUDONYM_KEY", "pseudonym-key", lambda: b64encode(os.urandom(32)))
+    text, where = _source(data_dir, env, "KIT_PSEUDONYM_KEY", "pseudonym-key", lambda: b64encode(os.urandom(32)),
+                          create)
     key = _decode(text, where, "pseudonym key")
     if len(key) < 32:
         raise ValueError(f"{where}: pseudonym key must be at least 32 bytes, got {len(key)}")
     return key
 
 
-def ingest_private_key(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+def ingest_private_key(data_dir: Path, env: Mapping[str, str] | None = None, create: bool = True) -> str:
     """The platform's X25519 private key (base64, raw 32 bytes) that opens sealed identities."""
     text, where = _source(data_dir, env, "KIT_INGEST_PRIVATE_KEY", "ingest-private-key",
-                          lambda: generate_ingest_keypair()[0])
+                          lambda: generate_ingest_keypair()[0], create)
     if len(_decode(text, where, "ingest private key")) != 32:
         raise ValueError(f"{where}: ingest private key must be 32 raw bytes")
     return text
@@ -99,12 +109,12 @@ def ingest_public_key(private_b64: str) -> str:
     return b64encode(raw)
 
 
-def audit_signing_key(data_dir: Path, env: Mapping[str, str] | None = None) -> str:
+def audit_signing_key(data_dir: Path, env: Mapping[str, str] | None = None, create: bool = True) -> str:
     """The audit log's Ed25519 private key (base64, raw 32 bytes) that signs checkpoints."""
     from kit.checkpoints import generate_signing_key
 
     text, where = _source(data_dir, env, "KIT_AUDIT_SIGNING_KEY", "audit-signing-key",
-                          lambda: generate_signing_key()[0])
+                          lambda: generate_signing_key()[0], create)
     if len(_decode(text, where, "audit signing key")) != 32:
         raise ValueError(f"{where}: audit signing key must be 32 raw bytes")
     return text
@@ -114,7 +124,7 @@ def add_master_key(data_dir: Path) -> str:
     """Generate a new current master key in the data dir's file (older keys stay, to unwrap).
     Returns its id. With `KIT_MASTER_KEYS` set, rotate there instead (prepend a new entry)."""
     path = data_dir / "master-keys"
-    current = master_keys(data_dir, {})
+    current = master_keys(data_dir, {}, create=False)
     key_id = f"mk{len(current.keys) + 1}"
     while key_id in current.keys:
         key_id += "x"

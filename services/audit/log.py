@@ -22,6 +22,7 @@ import psycopg
 from kit.merkle import leaf_hash
 
 SCHEMA = "audit"
+ACCESS_SOURCE = "api.access_log#txid"  # how far the access log is taken: a transaction horizon (audit wiring)
 APPEND_LOCK = 0x6B6974_61756474  # "kit" "audt"
 
 TABLES = """

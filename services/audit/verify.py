@@ -138,8 +138,9 @@ def verify_youth(conn: psycopg.Connection, youth_id: str, public_key: str) -> Re
     if isinstance(signed, int) or not signed.verify(public_key):
         return report.fail(None, f"the checkpoint at size {signed.checkpoint.size} has no valid signature")
     proven = prove_youth(conn, youth_id, signed)
-    if isinstance(proven, str):
-        return report.fail(None, proven)
+    if isinstance(proven, str):  # the log does not match what was signed: where, as the whole check says
+        whole = verify_log(conn, public_key)
+        return report.fail(whole.position, whole.problem or proven)
     for item in proven:
         if not verify_inclusion(leaf_hash(item.entry), item.seq - 1, signed.checkpoint.size, item.proof,
                                 signed.checkpoint.root):

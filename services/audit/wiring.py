@@ -26,7 +26,6 @@ from projections.runner import ProjectionRunner
 from shared import accounts
 
 logger = logging.getLogger("kit.audit")
-ACCESS_SOURCE = "api.access_log#txid"  # the position is a transaction horizon (see append_access_log)
 
 
 class AuditTrail:
@@ -63,8 +62,8 @@ def append_access_log(db_url: str, limit: int = 1000) -> int:
     with a lower id can commit after a higher one was appended (a position by id would skip it).
     `horizon` is the oldest transaction still running: every row of an older one is visible now."""
     with psycopg.connect(db_url) as conn, conn.transaction():
-        since = log.position(conn, ACCESS_SOURCE, lock=True)  # the horizon of the last call
-        after_id = log.position(conn, ACCESS_SOURCE + "/id")  # within `since`: the rows taken (a full page)
+        since = log.position(conn, log.ACCESS_SOURCE, lock=True)  # the horizon of the last call
+        after_id = log.position(conn, log.ACCESS_SOURCE + "/id")  # within `since`: the rows taken (a full page)
         horizon = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").fetchone()[0]
         rows = conn.cursor(row_factory=dict_row).execute(
             "SELECT *, txid::text::bigint AS tx FROM api.access_log"
@@ -80,8 +79,8 @@ def append_access_log(db_url: str, limit: int = 1000) -> int:
                  for r in rows]
         appended = log.append(conn, items) if items else 0
         full = len(rows) == limit  # it may stop inside a transaction's rows: continue after the last one
-        log.set_position(conn, ACCESS_SOURCE, rows[-1]["tx"] if full else horizon)
-        log.set_position(conn, ACCESS_SOURCE + "/id", rows[-1]["id"] if full else 0)
+        log.set_position(conn, log.ACCESS_SOURCE, rows[-1]["tx"] if full else horizon)
+        log.set_position(conn, log.ACCESS_SOURCE + "/id", rows[-1]["id"] if full else 0)
         return appended
 
 

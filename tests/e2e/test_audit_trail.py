@@ -108,6 +108,8 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         anna.eventually("/api/v1/audit/checkpoints/latest", lambda r: r.json()["checkpoint"]["size"] >= last)
         verified = kit(env, "audit", "verify")
         assert verified.returncode == 0 and json.loads(verified.stdout)["checkpoints"] >= 2, verified.stdout
+        sources = json.loads(verified.stdout)["sources"]  # every event and every read in it, exactly once
+        assert sources["events_checked"] > 0 and sources["reads_checked"] > 0 and sources["problem"] is None
         assert kit(env, "audit", "verify", "--youth", youth).returncode == 0
         with psycopg.connect(db_url) as conn:  # the old checkpoint is a prefix of today's log
             new = conn.execute("SELECT size, root FROM audit.checkpoints ORDER BY size DESC LIMIT 1").fetchone()

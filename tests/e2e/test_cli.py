@@ -52,11 +52,25 @@ def test_keys_public_prints_the_key_that_opens_with_the_platform_private_key(tmp
     from kit.vault import seal, unseal
 
     env = {**os.environ, "KIT_DATA_DIR": str(tmp_path)}
+    private = ingest_private_key(tmp_path, {})  # as the intake service creates it at its first start
     result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "public"], capture_output=True, text=True,
                             timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     public = result.stdout.strip()
-    assert unseal(ingest_private_key(tmp_path, {}), seal(public, b"ciao")) == b"ciao"
+    assert unseal(private, seal(public, b"ciao")) == b"ciao"
+
+
+@pytest.mark.parametrize("command", [("keys", "public"), ("audit", "public-key"), ("audit", "verify"),
+                                     ("audit", "checkpoint"), ("keys", "rotate-master")])
+def test_a_command_pointed_at_a_directory_without_keys_says_so_and_creates_none(tmp_path: Path, command):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")} | {"KIT_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "entrypoints.cli", *command], capture_output=True, text=True,
+                            timeout=60, env=env)
+    assert result.returncode == 2, result.stderr
+    assert "KIT_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # no key made where none was
 
 
 def test_audit_verify_names_the_first_bad_position_after_a_row_is_changed(tmp_path: Path, database_url):
