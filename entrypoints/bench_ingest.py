@@ -13,7 +13,11 @@ contact cadences set on youths registered before, and outreach contacts under ni
 - latency_ms at `--rate` (500) and latency_low_load_ms at 50 messages/s: publish -> what an operator
   sees (the receipt arrived and both views applied its events), per command;
 - peak_rss_mb: every process of the platform and both servers, summed, at its peak;
-- cpu_s: where the time goes during the throughput run, per process (user + system seconds).
+- cpu_s: where the time goes during the throughput run, per process (user + system seconds);
+- nats_ack_cost: what JetStream's write-to-disk-before-acknowledging (`sync_interval: always`, as
+  `kit up` and deploy/nats/cluster.conf run it) costs, measured on a fresh server each way with
+  the same messages: acks one at a time (latency) and a window of async publishes (throughput).
+  The platform run above syncs.
 """
 
 from __future__ import annotations
@@ -317,6 +321,38 @@ class Processes:
                 child.kill()
 
 
+async def nats_ack_cost(tmp: Path, payloads: list[bytes], one_by_one: int = 1000) -> dict[str, Any]:
+    """JetStream publishes acknowledged with and without a sync to disk before the ack."""
+    from nats.js.api import StorageType, StreamConfig
+
+    measured: dict[str, Any] = {}
+    for label, sync in (("sync_always", True), ("default_sync_every_2_min", False)):
+        server = EmbeddedNats(tmp / f"nats-{label}", free_port(), sync_always=sync).start()
+        try:
+            nc = await connect(server.url)
+            js = nc.jetstream(publish_async_max_pending=2000)
+            await js.add_stream(StreamConfig(name="BENCH", subjects=["bench.>"], storage=StorageType.FILE))
+            latencies = []
+            for payload in payloads[:one_by_one]:
+                started = time.perf_counter()
+                await js.publish("bench.one", payload)
+                latencies.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            for payload in payloads:
+                await js.publish_async("bench.many", payload)
+            await js.publish_async_completed()
+            elapsed = time.perf_counter() - started
+            await nc.close()
+        finally:
+            server.stop()
+        latencies.sort()
+        measured[label] = {"ack_p50_ms": round(statistics.median(latencies), 2),
+                           "ack_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 2),
+                           "async_messages_per_s": round(len(payloads) / elapsed)}
+    measured["messages"] = len(payloads)
+    return measured
+
+
 async def _publish_burst(js, messages: list[bytes]) -> float:
     started = time.perf_counter()
     for message in messages:
@@ -422,6 +458,7 @@ async def run_ingest_bench(messages: int, rate: int, latency_seconds: float = 20
             finally:
                 watch.stop.set()
                 await nc.close()
+            result["nats_ack_cost"] = await nats_ack_cost(Path(tmp), load.messages(kinds, youths))
             result["peak_rss_mb"] = round(processes.peak / 2**20, 1)
             result["peak_rss_scope"] = (f"every platform process ({', '.join(processes.names)}), nats-server, postgres"
                                         " with its backends; proportional set size (shared pages counted once)")

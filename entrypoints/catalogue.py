@@ -26,3 +26,11 @@ def platform() -> Platform:
             continue
         declared.append(declaration.SERVICE)
     return Platform(tuple(sorted(declared, key=lambda s: s.name)))
+
+
+def docs_tables() -> dict:
+    """The generated tables of docs/ that the shared layer holds (`kit.docs_tables` has the
+    platform's own)."""
+    from shared.roles import roles_table
+
+    return {"roles": ("contracts.md", roles_table)}

@@ -118,14 +118,16 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     from kit import contracts
 
     root = Path(args.dir) if args.dir else contracts.CONTRACTS_DIR
+    from entrypoints.catalogue import docs_tables as catalogue_tables
     from kit import docs_tables
 
     if args.action == "generate":
         written = contracts.generate(platform(), root)
-        tables = docs_tables.generate(platform()) if not args.dir else []
+        tables = docs_tables.generate(platform(), extra=catalogue_tables()) if not args.dir else []
         print(f"wrote {len(written)} files under {root} and the generated tables of {len(tables)} docs")
         return 0
-    problems = contracts.check(platform(), root) + (docs_tables.check(platform()) if not args.dir else [])
+    problems = contracts.check(platform(), root) + (docs_tables.check(platform(), extra=catalogue_tables())
+                                                    if not args.dir else [])
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

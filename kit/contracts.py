@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from events.envelope import DATA_SCHEMA_BASE, CloudEvent
+from events.intake import Identity
 from events.receipts import Receipt
 from kit.service import Platform, load
 from kit.streams import COMMANDS_STREAM, DLQ_STREAM, INGEST_STREAM, RECEIPTS_STREAM, event_subject, events_stream
@@ -55,6 +56,10 @@ def render(platform: Platform) -> dict[str, str]:
                                          **CloudEvent.model_json_schema()}),
         "receipt.schema.json": dumps({"$schema": JSON_SCHEMA, "$id": f"{DATA_SCHEMA_BASE}receipt.json",
                                       **Receipt.model_json_schema()}),
+        "identity.schema.json": dumps({"$schema": JSON_SCHEMA, "$id": f"{DATA_SCHEMA_BASE}identity.json",
+                                       **Identity.model_json_schema(), "title": "identity",
+                                       "description": "The JSON a partner seals into `sealed_identity` "
+                                                      "(kit-seal-v1, docs/contracts.md): never sent in clear."}),
         "asyncapi.json": dumps(asyncapi(platform, samples)),
     }
     for type_name, model in sorted(platform.registry.items()):

@@ -8,7 +8,7 @@ prose around it is written by hand.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from kit.service import Platform, Service
@@ -90,14 +90,19 @@ def _replace(text: str, name: str, body: str) -> str | None:
     return pattern.sub(lambda m: m.group(1) + body + "\n" + m.group(2), text)
 
 
-def render(platform: Platform, docs: Path = DOCS_DIR) -> tuple[dict[Path, str], list[str]]:
+Extra = Mapping[str, tuple[str, Callable[[], str]]]  # tables of the layers above (e.g. the roles)
+
+
+def render(platform: Platform, docs: Path = DOCS_DIR, extra: Extra | None = None
+           ) -> tuple[dict[Path, str], list[str]]:
     """The docs files with their tables regenerated, and the tables that have no place to go."""
     texts: dict[Path, str] = {}
     missing = []
-    for name, (file, table) in TABLES.items():
+    tables = {name: (file, lambda table=table: table(platform)) for name, (file, table) in TABLES.items()}
+    for name, (file, table) in {**tables, **(extra or {})}.items():
         path = docs / file
         text = texts.get(path, path.read_text() if path.exists() else "")
-        replaced = _replace(text, name, table(platform))
+        replaced = _replace(text, name, table())
         if replaced is None:
             missing.append(f"docs/{file}: no `<!-- generated: {name} -->` … `{END}` block")
             continue
@@ -105,16 +110,16 @@ def render(platform: Platform, docs: Path = DOCS_DIR) -> tuple[dict[Path, str], 
     return texts, missing
 
 
-def generate(platform: Platform, docs: Path = DOCS_DIR) -> list[Path]:
-    texts, _ = render(platform, docs)
+def generate(platform: Platform, docs: Path = DOCS_DIR, extra: Extra | None = None) -> list[Path]:
+    texts, _ = render(platform, docs, extra)
     for path, text in texts.items():
         if path.read_text() != text:
             path.write_text(text)
     return list(texts)
 
 
-def check(platform: Platform, docs: Path = DOCS_DIR) -> list[str]:
-    texts, problems = render(platform, docs)
+def check(platform: Platform, docs: Path = DOCS_DIR, extra: Extra | None = None) -> list[str]:
+    texts, problems = render(platform, docs, extra)
     for path, text in texts.items():
         if path.read_text() != text:
             problems.append(f"docs/{path.name}: a generated table differs from the declarations"

@@ -55,9 +55,10 @@ class EmbeddedNats:
     """
 
     def __init__(self, store_dir: Path, port: int, accounts: str | None = None,
-                 passwords: dict[str, str] | None = None):
+                 passwords: dict[str, str] | None = None, sync_always: bool = True):
         self.store_dir = store_dir
         self.port = port
+        self.sync_always = sync_always  # False only to measure what syncing costs (kit bench ingest)
         self.accounts = accounts
         self.passwords = passwords or {}
         self.process: subprocess.Popen[bytes] | None = None
@@ -67,8 +68,9 @@ class EmbeddedNats:
         return f"nats://127.0.0.1:{self.port}"
 
     def config(self) -> Path:
+        sync = ", sync_interval: always" if self.sync_always else ""
         lines = [f"listen: 127.0.0.1:{self.port}", "server_name: kit-embedded",
-                 f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))}, sync_interval: always }}"]
+                 f"jetstream {{ store_dir: {json.dumps(str(self.store_dir))}{sync} }}"]
         if self.accounts is not None:
             (self.store_dir / "accounts.conf").write_text(self.accounts)
             lines.append("include ./accounts.conf")

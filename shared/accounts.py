@@ -47,6 +47,15 @@ def create_tables(conn: psycopg.Connection) -> None:
             created_at timestamptz NOT NULL DEFAULT now()
         )""")
     conn.execute(f"ALTER TABLE {SCHEMA}.operators ADD COLUMN IF NOT EXISTS disabled_at timestamptz")
+    # failed sign-ins (shared.sign_in): hashes of the username and the client, kept WINDOW long
+    conn.execute(f"""
+        CREATE TABLE IF NOT EXISTS {SCHEMA}.sign_in_failures (
+            account bytea NOT NULL,
+            client bytea NOT NULL,
+            at timestamptz NOT NULL DEFAULT now()
+        )""")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS sign_in_failures_account ON {SCHEMA}.sign_in_failures (account, at)")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS sign_in_failures_client ON {SCHEMA}.sign_in_failures (client, at)")
     conn.execute(f"""
         CREATE TABLE IF NOT EXISTS {SCHEMA}.access_log (
             id bigserial PRIMARY KEY,

@@ -32,3 +32,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 def may(role: str, permission: str) -> bool:
     return role in PERMISSIONS.get(permission, frozenset())
+
+
+def roles_table() -> str:
+    """Every role code (`kitrole`, an operator account's role) and what it may do, for the docs."""
+    rows = ["| role (`kitrole`) | may |", "|---|---|"]
+    for role in ROLES:
+        granted = ", ".join(f"`{p}`" for p, roles in PERMISSIONS.items() if role in roles) or "—"
+        rows.append(f"| `{role}` | {granted} |")
+    return "\n".join(rows)

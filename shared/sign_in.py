@@ -5,8 +5,8 @@ before any password is hashed. Password hashing (argon2id: ~64 MiB and tens of m
 runs off the event loop, `HASHING_AT_ONCE` at a time per process, so a flood of token requests
 queues there instead of taking the memory and the event loop from every other request.
 
-Usernames and client addresses are kept only as hashes, for `WINDOW`: a mistyped password can
-end up in the username field.
+Usernames and client addresses are kept only as hashes (`api.sign_in_failures`, created with the
+accounts), for `WINDOW`: a mistyped password can end up in the username field.
 """
 
 from __future__ import annotations
@@ -28,16 +28,6 @@ WINDOW = timedelta(minutes=15)
 HASHING_AT_ONCE = 1  # per API process (one per core): the rest of the API keeps its share of the CPU
 HASHING_QUEUE_SECONDS = 10.0  # waited longer than this for a turn: "busy, retry" rather than a pile-up
 
-DDL = f"""
-CREATE TABLE IF NOT EXISTS {SCHEMA}.sign_in_failures (
-    account bytea NOT NULL,
-    client bytea NOT NULL,
-    at timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS sign_in_failures_account ON {SCHEMA}.sign_in_failures (account, at);
-CREATE INDEX IF NOT EXISTS sign_in_failures_client ON {SCHEMA}.sign_in_failures (client, at);
-"""
-
 WAIT_SQL = f"""
 SELECT greatest(
   (SELECT CASE WHEN count(*) >= %(account_limit)s THEN min(at) + %(window)s END FROM
@@ -56,10 +46,6 @@ class Throttled:
 
 class Busy(Exception):
     """No turn to hash a password came within `HASHING_QUEUE_SECONDS`."""
-
-
-def create_tables(conn: psycopg.Connection) -> None:
-    conn.execute(DDL)
 
 
 def _key(text: str) -> bytes:

@@ -1,5 +1,5 @@
-"""Headers every response carries: no framing (clickjacking), no content sniffing, no referrer (the
-URLs name youths' pseudonyms), a Content-Security-Policy that lets pages load only this site's own
+"""Headers every response carries: no framing (clickjacking), no content sniffing, no referrer to
+other sites (the URLs name youths' pseudonyms), a Content-Security-Policy that lets pages load only this site's own
 scripts and styles (the web app has no inline ones), and, over TLS, HSTS. The interactive API docs
 (`/docs`, `/redoc`) load Swagger UI and ReDoc from their CDN: their policy allows that, no more.
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 COMMON = {
     b"x-frame-options": b"DENY",
     b"x-content-type-options": b"nosniff",
-    b"referrer-policy": b"no-referrer",
+    b"referrer-policy": b"same-origin",  # not "no-referrer": browsers would then send `Origin: null` on form posts
 }
 APP_POLICY = (b"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
               b"object-src 'none'")

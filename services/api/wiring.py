@@ -21,7 +21,7 @@ from projections.tracking import SCHEMA as VIEWS_SCHEMA, create_positions_table
 from services.api.app import create_app
 from services.api.commands import CommandGateway
 from services.api.reads import CaseReads
-from shared import accounts, sign_in
+from shared import accounts
 from shared.sign_in import SignIn
 from shared.agencies import load_register
 from shared.http import HttpState
@@ -40,7 +40,6 @@ def prepare_database(url: str, platform: Platform, vault_keys: VaultKeys) -> Non
         ensure_schema(url, VIEWS_SCHEMA)
         with psycopg.connect(url) as conn, conn.transaction():
             accounts.create_tables(conn)
-            sign_in.create_tables(conn)
             create_positions_table(conn)
             for projection in platform.projections:
                 projection.create_tables(conn)

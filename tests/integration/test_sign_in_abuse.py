@@ -52,7 +52,7 @@ async def test_pages_carry_the_headers_that_keep_a_browser_safe(api):
     assert "default-src 'self'" in login.headers["content-security-policy"]
     assert "frame-ancestors 'none'" in login.headers["content-security-policy"]
     assert (login.headers["x-frame-options"], login.headers["x-content-type-options"]) == ("DENY", "nosniff")
-    assert login.headers["referrer-policy"] == "no-referrer"
+    assert login.headers["referrer-policy"] == "same-origin"  # youths' ids in URLs go to no other site
     assert "<script>" not in login.text and "<style>" not in login.text  # what the policy lets run is served
     assert (await api.get("/static/app.css")).status_code == 200
     assert "cdn.jsdelivr.net" in (await api.get("/docs")).headers["content-security-policy"]
