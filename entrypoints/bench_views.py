@@ -20,6 +20,10 @@ Everything runs on the embedded default (fresh nats-server and PostgreSQL in a t
   keep-alive connections), each logged in as a key worker of one of the three busiest agencies,
   request the caseload (first page, limit 50) for `seconds`, then timelines of random youths their
   agency may see (by the API's own rule) for `seconds`;
+- sign_in_flood: 50 token requests at once (each hashes a password: argon2id, ~64 MiB) while
+  /health is asked one request after another: its latency idle and during the flood, and the
+  API processes' memory before and at its peak (sign-ins wait their turn, one hash at a time per
+  process: shared/sign_in.py);
 - peak_rss_mb: this process and its children (the API server, nats-server) and PostgreSQL
   (postmaster and every backend), summed, at its peak.
 """
@@ -462,6 +466,55 @@ def login(port: int, username: str, password: str) -> str:
         conn.close()
 
 
+def sign_in_flood(port: int, username: str, password: str, api: list[subprocess.Popen],
+                  requests: int = 50) -> dict[str, Any]:
+    """`requests` token requests at once (each hashes a password: ~64 MiB and tens of ms of CPU),
+    and meanwhile /health asked one after another: how long it answers, and the API's memory."""
+    import psutil
+
+    def health_ms() -> float:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        try:
+            started = time.perf_counter()
+            conn.request("GET", "/health")
+            conn.getresponse().read()
+            return (time.perf_counter() - started) * 1000
+        finally:
+            conn.close()
+
+    def rss() -> float:
+        return sum(psutil.Process(p.pid).memory_info().rss for p in api if p.poll() is None) / 2**20
+
+    idle = sorted(health_ms() for _ in range(50))
+    before, peak, statuses, during = rss(), 0.0, [], []
+
+    def token() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            conn.request("POST", "/api/v1/token", urllib.parse.urlencode({"username": username, "password": password}),
+                         {"Content-Type": "application/x-www-form-urlencoded"})
+            response = conn.getresponse()
+            response.read()
+            statuses.append(response.status)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=token) for _ in range(requests)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        during.append(health_ms())
+        peak = max(peak, rss())
+    elapsed = time.perf_counter() - started
+    during.sort()
+    return {"token_requests": requests, "tokens_issued": statuses.count(200), "busy_503": statuses.count(503),
+            "seconds": round(elapsed, 2), "health_idle_p50_ms": round(statistics.median(idle), 1),
+            "health_during_p50_ms": round(statistics.median(during), 1) if during else None,
+            "health_during_max_ms": round(during[-1], 1) if during else None,
+            "api_rss_before_mb": round(before, 1), "api_rss_peak_mb": round(max(peak, before), 1)}
+
+
 @dataclass
 class Client:
     token: str
@@ -639,6 +692,7 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
             result["errors"] = caseload["errors"] + timeline["errors"]
             with psycopg.connect(url) as conn:
                 result["access_log_rows"] = conn.execute("SELECT count(*) FROM api.access_log").fetchone()[0]
+            result["sign_in_flood"] = sign_in_flood(port, users[0].username, OPERATOR_PASSWORD, api)
             sampler.stop()
             result["peak_rss_mb"] = round(sampler.peak / 2**20, 1)
             result["peak_rss_postgres_mb"] = round(sampler.peaks[postgres.server.get_pid()] / 2**20, 1)

@@ -41,3 +41,6 @@ def test_bench_views_prints_rebuild_and_read_figures_as_json_without_errors():
     assert figures["timeline_p50_ms"] <= figures["timeline_p95_ms"] <= figures["timeline_p99_ms"]
     # every read is in the access log
     assert figures["access_log_rows"] >= figures["caseload_requests"] + figures["timeline_requests"]
+    flood = figures["sign_in_flood"]  # every token issued (or told to retry), /health answered meanwhile
+    assert flood["tokens_issued"] + flood["busy_503"] == flood["token_requests"] == 50
+    assert flood["health_during_p50_ms"] > 0 and flood["api_rss_peak_mb"] >= flood["api_rss_before_mb"] > 0
