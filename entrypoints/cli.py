@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,13 +18,17 @@ from kit.config import database_url, load_settings, nats_url
 def cmd_up(args: argparse.Namespace) -> int:
     from kit.supervisor import Supervisor
 
-    when_up = None
+    when_up, after_up = None, None
     if args.demo:
+        from entrypoints.demo import SEEDING_NOTE as after_up
         from entrypoints.demo import seed_in_background as when_up
     from shared.agencies import load_register
 
+    # the services it starts log at the level it was given (WARNING unless --verbose or KIT_LOG_LEVEL)
+    os.environ["KIT_LOG_LEVEL"] = logging.getLevelName(logging.getLogger().getEffectiveLevel())
     agencies = sorted(load_register().agencies)
-    return Supervisor(load_settings(), platform(), [sys.executable, "-m", "entrypoints.cli"], agencies, when_up).run()
+    return Supervisor(load_settings(), platform(), [sys.executable, "-m", "entrypoints.cli"], agencies, when_up,
+                      after_up).run()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -381,6 +386,8 @@ def parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="start NATS, PostgreSQL (embedded unless configured), every service and the API")
     up.add_argument("--demo", action="store_true",
                     help="once the API answers, seed synthetic demo youths and operators (KIT_DEMO_YOUTHS, default 300)")
+    up.add_argument("--verbose", action="store_true",
+                    help="show the servers' setup and the services' logs (INFO; KIT_LOG_LEVEL=DEBUG for more)")
     up.set_defaults(func=cmd_up)
 
     run = sub.add_parser("run", help="run one service in the foreground")
@@ -492,11 +499,35 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(args: argparse.Namespace) -> int:
+    """KIT_LOG_LEVEL if set; else `kit up` is quiet (WARNING: errors and warnings only) unless
+    --verbose, and every other command (a service run on its own included) logs at INFO."""
+    named = os.environ.get("KIT_LOG_LEVEL", "").strip().upper()
+    if named:
+        if named not in LOG_LEVELS:
+            raise SystemExit(f"error: KIT_LOG_LEVEL={named} is not one of {', '.join(LOG_LEVELS)}")
+        return getattr(logging, named)
+    if args.command == "up" and not args.verbose:
+        return logging.WARNING
+    return logging.INFO
+
+
+def configure_logging(level: int) -> None:
+    """One console handler at `level`: a logger that writes more to its own file (the embedded
+    PostgreSQL's setup log) shows only this much here."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     for service in platform().services:
-        logging.getLogger(f"kit.{service.name}.broker").setLevel(logging.WARNING)
+        logging.getLogger(f"kit.{service.name}.broker").setLevel(max(level, logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    configure_logging(log_level(args))
     try:
         return args.func(args)
     except Exception as e:  # what an operator can act on, instead of a traceback

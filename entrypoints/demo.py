@@ -21,9 +21,15 @@ goals, referrals, contacts) is derived from the youth's number, and the receipts
 The youths are generated with `random.Random(2026)`, twenty at a time in blocks that hold every
 stage, so the first N youths are the same whatever the total.
 
-Demo credentials (one password for all, `DEMO_PASSWORD`): see `OPERATORS`, printed by
-`credentials_table()` when `kit up --demo` has seeded. Run it on its own against a running
-platform with `python -m entrypoints.demo [--youths N]`.
+Beside them, the showcase (`SHOWCASE`, six youths counted in the total): built so that each demo
+user named first (`START_HERE`) finds work waiting at the first sign-in: contacts due from a
+cadence (contacts back-dated with `occurred_at`), a review overdue, a lost-contact alert (raised by
+the intake scheduler within seconds of the history arriving), a follow-up due, a referral pending
+in the inbox of AFOL and of Municipio 7, and a path for the auditor to replay.
+
+Demo credentials (one password for all, `DEMO_PASSWORD`): see `OPERATORS`; `start_here()` prints
+them, with what waits for whom, when `kit up --demo` has seeded. Run it on its own against a
+running platform with `python -m entrypoints.demo [--youths N]`.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ DEFAULT_YOUTHS = 300
 PREFIX = "demo-"
 NAMESPACE = uuid.UUID("6f1c9f4e-2b7d-4c35-9a61-5e0d2026c0de")  # local ids: uuid5(NAMESPACE, "<youth>:<what>")
 RECEIPT_IDLE_TIMEOUT = 90.0  # seconds without a new receipt before a phase gives up
+SEEDING_NOTE = "Demo: seeding synthetic youths now; the demo users and what waits for each follow when it is done."
 
 
 # ---------------------------------------------------------------- agencies and operators
@@ -158,12 +165,71 @@ def case_operator(agency: str) -> DemoOperator:
                key=lambda o: RECEIVING_ROLES.index(o.role))
 
 
-def credentials_table() -> str:
-    width = max(len(o.username) for o in OPERATORS)
-    agency_width = max(len(o.agency) for o in OPERATORS)
-    lines = [f"Demo operators (password for all: {DEMO_PASSWORD}):",
-             f"  {'username':<{width}}  {'agency':<{agency_width}}  {'role':<21}  what"]
-    lines += [f"  {o.username:<{width}}  {o.agency:<{agency_width}}  {o.role:<21}  {o.note}" for o in OPERATORS]
+# the demo users named first when the demo is ready, each with what waits for them (`start_here`)
+START_HERE = ("giulia.mi7", "sara.mi7", "luca.afol", "elena.afol", "anna.audit")
+SHORT_NAMES = {"comune-milano-m7": "Municipio 7", "afol-milano": "AFOL"}
+# what each showcase youth puts in front of its key worker ({who}: name and case reference)
+SHOWCASE_WAITING = {
+    "w01": "a contact due: {who}, cadence every 7 days, last reached 12 days ago",
+    "w02": "a review overdue: {who}, the Project of Life's review was due 5 days ago",
+    "w03": "lost contact: {who}, not reached for 48 days (the scheduler's alert)",
+    "w04": "a follow-up due: {who}, 6 months after the exit into training",
+    "w05": "sent to AFOL (IPS placement), waiting for an answer: {who}",
+    "w06": "a contact due: {who}, cadence every 14 days, last reached 20 days ago; sent to Municipio 7, waiting for"
+           " an answer",
+}
+
+
+def operator(username: str) -> DemoOperator:
+    return next(o for o in OPERATORS if o.username == username)
+
+
+def start_here(people: list["Youth"], showcase_ids: dict[str, str], web_app: str) -> str:
+    """The named demo users (username, password, agency, role) and what each finds waiting, then
+    the other demo users."""
+    from shared.agencies import load_register
+
+    register = load_register()
+    showcase = [y for y in people if y.key in SHOWCASE]
+    by_key = {y.key: y for y in showcase}
+
+    def who(y: Youth) -> str:
+        return f"{y.name} ({y.case_ref})"
+
+    def inbox(agency: str) -> list[Youth]:
+        return [y for y in people if y.referral and y.referral[0] == agency and y.referral[2] == "requested"]
+
+    lines = [f"Demo ready: sign in at {web_app} as one of these users (password for all: {DEMO_PASSWORD})"]
+    for username in START_HERE:
+        o = operator(username)
+        agency = register.agency(o.agency)
+        lines.append(f"  {o.username}  ·  {o.role}  ·  {o.agency} ({agency.name if agency else o.agency})")
+        waiting = []
+        if o.role == "auditor":
+            y = by_key.get("w04")
+            if y is not None:
+                waiting.append(f"replay the path of {who(y)}, youth {showcase_ids.get(y.case_ref, '?')}: registration,"
+                               " assessment, Project of Life, contacts, exit, the follow-up due; the access log")
+        else:
+            waiting += [SHOWCASE_WAITING[y.key].format(who=who(y)) for y in showcase if y.key_worker == o.username]
+            if o.role == "supervisor":
+                waiting.append(f"the alerts of all {SHORT_NAMES.get(o.agency, o.agency)}: lost contact, reviews and"
+                               " follow-ups due")
+            if o.role != "agency_admin" and (waiting_there := inbox(o.agency)):
+                example = next((y for y in waiting_there if y.key in SHOWCASE), waiting_there[0])
+                referrals = f"{len(waiting_there)} referral{'s' if len(waiting_there) > 1 else ''}"
+                waiting.append(f"{referrals} waiting in the inbox of {SHORT_NAMES.get(o.agency, o.agency)}, e.g. "
+                               f"{who(example)} from {SHORT_NAMES.get(example.agency, example.agency)}")
+        lines += [f"      - {line}" for line in waiting or ["the agency's caseload"]]
+    others = [f"{o.username} ({o.role}, {o.agency})" for o in OPERATORS if o.username not in START_HERE]
+    lines.append("Other demo users, same password:")
+    row = "   "
+    for other in others:
+        if len(row) + len(other) > 110:
+            lines.append(row.rstrip(","))
+            row = "   "
+        row += f" {other},"
+    lines.append(row.rstrip(","))
     return "\n".join(lines)
 
 
@@ -311,6 +377,10 @@ class Youth:
     goals: int = 0
     follow_ups: int = 0
     lead_transfer: bool = False
+    name: str = ""  # the synthetic person's given and family name
+    case_ref: str | None = None  # the registering agency's case reference
+    key_worker: str | None = None  # demo username, once assessed
+    started_at: datetime | None = None  # the path's start declared at registration
 
     @property
     def registered(self) -> bool:
@@ -319,6 +389,25 @@ class Youth:
 
 PHASES = ("outreach", "register", "join", "assess", "plan", "refer", "respond", "progress", "finish", "follow-up")
 P = {name: i for i, name in enumerate(PHASES)}
+
+# The showcase: youths built for the named demo users (`START_HERE`), so that each finds work
+# waiting at the first sign-in. key: (stage, registering agency, key worker)
+SHOWCASE: dict[str, tuple[str, str, str]] = {
+    "w01": ("project", "comune-milano-m7", "giulia.mi7"),  # a contact due from the cadence
+    "w02": ("project", "comune-milano-m7", "giulia.mi7"),  # the Project of Life's review overdue
+    "w03": ("lost", "comune-milano-m7", "giulia.mi7"),  # lost contact (the scheduler's alert)
+    "w04": ("closed", "comune-milano-m7", "giulia.mi7"),  # the 6-month follow-up due
+    "w05": ("ref_requested", "comune-milano-m7", "giulia.mi7"),  # in AFOL's referral inbox
+    "w06": ("ref_requested", "afol-milano", "elena.afol"),  # in Municipio 7's inbox; a contact due
+}
+
+
+def syncing_cadence(y: Youth, agency: str, lead: dict[str, str]) -> None:
+    """For a youth whose last contact is long past: a yearly threshold while its history is sent
+    (the scheduler flags a youth as soon as its history is past the threshold), the real cadence
+    after the contacts, so the lost-contact alert comes once, on the whole history."""
+    y.steps.append(Step(P["assess"], y.key, "cadence-while-syncing", agency, ev.SetContactCadence, dict(
+        every_days=30, lost_after_days=365), **lead))
 
 
 class Planner:
@@ -336,6 +425,12 @@ class Planner:
         return self.counters[what] - 1
 
     def youths(self, total: int) -> list[Youth]:
+        """`total` youths: the showcase (when there is room for it) and randomly drawn ones."""
+        showcase = len(SHOWCASE) if total >= len(SHOWCASE) else 0
+        drawn = self.drawn(total - showcase)
+        return drawn + (self.showcase() if showcase else [])
+
+    def drawn(self, total: int) -> list[Youth]:
         out: list[Youth] = []
         while len(out) < total:
             block = list(BLOCK)
@@ -362,6 +457,7 @@ class Planner:
             agency = spec["outreach"][0]
         y = Youth(key=f"y{n:04d}", stage=stage, region=region, agency=agency)
         person = self.person(rng, y)
+        y.name = f"{person['identity']['given_names']} {person['identity']['family_name']}"
         minor = self.today.year - person["birth_year"] - 1 < 18
         given_by = "guardian" if minor else "youth"
         start = {"outreach": rng.randint(3, 60), "registered": rng.randint(3, 60), "assessed": rng.randint(10, 90),
@@ -400,12 +496,13 @@ class Planner:
         if stage == "outreach":
             return y
 
-        consent_at = self.ago(rng, start)
+        consent_at = y.started_at = self.ago(rng, start)
         consents = [self.consent(y, "case-management", "case_management", given_by, consent_at)]
         if rng.random() < 0.5:
             consents.append(self.consent(y, "statistics", "observatory_statistics", given_by, consent_at))
+        y.case_ref = f"DEMO-{AGENCY_TAGS[agency]}-{n:04d}"
         y.steps.append(Step(P["register"], y.key, "register", agency, ev.RegisterYouth, dict(
-            partner_case_ref=f"DEMO-{AGENCY_TAGS[agency]}-{n:04d}", birth_year=person["birth_year"],
+            partner_case_ref=y.case_ref, birth_year=person["birth_year"],
             country=spec["country"], region=region, engagement_handle=handle, consents=consents,
             path_started_at=consent_at), identity=person["identity"], for_youth=False))
         if stage == "registered":
@@ -427,6 +524,7 @@ class Planner:
         workers = key_workers(agency)
         worker = workers[n % len(workers)]
         lead = dict(role=worker.role, actor=worker.username)
+        y.key_worker = worker.username
         aspirations = rng.sample(("work", "work", "training", "study", "volunteering", "own_business", "undecided"),
                                  rng.randint(1, 2))
         aspirations = sorted(set(aspirations))
@@ -449,6 +547,8 @@ class Planner:
             # raising a lost-contact alert in the moments between those contacts and the closure
             y.steps.append(Step(P["assess"], y.key, "cadence", agency, ev.SetContactCadence, dict(
                 every_days=30, lost_after_days=365), **lead))
+        if stage == "lost":
+            syncing_cadence(y, agency, lead)
 
         # Project of Life: 1-3 goals from the aspirations
         categories = [ASPIRATION_GOAL[a] for a in aspirations]
@@ -597,6 +697,100 @@ class Planner:
             y.steps.append(Step(P["finish"], y.key, "goal-achieved", agency, ev.UpdateGoal, dict(
                 goal_id=goal["goal_id"], lifecycle_status="completed", achievement_status="achieved"), **lead))
 
+    # ---------------------------------------------------------------- the showcase
+
+    def showcase(self) -> list[Youth]:
+        """The youths that put something in front of each named demo user (`SHOWCASE`), the same
+        whatever the total: contacts back-dated so a cadence or the lost-contact threshold has come
+        due, a review held and its next date past, an exit whose 6-month follow-up is due, a
+        referral waiting at each end."""
+        rng = random.Random(f"{SEED}-showcase")
+        today = self.today
+        out = []
+        for key, (stage, agency, worker) in SHOWCASE.items():
+            y, lead, given_by = self.opened(rng, key, stage, agency, worker,
+                                            start={"w04": 420, "w03": 150}.get(key, 120))
+            if key == "w01":  # a contact due: weekly cadence, last reached 12 days ago
+                self.contacts(rng, y, agency, lead, [40, 26, 12], all_reached=True)
+                y.steps.append(Step(P["plan"], y.key, "cadence", agency, ev.SetContactCadence, dict(
+                    every_days=7, lost_after_days=35), **lead))
+            elif key == "w02":  # a review held five weeks ago set the next one five days ago
+                self.contacts(rng, y, agency, lead, [30, 4], all_reached=True)
+                y.steps.append(Step(P["refer"], y.key, "review", agency, ev.RecordProjectReview, dict(
+                    held_on=today - timedelta(days=35), outcome="on_track",
+                    next_review_due=today - timedelta(days=5)), **lead))
+            elif key == "w03":  # lost: last reached 48 days ago, two calls since went unanswered
+                syncing_cadence(y, agency, lead)
+                self.contacts(rng, y, agency, lead, [90, 70, 48], all_reached=True)
+                self.contact(rng, y, agency, lead, "attempt-1", 20, outcome="not_reached")
+                self.contact(rng, y, agency, lead, "attempt-2", 8, outcome="not_reached")
+                y.steps.append(Step(P["plan"], y.key, "cadence", agency, ev.SetContactCadence, dict(
+                    every_days=14, lost_after_days=30), **lead))
+            elif key == "w04":  # exited 200 days ago into training: the 6-month follow-up is due
+                y.steps.append(Step(P["assess"], y.key, "cadence", agency, ev.SetContactCadence, dict(
+                    every_days=30, lost_after_days=365), **lead))
+                self.contacts(rng, y, agency, lead, [330, 260, 210], all_reached=True)
+                y.steps.append(Step(P["finish"], y.key, "close", agency, ev.CloseCase, dict(
+                    destination="training", exited_on=today - timedelta(days=200)), **lead))
+            elif key == "w05":  # referred to AFOL for IPS, not answered yet
+                self.contacts(rng, y, agency, lead, [20, 6], all_reached=True)
+                self.refer(rng, y, agency, lead, given_by, "afol-milano", "ips_placement")
+            elif key == "w06":  # AFOL's youth referred to Municipio 7, and a fortnightly contact due
+                self.contacts(rng, y, agency, lead, [45, 30, 20], all_reached=True)
+                y.steps.append(Step(P["plan"], y.key, "cadence", agency, ev.SetContactCadence, dict(
+                    every_days=14, lost_after_days=35), **lead))
+                self.refer(rng, y, agency, lead, given_by, "comune-milano-m7", "partner_service")
+            out.append(y)
+        return out
+
+    def opened(self, rng: random.Random, key: str, stage: str, agency: str, worker: str,
+               start: int) -> tuple[Youth, dict[str, str], str]:
+        """A youth registered `start` days after its path began, assessed by `worker`, with a
+        Project of Life: the youth, who acts for the lead agency, who gives consent."""
+        region = next(r for r, spec in REGIONS.items() if agency in spec["register"])
+        y = Youth(key=key, stage=stage, region=region, agency=agency, key_worker=worker,
+                  case_ref=f"DEMO-{AGENCY_TAGS[agency]}-{key.upper()}")
+        person = self.person(rng, y)
+        y.name = f"{person['identity']['given_names']} {person['identity']['family_name']}"
+        minor = self.today.year - person["birth_year"] - 1 < 18
+        given_by = "guardian" if minor else "youth"
+        started = y.started_at = self.ago(rng, start)
+        y.steps.append(Step(P["register"], y.key, "register", agency, ev.RegisterYouth, dict(
+            partner_case_ref=y.case_ref, birth_year=person["birth_year"], country=REGIONS[region]["country"],
+            region=region, consents=[self.consent(y, "case-management", "case_management", given_by, started)],
+            path_started_at=started), identity=person["identity"], for_youth=False))
+        lead = dict(role="key_worker", actor=worker)
+        y.steps.append(Step(P["assess"], y.key, "assess", agency, ev.AssessYouth, dict(
+            neet_status="neet", neet_since=self.today - timedelta(days=start + 200), education_level="lower_secondary",
+            vulnerabilities=dict(socio_economic=True, disability=False, psycho_social=False,
+                                 migration_background=person["migrant"]),
+            family_context="with_parents", aspirations=["training", "work"], lead_agency=agency, key_worker=worker),
+            **lead))
+        goals = [dict(goal_id=self.local(y, f"goal-{i + 1}"), description=description, category=category,
+                      lifecycle_status="active", achievement_status="in-progress",
+                      milestones=[dict(milestone_id=self.local(y, f"goal-{i + 1}-milestone-1"), description=milestone,
+                                       due=self.today + timedelta(days=14 * (i + 1)), done=False)])
+                 for i, (category, description, milestone) in enumerate((
+                     ("training", GOALS["training"][0], "Iscrizione al corso"),
+                     ("employment", GOALS["employment"][1], "CV pronto")))]
+        y.goals = len(goals)
+        y.steps.append(Step(P["plan"], y.key, "project-of-life", agency, ev.AgreeProjectOfLife, dict(
+            based_on_version=0, goals=goals, next_review_due=self.today + timedelta(days=45),
+            agreed_by_youth=True, agreed_by_guardian=minor), **lead))
+        return y, lead, given_by
+
+    def refer(self, rng: random.Random, y: Youth, agency: str, lead: dict[str, str], given_by: str, to: str,
+              service: str) -> None:
+        """The youth's consent to share with `to`, then a referral there, left waiting for an answer."""
+        shared_at = self.ago(rng, 3)
+        y.steps.append(Step(P["plan"], y.key, "consent-sharing", agency, ev.RecordConsent, dict(
+            consent=self.consent(y, "sharing", "sharing", given_by, shared_at, recipient=to,
+                                 expires_at=shared_at + timedelta(days=365))), **lead))
+        y.steps.append(Step(P["refer"], y.key, "referral", agency, ev.RequestReferral, dict(
+            referral_id=self.local(y, "referral"), to_agency=to, service=service,
+            reason=REFERRAL_REASONS[service][0], transfer_lead=False), **lead))
+        y.referral = (to, service, "requested")
+
     # ---------------------------------------------------------------- helpers
 
     def local(self, y: Youth, what: str) -> str:
@@ -628,9 +822,12 @@ class Planner:
             ("messaging", "messaging", "email", "social_media"))
         if outcome != "reached" and contact_type in ("meeting", "home_visit", "group_activity"):
             contact_type, channel = "phone_call", "phone"
+        occurred_at = self.ago(rng, days_ago)
+        if y.started_at is not None:  # on the path's first day, not before it began (a working hour drawn earlier)
+            occurred_at = max(occurred_at, y.started_at)
         y.steps.append(Step(P["plan"] if phase is None else phase, y.key, name, agency, ev.LogContact, dict(
             contact_id=self.local(y, name), contact_type=contact_type, channel=channel, outcome=outcome,
-            occurred_at=self.ago(rng, days_ago), related_person_ids=related or []), **actor))
+            occurred_at=occurred_at, related_person_ids=related or []), **actor))
         y.contacts += 1
 
     def person(self, rng: random.Random, y: Youth, parent_of: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -775,10 +972,8 @@ class Receipts:
             await sub.unsubscribe()
 
 
-async def _seed(settings: Settings, youths: int, log) -> dict[str, Any]:
+async def _seed(settings: Settings, people: list[Youth], log) -> dict[str, Any]:
     started = time.monotonic()
-    now = datetime.now(timezone.utc)
-    people = plan(youths, now)
     operator_ids, created = await asyncio.to_thread(ensure_operators, database_url(settings))
     public_key = ingest_public_key(ingest_private_key(settings.data_dir))
     steps = [s for y in people for s in y.steps]
@@ -825,7 +1020,8 @@ async def _seed(settings: Settings, youths: int, log) -> dict[str, Any]:
         await nc.close()
     counts = summary(people)
     counts |= {"operators_created": created, "commands": len(steps), "commands_sent": sent,
-               "commands_already_answered": already, "seconds": round(time.monotonic() - started, 1)}
+               "commands_already_answered": already, "seconds": round(time.monotonic() - started, 1),
+               "showcase": {y.case_ref: youth_ids[y.key] for y in people if y.key in SHOWCASE}}
     return counts
 
 
@@ -871,9 +1067,11 @@ def summary(people: list[Youth]) -> dict[str, Any]:
     }
 
 
-def seed(settings: Settings, youths: int = DEFAULT_YOUTHS, log=None) -> dict[str, Any]:
-    """Seed the demo through the platform's commands; counts per stage. Idempotent."""
-    return asyncio.run(_seed(settings, youths, log or (lambda line: None)))
+def seed(settings: Settings, youths: int = DEFAULT_YOUTHS, log=None, people: list[Youth] | None = None
+         ) -> dict[str, Any]:
+    """Seed the demo (`people`, else the plan of `youths`) through the platform's commands; counts
+    per stage, and the youth ids of the showcase by case reference. Idempotent."""
+    return asyncio.run(_seed(settings, plan(youths) if people is None else people, log or (lambda line: None)))
 
 
 # ---------------------------------------------------------------- `kit up --demo`
@@ -902,14 +1100,15 @@ def run_demo(settings: Settings, youths: int | None = None) -> dict[str, Any] | 
             _say("demo: the API did not answer /health: seeding skipped")
             return None
         _say(f"demo: seeding {youths} synthetic youths through the platform's commands…")
-        counts = seed(settings, youths, log=_say)
+        people = plan(youths)
+        counts = seed(settings, log=_say, people=people)
     except Exception as e:  # noqa: BLE001 - the supervisor keeps running; say why the demo is missing
         _say(f"demo: seeding FAILED: {e}")
         traceback.print_exc()
         return None
-    _say(credentials_table())
-    _say(f"Log in at http://{settings.http_host}:{settings.http_port}/docs (POST /api/v1/token); "
-         "every youth in the demo is synthetic.")
+    base = f"http://{settings.http_host}:{settings.http_port}"
+    _say(start_here(people, counts["showcase"], f"{base}/"))
+    _say(f"Every youth in the demo is synthetic. The API and its docs: {base}/docs")
     _say(f"demo: seeding finished in {counts['seconds']} s: {json.dumps(counts)}")
     return counts
 

@@ -109,6 +109,8 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
     ev.RelatedPersonAdded(related_person_id=_id(60), relationship="parent", consents_to_contact=True, **_Y),
     ev.RecordRelatedPersonConsent(related_person_id=_id(60), consents_to_contact=False, **_Y),
     ev.RelatedPersonConsentChanged(related_person_id=_id(60), consents_to_contact=False, **_Y),
+    ev.AddCaseNote(note_id=_id(70), text="Asked to be called back on Monday about the apprenticeship", **_Y),
+    ev.CaseNoteAdded(note_id=_id(70), ciphertext=EXAMPLE_CIPHERTEXT, **_Y),
     ev.EraseYouth(mode="erasure", legal_reason="Request of the data subject (GDPR art. 17), ticket DPO-2026-17", **_Y),
     ev.YouthErased(erased_at=EXAMPLE_TIME, by_agency=EXAMPLE_AGENCY, legal_reason="Request of the data subject (GDPR art. 17)",
                    keys_destroyed=[EXAMPLE_YOUTH], **_Y),

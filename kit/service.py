@@ -59,6 +59,7 @@ class Service:
     fold: Fold | None = None  # the auditor's replay of a youth's state at an instant
     examples: str | None = None  # "module:function": type name -> an example CloudEvent (contracts/examples)
     routers: tuple[str, ...] = ()  # "module:attribute" FastAPI routers the HTTP service mounts
+    words: str | None = None  # "module:attribute": its words in the operators' interface {key: (it, en)}
     shared_reads: tuple[tuple[str, str], ...] = ()  # (schema.table, why) read beside its own schema
     grants: Grants = Grants()
     workers: Callable[[Any], int] | None = None  # processes `kit up` runs (settings -> count); default 1

@@ -4,7 +4,12 @@ one dies; on SIGINT/SIGTERM everything it started is stopped.
 
 The embedded nats-server lets no one in without a user: one per service and per agency of the
 register, with the permissions of `deploy/nats/accounts.conf` (the same rendering), passwords
-generated into the data directory (0600); each service process gets its own user's URL."""
+generated into the data directory (0600); each service process gets its own user's URL.
+
+It says little: where the servers are, then the web app's address once the API answers. What the
+servers say while starting goes to their log files (`kit.embedded`), the services log at
+KIT_LOG_LEVEL (WARNING unless `kit up --verbose`); a server that fails to start is named with its
+log file."""
 
 from __future__ import annotations
 
@@ -12,12 +17,13 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Callable
 
 from kit.config import Settings, database_url, nats_url, postgres_dir
-from kit.embedded import EmbeddedNats, EmbeddedPostgres
+from kit.embedded import EmbeddedNats, EmbeddedPostgres, ServerDidNotStart
 from kit.nats_auth import ADMIN_USER, credentials
 from kit.nats_permissions import render_accounts, service_user, users_of
 from kit.nats_setup import prepare
@@ -33,11 +39,12 @@ def child_env(settings: Settings, user: str) -> dict[str, str]:
 
 class Supervisor:
     def __init__(self, settings: Settings, platform: Platform, command: list[str], agencies: list[str],
-                 when_up: Callable[[Settings], None] | None = None):
+                 when_up: Callable[[Settings], None] | None = None, after_up: str | None = None):
         self.settings = settings
         self.platform = platform
         self.command = command  # how to run one service: this + ["run", <name>]
         self.when_up = when_up  # e.g. seed the demo, once the API answers
+        self.after_up = after_up  # a line printed under the addresses (e.g. that the demo is being seeded)
         self.nats = None
         if not settings.nats_url:
             passwords = credentials(settings.data_dir, users_of(platform, agencies))
@@ -54,7 +61,7 @@ class Supervisor:
             print(f"nats-server (JetStream) on {self.nats.url}, data in {self.nats.store_dir}", flush=True)
         if self.postgres:
             self.postgres.start()
-            print(f"PostgreSQL on {self.postgres.url}", flush=True)
+            print(f"PostgreSQL in {self.postgres.pgdata} (setup log: {self.postgres.setup_log})", flush=True)
         asyncio.run(prepare(nats_url(self.settings, ADMIN_USER), self.platform))
 
     def processes(self) -> list[str]:
@@ -72,7 +79,11 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
         try:
-            self.start_servers()
+            try:
+                self.start_servers()
+            except ServerDidNotStart as e:
+                print(f"error: {e}", file=sys.stderr, flush=True)
+                return 1
             for name in self.processes():
                 self.spawn(name)
             self._announce()
@@ -102,19 +113,31 @@ class Supervisor:
             self.postgres.stop()
             self.postgres.start()
 
+    def addresses(self) -> str:
+        """What `kit up` says once the API answers: the operators' web app first."""
+        url = f"http://{self.settings.http_host}:{self.settings.http_port}"
+        lines = ["KiT platform is up.",
+                 f"  Web app:  {url}/   (operators sign in here)",
+                 f"  API docs: {url}/docs",
+                 f"  Health:   {url}/health"]
+        if self.after_up:
+            lines.append(self.after_up)
+        lines.append("Ctrl-C stops everything.")
+        return "\n".join(lines)
+
     def _announce(self) -> None:
         url = f"http://{self.settings.http_host}:{self.settings.http_port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and not self.stopping:
             try:
                 with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    print(f"KiT platform is up: {url}/health, API docs at {url}/docs; Ctrl-C stops everything.",
-                          flush=True)
+                    print(self.addresses(), flush=True)
                     return
             except OSError:
                 time.sleep(0.2)
         if not self.stopping:
-            print(f"warning: {url}/health does not answer yet; services keep starting (see the log above)", flush=True)
+            print(f"warning: {url}/health does not answer yet; services keep starting (`kit up --verbose` shows"
+                  " their logs)", flush=True)
 
     def _on_signal(self, signum, frame) -> None:
         self.stopping = True

@@ -20,11 +20,13 @@ none), and the rows are read again.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
@@ -40,6 +42,9 @@ class Table:
     columns: tuple[tuple[str, str], ...]  # (name, SQL type [constraints]); the first word is the type
     key: tuple[str, ...]
     indexes: tuple[str, ...] = ()
+    # jsonb columns a page holds as their JSON text: read as text, written as text cast to jsonb,
+    # so a row written again and again (a youth's, at each contact) is not serialized each time
+    as_text: frozenset[str] = frozenset()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -71,12 +76,15 @@ YOUTHS = Table("youths", (
     ("vulnerabilities", "jsonb"), ("project_version", "int NOT NULL DEFAULT 0"), ("next_review_due", "date"),
     ("last_contact_at", "timestamptz"), ("lost_after_days", "int"), ("lost_contact", "boolean NOT NULL DEFAULT false"),
     ("closed_on", "date"), ("destination", "text"), ("merged_into", "uuid"), ("erased_at", "timestamptz"),
-    ("restricted_at", "timestamptz"), ("source_seq", "bigint NOT NULL"), ("erasure_scheduled_for", "date")),
+    ("restricted_at", "timestamptz"), ("source_seq", "bigint NOT NULL"), ("erasure_scheduled_for", "date"),
+    # what comes next, for the operators' pages (see _cadence, _agreed and _goal_updated)
+    ("contact_every_days", "int"), ("next_contact_due", "date"), ("goals", "jsonb"), ("project_agreed_on", "date")),
     key=("youth_id",),
     indexes=("youths_agency ON views.youths (registering_agency, registered_at)",
              "youths_newest ON views.youths (registered_at DESC, youth_id)",
              "youths_gone ON views.youths (youth_id)"
-             " WHERE merged_into IS NOT NULL OR erased_at IS NOT NULL OR restricted_at IS NOT NULL"))
+             " WHERE merged_into IS NOT NULL OR erased_at IS NOT NULL OR restricted_at IS NOT NULL"),
+    as_text=frozenset({"goals"}))
 YOUTH_AGENCIES = Table("youth_agencies", (("youth_id", "uuid"), ("agency", "text"), ("role", "text")),
                        key=("youth_id", "agency", "role"),
                        indexes=("youth_agencies_agency ON views.youth_agencies (agency)",))
@@ -132,6 +140,15 @@ def _day(value: Any) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
+ZONES = {"IT": ZoneInfo("Europe/Rome"), "CH": ZoneInfo("Europe/Zurich")}  # the day an operator there calls it
+DEFAULT_ZONE = ZONES["IT"]
+
+
+def _local_day(at: datetime, row: dict[str, Any]) -> date:
+    """The calendar day of an instant where the youth lives (23:30 UTC is already tomorrow in Rome)."""
+    return at.astimezone(ZONES.get(row["country"], DEFAULT_ZONE)).date()
+
+
 class RowCache:
     """The loaded tables' rows as this process last left them, per table: the rows, and the youths
     whose rows are all there. Valid only while `directory_writer` holds `token` (the token of this
@@ -176,7 +193,8 @@ class Page:
                 continue
             uuid_columns = [name for name, spec in table.columns if spec.split()[0] == "uuid"]
             cursor = conn.execute(sql.SQL("SELECT {} FROM {} WHERE youth_id = ANY(%b::uuid[])").format(
-                sql.SQL(", ").join(map(sql.Identifier, table.names)), sql.Identifier("views", table.name)), (ids,))
+                sql.SQL(", ").join(sql.SQL("{}::text" if name in table.as_text else "{}").format(sql.Identifier(name))
+                                   for name in table.names), sql.Identifier("views", table.name)), (ids,))
             rows = self.rows[table.name]
             for values in cursor:
                 row = dict(zip(table.names, values))
@@ -228,11 +246,12 @@ def _insert(conn: psycopg.Connection, table: Table, rows: Sequence[dict[str, Any
         if update and others else sql.SQL("DO NOTHING"))
     statement = sql.SQL("INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT ({}) {}").format(
         sql.Identifier("views", table.name), sql.SQL(", ").join(map(sql.Identifier, table.names)),
-        sql.SQL(", ").join(sql.SQL("%b::{}[]").format(sql.SQL(spec.split()[0])) for _, spec in table.columns),
+        sql.SQL(", ").join(sql.SQL("%b::text[]::{}[]" if name in table.as_text else "%b::{}[]").format(
+            sql.SQL(spec.split()[0])) for name, spec in table.columns),
         sql.SQL(", ").join(map(sql.Identifier, table.key)), conflict)
     columns = [[row[name] for row in rows] for name in table.names]
-    for index, (_, spec) in enumerate(table.columns):
-        if spec.startswith("jsonb"):
+    for index, (name, spec) in enumerate(table.columns):
+        if spec.startswith("jsonb") and name not in table.as_text:
             columns[index] = [None if value is None else Jsonb(value) for value in columns[index]]
     conn.execute(statement, columns)
 
@@ -315,26 +334,90 @@ def _contact(page: Page, d: dict, e: IntegrationEvent) -> None:
     row = page.get(YOUTHS, _id(d["youth_id"]))
     if d["outcome"] == "reached" and row is not None:
         at, last = _at(d["occurred_at"]), row["last_contact_at"]
-        _youth(page, d, last_contact_at=at if last is None or at > last else last, lost_contact=False)
+        if last is None or at > last:
+            _youth(page, d, last_contact_at=at, lost_contact=False,
+                   next_contact_due=_next_contact_due(row, at, row["contact_every_days"]))
+        else:
+            _youth(page, d, lost_contact=False)
+
+
+def _next_contact_due(row: dict[str, Any], since: datetime, every_days: int | None) -> date | None:
+    """`every_days` after the day of `since` (the last contact, or the day the cadence was set if
+    there was none); none without a cadence, or once the case is closed or the youth erased."""
+    if every_days is None or row["closed_on"] is not None or row["erased_at"] is not None:
+        return None
+    return _local_day(since, row) + timedelta(days=every_days)
+
+
+def _cadence(page: Page, d: dict, e: IntegrationEvent) -> None:
+    row = page.get(YOUTHS, _id(d["youth_id"]))
+    if row is not None:
+        every = d["every_days"]
+        _youth(page, d, lost_after_days=d["lost_after_days"], contact_every_days=every,
+               next_contact_due=_next_contact_due(row, row["last_contact_at"] or e.time, every))
+
+
+GOAL_CONTENT = ("description", "category", "status", "achievement_status")
+
+
+def _goals(row: dict[str, Any]) -> list[dict[str, Any]]:
+    return json.loads(row["goals"]) if row["goals"] else []
+
+
+def _goal(g: dict[str, Any], at: str) -> dict[str, Any]:
+    return {"goal_id": g["goal_id"], "description": g["description"], "category": g["category"],
+            "status": g.get("lifecycle_status", "proposed"), "achievement_status": g.get("achievement_status"),
+            "updated_at": at}
+
+
+def _agreed(page: Page, d: dict, e: IntegrationEvent) -> None:
+    """The agreed version's goals become the current ones; a goal the version carries over
+    unchanged keeps when it last changed."""
+    row = page.get(YOUTHS, _id(d["youth_id"]))
+    if row is None:
+        return
+    at = e.time.isoformat()
+    before = {g["goal_id"]: g for g in _goals(row)}
+    goals = []
+    for g in d["goals"]:
+        goal = _goal(g, at)
+        old = before.get(goal["goal_id"])
+        if old is not None and all(old.get(k) == goal[k] for k in GOAL_CONTENT):
+            goal["updated_at"] = old["updated_at"]
+        goals.append(goal)
+    _youth(page, d, project_version=d["version"], next_review_due=_day(d["next_review_due"]),
+           project_agreed_on=_local_day(e.time, row),
+           goals=None if row["erased_at"] is not None else json.dumps(goals))  # nothing personal after an erasure
+
+
+def _goal_updated(page: Page, d: dict, e: IntegrationEvent) -> None:
+    row = page.get(YOUTHS, _id(d["youth_id"]))
+    if row is None or not row["goals"]:
+        return
+    goal_id, at = d["goal_id"], e.time.isoformat()
+    goals = [g | {"status": d["lifecycle_status"], "achievement_status": d.get("achievement_status"), "updated_at": at}
+             if g["goal_id"] == goal_id else g for g in _goals(row)]
+    _youth(page, d, goals=json.dumps(goals))
 
 
 def _closed(page: Page, d: dict, e: IntegrationEvent) -> None:
     youth_id = _id(d["youth_id"])
-    _youth(page, d, closed_on=_day(d["exited_on"]), destination=d["destination"])
+    _youth(page, d, closed_on=_day(d["exited_on"]), destination=d["destination"], next_contact_due=None)
     for f in d["follow_ups"]:
         page.insert(FOLLOW_UPS, {"youth_id": youth_id, "checkpoint_months": f["checkpoint_months"],
                                  "due_on": _day(f["due_on"]), "recorded_on": None, "situation": None})
 
 
 def _erased(page: Page, d: dict, e: IntegrationEvent) -> None:
-    """Purge what this view holds of the youth's personal data (the vault's ciphertext); keep the
-    pseudonymous skeleton so counts and the auditors' replay still add up."""
+    """Purge what this view holds of the youth's personal data (the vault's ciphertext, the case
+    reference, the vulnerabilities, the goals' free text); keep the pseudonymous skeleton so counts
+    and the auditors' replay still add up. No contact is due any more."""
     youth_id = _id(d["youth_id"])
     page.vault_erased.add(youth_id)
     for key in [key for key in page.vault if key[0] == youth_id]:
         del page.vault[key]
     _youth(page, d, erased_at=_at(d["erased_at"]), partner_case_ref="erased", vulnerabilities=None,
-           erasure_scheduled_for=None)
+           erasure_scheduled_for=None, goals=None, next_contact_due=None)
 
 
 # event type -> (handler, the loaded tables whose rows of the youth it reads or changes)
@@ -354,14 +437,14 @@ HANDLERS: dict[str, tuple[Handler, tuple[Table, ...]]] = {
     ev.VulnerabilitiesAssessed.type_name: (lambda p, d, e: _youth(p, d, vulnerabilities=d["vulnerabilities"]), (YOUTHS,)),
     ev.CaseOpened.type_name: (_case_opened, (YOUTHS,)),
     ev.LeadTransferred.type_name: (_lead_transferred, (YOUTHS,)),
-    ev.ProjectOfLifeAgreed.type_name: (lambda p, d, e: _youth(p, d, project_version=d["version"],
-                                                              next_review_due=_day(d["next_review_due"])), (YOUTHS,)),
+    ev.ProjectOfLifeAgreed.type_name: (_agreed, (YOUTHS,)),
+    ev.GoalUpdated.type_name: (_goal_updated, (YOUTHS,)),
     ev.ProjectReviewRecorded.type_name: (lambda p, d, e: _youth(p, d, next_review_due=_day(d["next_review_due"])),
                                          (YOUTHS,)),
     ev.ReferralRequested.type_name: (_referral, (REFERRALS,)),
     ev.ReferralStatusChanged.type_name: (_referral_status, (REFERRALS,)),
     ev.ContactLogged.type_name: (_contact, (YOUTHS,)),
-    ev.ContactCadenceSet.type_name: (lambda p, d, e: _youth(p, d, lost_after_days=d["lost_after_days"]), (YOUTHS,)),
+    ev.ContactCadenceSet.type_name: (_cadence, (YOUTHS,)),
     ev.ContactLost.type_name: (lambda p, d, e: _youth(p, d, lost_contact=True), (YOUTHS,)),
     ev.CaseClosed.type_name: (_closed, (YOUTHS, FOLLOW_UPS)),
     ev.FollowUpRecorded.type_name: (lambda p, d, e: p.update(FOLLOW_UPS, _id(d["youth_id"]), d["checkpoint_months"],

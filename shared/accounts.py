@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -18,6 +19,8 @@ from argon2.exceptions import VerificationError
 
 from events.envelope import AGENCY_PATTERN
 from shared.roles import OPERATOR_ROLES
+
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 SCHEMA = "api"
 ROLES = OPERATOR_ROLES
@@ -74,7 +77,11 @@ def create_tables(conn: psycopg.Connection) -> None:
 
 
 class InvalidOperator(ValueError):
-    pass
+    """An account that cannot be added or changed so; `code` says why (for the pages' words)."""
+
+    def __init__(self, message: str, code: str = "invalid_account"):
+        super().__init__(message)
+        self.code = code
 
 
 class AccountInactive(PermissionError):
@@ -91,20 +98,20 @@ ACTIVE_SQL = (f"FROM {SCHEMA}.operators o WHERE o.id = %(id)s AND o.agency = %(a
 
 def add_operator(conn: psycopg.Connection, *, agency: str, role: str, username: str, password: str) -> Operator:
     if not re.fullmatch(AGENCY_PATTERN, agency):
-        raise InvalidOperator(f"agency must match {AGENCY_PATTERN}")
+        raise InvalidOperator(f"agency must match {AGENCY_PATTERN}", "agency_invalid")
     if role not in ROLES:
-        raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}")
+        raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}", "role_unknown")
     if not re.fullmatch(r"[A-Za-z0-9._@-]{3,64}", username):
-        raise InvalidOperator("username: 3-64 letters, digits or . _ @ -")
+        raise InvalidOperator("username: 3-64 letters, digits or . _ @ -", "username_invalid")
     if len(password) < 10:
-        raise InvalidOperator("password: at least 10 characters")
+        raise InvalidOperator("password: at least 10 characters", "password_too_short")
     operator = Operator(id=str(uuid.uuid4()), username=username, agency=agency, role=role)
     try:
         conn.execute(f"INSERT INTO {SCHEMA}.operators (id, username, agency, role, password_hash)"
                      " VALUES (%s, %s, %s, %s, %s)",
                      (operator.id, username, agency, role, _hasher.hash(password)))
     except psycopg.errors.UniqueViolation as e:
-        raise InvalidOperator(f"username {username!r} is taken") from e
+        raise InvalidOperator(f"username {username!r} is taken", "username_taken") from e
     return operator
 
 
@@ -124,9 +131,22 @@ def _account(operator: Operator) -> dict[str, str]:
     return {"id": operator.id, "agency": operator.agency, "role": operator.role}
 
 
-def require_active(conn: psycopg.Connection, operator: Operator) -> None:
-    if conn.execute(f"SELECT 1 {ACTIVE_SQL}", _account(operator)).fetchone() is None:
+def require_active(conn: psycopg.Connection, operator: Operator) -> Operator:
+    """The operator as the token names them, with their username, if the account is still so."""
+    row = conn.execute(f"SELECT o.username {ACTIVE_SQL}", _account(operator)).fetchone()
+    if row is None:
         raise AccountInactive()
+    return Operator(id=operator.id, username=row[0], agency=operator.agency, role=operator.role)
+
+
+def usernames(conn: psycopg.Connection, ids: Iterable[str | None]) -> dict[str, str]:
+    """Operator id -> username, for the ids that name an account (others, e.g. a partner system's
+    own actor names, are left out)."""
+    wanted = sorted({i for i in ids if i and UUID_TEXT.fullmatch(i)})
+    if not wanted:
+        return {}
+    return dict(conn.execute(f"SELECT id::text, username FROM {SCHEMA}.operators WHERE id = ANY(%s::uuid[])",
+                             (wanted,)).fetchall())
 
 
 def log_access(conn: psycopg.Connection, operator: Operator, *, purpose: str, what: str,
@@ -160,15 +180,15 @@ def change_account(conn: psycopg.Connection, agency: str, username: str, *, role
     tokens stop working at their next request. An admin (`by`) does not change or disable their
     own account: the agency would be left without one. Returns the account's id."""
     if role is None and disabled is None:
-        raise InvalidOperator("nothing to change: give a role, or disable or enable the account")
+        raise InvalidOperator("nothing to change: give a role, or disable or enable the account", "nothing_to_change")
     if role is not None and role not in ROLES:
-        raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}")
+        raise InvalidOperator(f"role must be one of: {', '.join(ROLES)}", "role_unknown")
     row = conn.execute(f"SELECT id, role FROM {SCHEMA}.operators WHERE agency = %s AND username = %s FOR UPDATE",
                        (agency, username)).fetchone()
     if row is None:
-        raise InvalidOperator(f"no account {username!r} at {agency}")
+        raise InvalidOperator(f"no account {username!r} at {agency}", "no_such_account")
     if by is not None and str(row[0]) == by.id and (disabled or role not in (None, row[1])):
-        raise InvalidOperator("you cannot disable your own account or change your own role")
+        raise InvalidOperator("you cannot disable your own account or change your own role", "own_account")
     conn.execute(f"UPDATE {SCHEMA}.operators SET role = coalesce(%(role)s, role),"
                  " disabled_at = CASE WHEN %(disabled)s::boolean IS NULL THEN disabled_at"
                  "                    WHEN %(disabled)s::boolean THEN coalesce(disabled_at, now()) END"

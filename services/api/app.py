@@ -5,12 +5,10 @@ trail), and the operators' web pages. Resources travel on `app.state.kit` (`shar
 
 from __future__ import annotations
 
-from html import escape
-
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from psycopg import OperationalError
 from psycopg.errors import UndefinedTable
@@ -23,7 +21,8 @@ from services.api.commands import CommandGateway, command_router
 from services.api.reads import CaseReads
 from services.api.security_headers import SecurityHeaders
 from services.api import web
-from services.api.web.session import sign_in_again
+from shared.web.session import page, refused, sign_in_again
+from shared.web.words import install, words_of
 from shared import accounts
 from shared.http import HttpState
 
@@ -60,6 +59,7 @@ def create_app(state: HttpState) -> FastAPI:
     app = FastAPI(title="KiT platform API", version="0.3.0",
                   description="Operators' and auditors' API of the KiT integrated services platform.")
     app.state.kit = state
+    install(words_of(state.platform.services, load))  # every page's words: the shared ones and each service's
     app.add_middleware(SecurityHeaders)
     gateway: CommandGateway | None = state.extras.get("gateway")
     reads: CaseReads = state.extras["reads"]
@@ -92,9 +92,9 @@ def create_app(state: HttpState) -> FastAPI:
         body = request_problem(exc)
         if request.url.path.startswith("/api/"):
             return JSONResponse(body, status_code=422)
-        items = "".join(f"<li>{escape(r['field'])}: {escape(r['message'])}</li>" for r in body["reasons"])
-        return HTMLResponse(f"<!doctype html><title>422</title><h1>Richiesta non valida / Invalid request</h1>"
-                            f"<ul>{items}</ul>", status_code=422)
+        if any(r["field"].startswith("path.") for r in body["reasons"]):  # /youths/not-an-id: nothing there
+            return refused(request, 404)
+        return page(request, "errors.html", status_code=422, kind="invalid_request", errors=body["reasons"])
 
     app.openapi = lambda: documented_errors(app)  # type: ignore[method-assign]
 

@@ -21,8 +21,10 @@ SERVICE = Service(
                     " API reads)"),
         ("intake.youth_keys", "a youth's data key, to show identity from the vault to roles that may see it;"
                               " identity never travels on the bus"),
+        ("intake.search_tokens", "the keyed blind index of names and nicknames (HMAC tokens of word prefixes), to find a youth without names in clear; intake writes it, where the plaintext is"),
         ("audit.*", "the audit log, read by the audit service's own routes, which this service hosts"),
     ),
+    words="services.api.web.words:WORDS",
     workers=api_workers,
     sends_commands=True,
 )

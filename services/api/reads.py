@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import psycopg
@@ -25,6 +25,9 @@ from kit.service import Platform
 from kit.streams import events_stream
 from shared.agencies import Register
 from shared.pseudonyms import engagement_id
+from shared.case_notes import notes_of
+from shared.search_tokens import search_filter
+from shared.web.formats import zone_of
 
 STATUS_SQL = {
     "registered": "y.lead_agency IS NULL AND y.closed_on IS NULL",
@@ -41,28 +44,77 @@ CASELOAD_COLUMNS = ("youth_id", "registering_agency", "partner_case_ref", "birth
 CASELOAD_SELECT = ", ".join(f"y.{column}" for column in CASELOAD_COLUMNS)
 
 
-# one row per alert of the caller's agency, for youths it may see now
-ALERTS_SQL = """
-SELECT 'lost_contact' AS kind, y.youth_id, y.key_worker, y.last_contact_at AS since FROM views.youths y
- WHERE y.lost_contact AND y.closed_on IS NULL AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {visible}
+# one row per alert of the caller's agency, for youths it may see now (%(key_worker)s: only theirs)
+MINE = "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)"
+ALERTS_SQL = f"""
+SELECT 'lost_contact' AS kind, y.youth_id, y.key_worker, y.partner_case_ref, y.last_contact_at AS since FROM views.youths y
+ WHERE y.lost_contact AND y.closed_on IS NULL AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s
+   AND {MINE} AND {{visible}}
 UNION ALL
-SELECT 'review_overdue', y.youth_id, y.key_worker, y.next_review_due::timestamptz FROM views.youths y
- WHERE y.next_review_due < %(today)s AND y.closed_on IS NULL AND y.lead_agency = %(agency)s AND {visible}
+SELECT 'review_overdue', y.youth_id, y.key_worker, y.partner_case_ref, y.next_review_due::timestamptz FROM views.youths y
+ WHERE y.next_review_due < %(today)s AND y.closed_on IS NULL AND y.lead_agency = %(agency)s AND {MINE} AND {{visible}}
 UNION ALL
-SELECT 'follow_up_due', y.youth_id, y.key_worker, f.due_on::timestamptz FROM views.follow_ups f JOIN views.youths y USING (youth_id)
- WHERE f.recorded_on IS NULL AND f.due_on <= %(today)s AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {visible}
+SELECT 'follow_up_due', y.youth_id, y.key_worker, y.partner_case_ref, f.due_on::timestamptz
+  FROM views.follow_ups f JOIN views.youths y USING (youth_id)
+ WHERE f.recorded_on IS NULL AND f.due_on <= %(today)s AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s
+   AND {MINE} AND {{visible}}
 UNION ALL
-SELECT 'referral_unanswered', y.youth_id, y.key_worker, r.requested_at FROM views.referrals r JOIN views.youths y USING (youth_id)
+SELECT 'contact_due', y.youth_id, y.key_worker, y.partner_case_ref, y.next_contact_due::timestamptz FROM views.youths y
+ WHERE y.next_contact_due <= %(today)s AND NOT y.lost_contact AND y.closed_on IS NULL AND y.lead_agency = %(agency)s
+   AND {MINE} AND {{visible}}
+UNION ALL
+SELECT 'referral_unanswered', y.youth_id, y.key_worker, y.partner_case_ref, r.requested_at
+  FROM views.referrals r JOIN views.youths y USING (youth_id)
  WHERE r.status = 'requested' AND r.to_agency = %(agency)s AND r.requested_at < now() - make_interval(days => %(answer_days)s)
-   AND {visible}
+   AND %(key_worker)s::text IS NULL AND {{visible}}
 UNION ALL
-SELECT 'erasure_scheduled', y.youth_id, y.key_worker, y.erasure_scheduled_for::timestamptz FROM views.youths y
- WHERE y.erasure_scheduled_for IS NOT NULL
+SELECT 'erasure_scheduled', y.youth_id, y.key_worker, y.partner_case_ref, y.erasure_scheduled_for::timestamptz
+  FROM views.youths y
+ WHERE y.erasure_scheduled_for IS NOT NULL AND %(key_worker)s::text IS NULL
    AND y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s)
 ORDER BY since
 """
 # (a scheduled erasure is shown to every agency in the youth's path, consent in force or not: its
 # admin may stop it; the row names the pseudonym and the day only)
+
+
+# "My day": the youths an operator follows (or the whole agency's), most urgent first: lost
+# contact, an overdue review, a follow-up due, a contact due by the agreed cadence; then the rest
+# of the open cases. A closed case shows while one of its follow-ups is due.
+DAY_SQL = f"""
+WITH followed AS (
+  SELECT y.youth_id, y.partner_case_ref, y.key_worker, y.lead_agency, y.last_contact_at, y.next_review_due,
+         y.next_contact_due, y.lost_contact, y.closed_on, y.registered_at,
+         (SELECT min(f.due_on) FROM views.follow_ups f WHERE f.youth_id = y.youth_id AND f.recorded_on IS NULL)
+           AS follow_up_due
+    FROM views.youths y
+   WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {MINE} AND {{visible}}
+), ranked AS (
+  SELECT f.*,
+         (f.closed_on IS NULL AND f.lost_contact) AS is_lost,
+         (f.closed_on IS NULL AND f.next_review_due < %(today)s) AS is_review_overdue,
+         (f.follow_up_due <= %(today)s) AS is_follow_up_due,
+         (f.closed_on IS NULL AND NOT f.lost_contact AND f.next_contact_due <= %(today)s) AS is_contact_due
+    FROM followed f WHERE f.closed_on IS NULL OR f.follow_up_due <= %(today)s
+)
+SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_up_due THEN 3
+               WHEN is_contact_due THEN 4 ELSE 5 END AS urgency,
+       count(*) OVER () AS total
+  FROM ranked
+ ORDER BY urgency, least(next_review_due, follow_up_due, next_contact_due) NULLS LAST, registered_at DESC, youth_id
+ LIMIT %(limit)s OFFSET %(offset)s
+"""
+# a youth's name for a list, where the caller may see the youth now (identity roles only)
+NAMES_SQL = f"""
+SELECT v.youth_id::text, v.ciphertext FROM views.vault v JOIN views.youths y USING (youth_id)
+ WHERE v.person_id = v.youth_id AND v.youth_id = ANY(%(ids)s::uuid[]) AND {VISIBLE_SQL}
+"""
+LIKE_SPECIALS = str.maketrans({"%": "\\%", "_": "\\_", "\\": "\\\\"})
+
+
+def contains(text: str) -> str:
+    """A LIKE pattern for text anywhere (its own % and _ taken literally)."""
+    return f"%{text.translate(LIKE_SPECIALS)}%"
 
 
 # Read-your-writes: every view an operator reads after a service's command has applied its events
@@ -85,10 +137,11 @@ class CaseReads:
     pseudonym_key: bytes | None = None
     platform: Platform | None = None  # for read-your-writes: which views each service's commands feed
 
-    def require_active(self, operator: Operator) -> None:
-        """For what reads no youth (commands, settings): the account must still be as the token says."""
+    def require_active(self, operator: Operator) -> Operator:
+        """For what reads no youth (commands, settings): the account must still be as the token says
+        (returned with its username)."""
         with self.pool.connection() as conn:
-            accounts.require_active(conn, operator)
+            return accounts.require_active(conn, operator)
 
     def visibility_args(self, operator: Operator) -> dict[str, Any]:
         return {"agency": operator.agency, "category": f"category:{self.policy.category_of(operator.agency)}",
@@ -101,6 +154,10 @@ class CaseReads:
         and times as text), and how many there are."""
         page = json.loads(self.caseload_json(operator, limit=limit, offset=offset, q=q, status=status,
                                              key_worker=key_worker, region=region))
+        if may(operator.role, "identity.read"):
+            with self.pool.connection() as conn, conn.transaction():
+                self.add_names(conn, operator, page["items"])
+                accounts.log_access(conn, operator, purpose="case_management", what="names of a youth list")
         return page["items"], page["total"]
 
     def caseload_json(self, operator: Operator, *, limit: int = 50, offset: int = 0, q: str | None = None,
@@ -110,11 +167,20 @@ class CaseReads:
         args = self.visibility_args(operator) | {"limit": limit, "offset": offset, "key_worker": key_worker or None,
                                                  "region": region or None, "q": q or None, "engagement": None}
         if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
-            args["engagement"] = engagement_id(self.pseudonym_key, operator.agency, q)
+            args["engagement"] = engagement_id(self.pseudonym_key, operator.agency, q.strip())
+        found = "y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.partner_case_ref ILIKE %(q_anywhere)s" \
+                " OR y.engagement_id = %(engagement)s"
+        if q:
+            args["q_anywhere"] = contains(q.strip())
+            if self.pseudonym_key is not None:  # names and nicknames through their keyed search tokens
+                by_tokens, token_args = search_filter(self.pseudonym_key, q,
+                                                      identity_allowed=may(operator.role, "identity.read"))
+                found, args = f"{found} OR ({by_tokens})", args | token_args
+        if key_worker:
+            args["key_worker_anywhere"] = contains(key_worker.strip())
         filters = [f for f, wanted in (
-            ("y.key_worker = %(key_worker)s", key_worker), ("y.region = %(region)s", region),
-            ("y.youth_id::text LIKE lower(%(q)s) || '%%' OR y.engagement_id = %(engagement)s", q),
-            (STATUS_SQL.get(status or ""), status)) if wanted and f]
+            ("y.key_worker ILIKE %(key_worker_anywhere)s", key_worker), ("upper(y.region) = upper(%(region)s)", region),
+            (found, q), (STATUS_SQL.get(status or ""), status)) if wanted and f]
         # the caseload's (youth_id, registered_at), narrowed by the filters, which need the youth rows
         matching = CASELOAD_ROWS_SQL if not filters else (
             f"SELECT y.youth_id, y.registered_at FROM views.youths y WHERE y.youth_id IN"
@@ -149,6 +215,9 @@ class CaseReads:
                 "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
                 " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id = %s::uuid"
                 " ORDER BY given_at", (youth_id,))]
+            record["follow_ups"] = [jsonable(r) for r in cur.execute(
+                "SELECT checkpoint_months, due_on, recorded_on, situation FROM views.follow_ups"
+                " WHERE youth_id = %s::uuid ORDER BY checkpoint_months", (youth_id,))]
             record["referrals"] = [jsonable(r) for r in cur.execute(
                 "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
                 " FROM views.referrals WHERE youth_id = %s::uuid ORDER BY requested_at", (youth_id,))]
@@ -165,27 +234,82 @@ class CaseReads:
             accounts.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
         return record
 
-    def timeline(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
-        """The path across agencies as far as consent allows; special-category entries withheld
-        from roles without need to know."""
+    def timeline(self, operator: Operator, youth_id: str, order: str = "happened") -> list[dict[str, Any]]:
+        """The path across agencies as far as consent allows, in the order things happened (or were
+        recorded), each entry with who recorded it (`actor_name`: an operator's username);
+        special-category entries withheld from roles without need to know."""
         with self.pool.connection() as conn, conn.transaction():
             # logged first, which checks the account too (a refused read rolls the row back)
             accounts.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
             rows = conn.cursor(row_factory=dict_row).execute(
-                "SELECT event_id, at, type, agency, actor, role, classification, data FROM views.timeline"
-                " WHERE youth_id = %s::uuid ORDER BY at, stream_seq", (youth_id,)).fetchall()
+                "SELECT event_id, at, happened_at, type, agency, actor, role, classification, data FROM views.timeline"
+                f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
+                (youth_id,)).fetchall()
+            names = accounts.usernames(conn, [r["actor"] for r in rows])
         special = may(operator.role, "special_category.read")
-        return [jsonable(r) | ({} if special or r["classification"] != "special-category"
-                               else {"data": {}, "withheld": True}) for r in rows]
+        return [jsonable(r) | {"actor_name": names.get(r["actor"])}
+                | ({} if special or r["classification"] != "special-category" else {"data": {}, "withheld": True})
+                for r in rows]
 
-    def alerts(self, operator: Operator) -> list[dict[str, Any]]:
-        args = self.visibility_args(operator) | {"today": datetime.now(timezone.utc).date(),
-                                                 "answer_days": REFERRAL_ANSWER_DAYS}
+    def notes(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
+        """The case notes, newest first, opened with the youth's key (the read is logged)."""
+        with self.pool.connection() as conn, conn.transaction():
+            accounts.log_access(conn, operator, purpose="case_management", what="case notes", youth_id=youth_id)
+            self._require_visible(conn, operator, youth_id)
+            found = notes_of(conn, self.vault_keys, youth_id)
+            names = accounts.usernames(conn, [n["actor"] for n in found])
+        return [jsonable(n) | {"actor_name": names.get(n["actor"])} for n in found]
+
+    def alerts(self, operator: Operator, *, key_worker: str | None = None) -> list[dict[str, Any]]:
+        """The agency's alerts (or those of one key worker's youths), oldest first."""
+        args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
+                                                 "answer_days": REFERRAL_ANSWER_DAYS, "key_worker": key_worker}
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
-            accounts.log_access(conn, operator, purpose="case_management", what="alerts")
+            self.add_names(conn, operator, rows)
+            accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("alerts", operator))
         return [jsonable(r) for r in rows]
+
+    def day(self, operator: Operator, *, key_worker: str | None, limit: int = 50, offset: int = 0
+            ) -> tuple[list[dict[str, Any]], int]:
+        """The youths one key worker follows (None: the whole agency's), most urgent first, and how many."""
+        args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
+                                                 "key_worker": key_worker, "limit": limit, "offset": offset}
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.cursor(row_factory=dict_row).execute(DAY_SQL.format(visible=VISIBLE_SQL), args,
+                                                             prepare=False).fetchall()
+            self.add_names(conn, operator, rows)
+            accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("my day", operator))
+        total = rows[0]["total"] if rows else 0
+        return [jsonable(r) for r in rows], total
+
+    def names(self, operator: Operator, rows: list[dict[str, Any]]) -> None:
+        """Each row's `name`, for roles that may read identity (in the caller's transaction otherwise)."""
+        with self.pool.connection() as conn, conn.transaction():
+            self.add_names(conn, operator, rows)
+
+    def add_names(self, conn: psycopg.Connection, operator: Operator, rows: list[dict[str, Any]]) -> None:
+        """Sets `name` on each row ("Given Family" from the vault, or None): only for roles that may
+        read identity and youths the agency may see now; the caller logs the read."""
+        for row in rows:
+            row["name"] = None
+        if not rows or self.vault_keys is None or not may(operator.role, "identity.read"):
+            return
+        ids = list({str(r["youth_id"]) for r in rows})
+        found = conn.execute(NAMES_SQL.format(), self.visibility_args(operator) | {"ids": ids}).fetchall()
+        keys = self.vault_keys.get_many([youth for youth, _ in found])
+        names = {}
+        for youth, ciphertext in found:
+            if keys.get(youth) is not None:
+                identity = json.loads(decrypt_for(keys[youth], youth, ciphertext))
+                names[youth] = f"{identity.get('given_names', '')} {identity.get('family_name', '')}".strip()
+        for row in rows:
+            row["name"] = names.get(str(row["youth_id"]))
+
+    @staticmethod
+    def _list_read(what: str, operator: Operator) -> str:
+        return what + (" with names" if may(operator.role, "identity.read") else "")
 
     def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None) -> list[dict[str, Any]]:
         """To the agency (inbox) or from it (sent: the closed-loop feedback), for youths it may still see."""
@@ -193,7 +317,8 @@ class CaseReads:
         args = self.visibility_args(operator) | {"status": status}
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.cursor(row_factory=dict_row).execute(
-                f"SELECT r.* FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s"
+                f"SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)"
+                f" WHERE r.{column} = %(agency)s"
                 f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
             accounts.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
@@ -237,6 +362,12 @@ class CaseReads:
         if key is None:
             return {"erased": True}
         return json.loads(decrypt_for(key, youth_id, row[0]))
+
+
+def today_in(register: Register, agency: str) -> date:
+    """Today where the agency is (a review due today is not overdue in Rome at 00:30 UTC)."""
+    country = register.agencies[agency].country if agency in register.agencies else None
+    return datetime.now(zone_of(country)).date()
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

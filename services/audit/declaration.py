@@ -9,7 +9,8 @@ SERVICE = Service(
     summary="the tamper-evident audit log of every event and every read, signed checkpoints, auditor replay",
     main="services.audit.wiring:main",
     schema="audit",
-    routers=("services.audit.http:router",),
+    routers=("services.audit.http:router", "services.audit.web:router"),
+    words="services.audit.words:WORDS",
     shared_reads=(("api.access_log", "every read of a youth's record is written by the HTTP service in the"
                                      " transaction of the read; the audit service appends each row to its log"),),
     grants=Grants(publish=(CHECKPOINT_SUBJECT,)),

@@ -65,6 +65,7 @@ class Case:
     started_at: datetime | None = None  # the path's start: first outreach contact, else registration
     erasure_scheduled_for: date | None = None  # retention: the day the erasure runs unless stopped
     retention_stopped: bool = False  # an agency admin stopped a scheduled erasure: kept until asked again
+    note_ids: frozenset[str] = frozenset()  # case notes added (their text is only in the vault's ciphertext)
 
     @property
     def path_start(self) -> datetime:
@@ -166,6 +167,8 @@ def evolve(case: Case | None, event: ev.Event, at: datetime) -> Case:
             return replace(case, erased=True, erasure_scheduled_for=None)
         case ev.ProcessingRestricted():
             return replace(case, restricted=True)
+        case ev.CaseNoteAdded():
+            return replace(case, note_ids=case.note_ids | {event.note_id})
         case ev.FollowUpRecorded():
             return replace(case, follow_ups_recorded=case.follow_ups_recorded | {event.checkpoint_months})
     raise TypeError(f"a youth's case has no rule for {type(event).__name__}")

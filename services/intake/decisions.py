@@ -31,7 +31,7 @@ Decision = list[ev.Event] | list[Reason]
 @dataclass(frozen=True)
 class Context:
     """Who acts, when, under which policy; and what the caller encrypted for the vault (an
-    identity, or an outreach handle) as `identity_ciphertext`."""
+    identity, an outreach handle, a case note) as `identity_ciphertext`."""
 
     agency: str
     role: str
@@ -468,6 +468,20 @@ def _record_identity(case: Case, c: ev.RecordIdentity, ctx: Context) -> Decision
     return [ev.IdentityRecorded(youth_id=case.youth_id, person_id=case.youth_id, ciphertext=ctx.identity_ciphertext)]
 
 
+# ---------------------------------------------------------------- case notes
+
+def _add_case_note(case: Case, c: ev.AddCaseNote, ctx: Context) -> Decision:
+    """A note sent again (same note_id) is accepted once: nothing new is recorded. The caller
+    encrypts the text with the youth's key first; no ciphertext means the key is destroyed."""
+    if c.note_id in case.note_ids:
+        return []
+    if not c.text.strip():
+        return [reason("data.text", "empty", "write the note: it holds only spaces")]
+    if not ctx.identity_ciphertext:
+        return [reason("data.youth_id", "erased", "this youth's personal data was erased; the record is closed")]
+    return [ev.CaseNoteAdded(youth_id=case.youth_id, note_id=c.note_id, ciphertext=ctx.identity_ciphertext)]
+
+
 # ---------------------------------------------------------------- closure and follow-up
 
 def add_months(day: date, months: int) -> date:
@@ -621,6 +635,7 @@ RULES: dict[type[ev.Command], tuple[Rule, str, bool]] = {  # (rule, access, allo
     ev.AddRelatedPerson: (_add_related_person, "case", True),
     ev.RecordRelatedPersonConsent: (_related_person_consent, "case", True),
     ev.RecordIdentity: (_record_identity, "case", True),
+    ev.AddCaseNote: (_add_case_note, "case", True),
     ev.CloseCase: (_close_case, "lead", False),
     ev.RecordFollowUp: (_record_follow_up, "case", True),
     ev.EraseYouth: (_erase, "involved", True),

@@ -46,6 +46,8 @@ class Intake:
             ids.append(engagement_id(self.vault.pseudonym_key, agency, handle))
             if isinstance(command, ev.RecordOutreachContact):
                 self._needs_key(work, str(ids[-1]))
+        if isinstance(command, ev.AddCaseNote):  # encrypted with the youth's key
+            self._needs_key(work, command.youth_id)
         sealed = getattr(command, "sealed_identity", None)
         if sealed is not None:
             checked = self.vault.open(sealed, self.policy.agency(agency), "data.sealed_identity")
@@ -186,6 +188,11 @@ class Intake:
             if isinstance(ciphertext, list):
                 return Rejected(ciphertext, subject=command.youth_id)
             ctx = replace(ctx, identity_ciphertext=ciphertext)
+        if isinstance(command, ev.AddCaseNote):
+            # Encrypted before the decision, which says why it is refused (a destroyed key leaves
+            # no ciphertext: the decision answers `erased`, after the access checks).
+            ciphertext = self.vault.encrypt_text(command.youth_id, command.text, self.keys(work))
+            ctx = replace(ctx, identity_ciphertext=None if isinstance(ciphertext, list) else ciphertext)
         decided = decide(history.state, command, ctx)
         if decided and isinstance(decided[0], Reason):
             return Rejected(decided, subject=command.youth_id)  # type: ignore[arg-type]

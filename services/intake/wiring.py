@@ -17,6 +17,7 @@ from services.intake.handlers import Intake
 from services.intake.identity import IdentityVault
 from services.intake.policy import load_policy
 from services.intake.scheduled import Watchlist, run_schedule
+from services.intake.search_index import SearchIndex
 from services.intake.store import SCHEMA, open_store
 from shared.roles import ROLES
 
@@ -42,8 +43,10 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     store = open_store(db_url)
     intake = open_intake(db_url, settings.data_dir)
     runtime = intake_runtime(store, intake, platform)
+    watchlist = Watchlist(store, intake.policy.lost_contact_days)  # notes youths already due as their history arrives
     service = CommandService(
-        settings, platform, platform.service("intake"), store, runtime, log_views=[Watchlist(store)],
+        settings, platform, platform.service("intake"), store, runtime,
+        log_views=[watchlist, SearchIndex(intake.vault.keys.keyring, intake.vault.pseudonym_key)],
         jobs=[lambda stop: run_schedule(runtime, db_url, intake.policy.lost_contact_days, settings.alert_interval,
-                                        stop)])
+                                        stop, watchlist=watchlist)])
     await service.run(stop)

@@ -150,3 +150,63 @@ def test_users_are_added_listed_given_another_role_disabled_and_enabled(tmp_path
     assert listed(users("enable", "--agency", "ngo-lugano", "--username", "marco"))[0]["disabled"] is False
     wrong = users("disable", "--agency", "comune-milano-m7", "--username", "marco")
     assert wrong.returncode == 2 and "no account 'marco' at comune-milano-m7" in wrong.stderr
+
+
+def up_until_announced(env: dict, log_path: Path, *args: str) -> tuple[subprocess.Popen, list[str]]:
+    """`kit up` until it has said where to go: the process and what it printed."""
+    import time
+
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "up", *args], env=env, stdout=log,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        lines = log_path.read_text().splitlines()
+        if "Ctrl-C stops everything." in lines:
+            return proc, lines
+        assert proc.poll() is None, log_path.read_text()[-3000:]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"kit up did not say it was up within 90 s:\n{log_path.read_text()[-3000:]}")
+
+
+def test_kit_up_names_the_web_app_first_and_keeps_setup_logging_quiet_unless_asked(tmp_path: Path):
+    """A first `kit up` (PostgreSQL's initdb included) says where its servers are, then the web
+    app's address before the API docs, in a handful of lines; the setup logging is in the data
+    directory. With KIT_LOG_LEVEL=INFO (or --verbose), the same start shows it."""
+    import time
+
+    from tests.e2e.test_thin_path import platform_env, stop_platform
+
+    data_dir = tmp_path / "kit-data"
+    env, base, _ = platform_env(data_dir)
+    proc, lines = up_until_announced(env, tmp_path / "quiet.log")
+    try:
+        up = lines.index("KiT platform is up.")
+        assert up <= 3, lines[:up]  # nats-server, PostgreSQL (and nothing else unless something is wrong)
+        assert lines[up + 1] == f"  Web app:  {base}/   (operators sign in here)"
+        assert lines[up + 2] == f"  API docs: {base}/docs"
+        assert not [line for line in lines if "INFO" in line or "initdb" in line], lines
+        assert "initdb" in (data_dir / "postgres-setup.log").read_text()  # what it said went to its file
+    finally:
+        stop_platform(proc, data_dir)
+
+    proc, lines = up_until_announced(env | {"KIT_LOG_LEVEL": "INFO"}, tmp_path / "verbose.log")
+    try:
+        before = lines[:lines.index("KiT platform is up.")]
+        assert any("embedded_postgres" in line for line in before), before  # the setup logging shows
+        deadline = time.monotonic() + 30  # and the services' own (those may come after the API answers)
+        while " INFO kit.intake: intake service running" not in (tmp_path / "verbose.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "verbose.log").read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        stop_platform(proc, data_dir)
+
+
+def test_kit_up_verbose_and_a_wrong_log_level():
+    assert "--verbose" in kit("up", "--help").stdout
+    import os
+
+    wrong = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "public"], capture_output=True, text=True,
+                           timeout=60, env={**os.environ, "KIT_LOG_LEVEL": "LOUD"})
+    assert wrong.returncode != 0 and "KIT_LOG_LEVEL=LOUD is not one of DEBUG, INFO, WARNING, ERROR" in wrong.stderr

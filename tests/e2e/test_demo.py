@@ -1,13 +1,15 @@
 """`kit up --demo`, from outside: the platform seeds synthetic youths through its own commands, and
 operators see every stage of the path over HTTP: registered, assessed, Project of Life, contacts,
 referrals in every state (both ends), lost-contact alerts, closure; the auditor replays follow-ups
-and outreach-only engagements. A second seed sends nothing and changes nothing."""
+and outreach-only engagements. Each demo user the output names first finds something waiting at
+the first sign-in, with the default alert interval. A second seed sends nothing and changes nothing."""
 
 import asyncio
 import json
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -42,6 +44,7 @@ class Operator:
     def __init__(self, base: str, username: str):
         response = httpx.post(f"{base}/api/v1/token", data={"username": username, "password": demo.DEMO_PASSWORD})
         assert response.status_code == 200, f"{username}: {response.text}"
+        self.username = username
         self.base, self.headers = base, {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def get(self, path: str):
@@ -69,7 +72,7 @@ def eventually(check, timeout: float = 20.0):
 
 def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path: Path):
     data_dir = tmp_path / "kit-data"
-    env, base, nats_at = platform_env(data_dir, KIT_DEMO_YOUTHS=str(YOUTHS), KIT_ALERT_INTERVAL="1")
+    env, base, nats_at = platform_env(data_dir, KIT_DEMO_YOUTHS=str(YOUTHS))  # the default alert interval (300 s)
     planned = demo.plan(YOUTHS)
     expected = demo.summary(planned)
     proc = start_demo_platform(env)
@@ -83,14 +86,23 @@ def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path
         assert set(expected["referrals"]) >= {"requested", "accepted", "in-progress", "completed", "rejected"}
         log = (tmp_path / "kit-up.log").read_text()
         assert demo.DEMO_PASSWORD in log and "giulia.mi7" in log  # the credentials are printed
+        # the web app's address comes first, then the demo users, each with what waits for them
+        assert log.index(f"Web app:  {base}/") < log.index("API docs:") < log.index(f"sign in at {base}/")
+        named = log.split(f"sign in at {base}/", 1)[1]
+        for username in demo.START_HERE:
+            assert f"{username}  ·  {demo.operator(username).role}  ·  {demo.operator(username).agency}" in named
+        assert all(y.case_ref in named for y in planned if y.key in demo.SHOWCASE)
 
         # a key worker sees her agency's youths (only with consent in force: all of them here)
         giulia = Operator(base, "giulia.mi7")
         mine = [y for y in planned if y.registered and y.agency == "comune-milano-m7"]
         caseload = eventually(lambda: _at_least(giulia.caseload(), len(mine)))
         refs = {y["partner_case_ref"] for y in caseload}
-        assert {f"DEMO-MI7-{y.key[1:]}" for y in mine} <= refs
+        assert {y.case_ref for y in mine} <= refs
         assert any(y.get("key_worker") == "giulia.mi7" for y in caseload)
+
+        # each named demo user has something waiting (the lost-contact alert without waiting for a scan)
+        eventually(lambda: _waiting_for_each_named_user(base, planned, counts["showcase"]), timeout=30)
 
         # every stage, as the registering agencies' key workers see it
         youths = eventually(lambda: _every_stage(base, planned, expected))
@@ -142,6 +154,35 @@ def test_kit_up_demo_seeds_every_stage_of_the_path_and_operators_see_it(tmp_path
 
 def _case_ref(y: demo.Youth) -> str:
     return next(s.fields["partner_case_ref"] for s in y.steps if s.name == "register")
+
+
+def _waiting_for_each_named_user(base: str, planned: list[demo.Youth], showcase: dict[str, str]) -> None:
+    """What the demo output promises each named user, read over HTTP as that user."""
+    ids = {y.key: showcase[y.case_ref] for y in planned if y.key in demo.SHOWCASE}
+    referral = {y.key: next(s.fields["referral_id"] for s in y.steps if s.name == "referral")
+                for y in planned if y.key in demo.SHOWCASE and y.referral}
+    giulia, sara, luca, elena, anna = (Operator(base, username) for username in demo.START_HERE)
+    assert (giulia.username, sara.username, anna.username) == ("giulia.mi7", "sara.mi7", "anna.audit")
+
+    # the key worker and her supervisor: lost contact, an overdue review, a follow-up due
+    due = {("lost_contact", ids["w03"]), ("review_overdue", ids["w02"]), ("follow_up_due", ids["w04"])}
+    for operator in (giulia, sara):
+        alerts = {(a["kind"], a["youth_id"]) for a in operator.get("/api/v1/alerts")}
+        assert due <= alerts, (operator.username, due - alerts)
+    # referrals waiting in the inbox of Municipio 7 and of AFOL; each followed as sent by its referrer
+    for operator, key, direction in ((giulia, "w06", "inbox"), (sara, "w06", "inbox"), (luca, "w05", "inbox"),
+                                     (giulia, "w05", "sent"), (elena, "w06", "sent")):
+        referrals = {(r["referral_id"], r["status"]) for r in operator.get(f"/api/v1/referrals?direction={direction}")}
+        assert (referral[key], "requested") in referrals, (operator.username, direction)
+    # contacts due: the cadence recorded, the last contact longer ago than it, not (yet) lost
+    for operator, key, every in ((giulia, "w01", 7), (elena, "w06", 14)):
+        record = operator.get(f"/api/v1/youths/{ids[key]}")
+        assert record["key_worker"] == operator.username and not record["lost_contact"]
+        assert datetime.now(timezone.utc) - datetime.fromisoformat(record["last_contact_at"]) > timedelta(days=every)
+        timeline = operator.get(f"/api/v1/youths/{ids[key]}/timeline")
+        assert any((entry.get("data") or {}).get("every_days") == every for entry in timeline), key
+    # the auditor replays a whole path, to the exit
+    _has_type(anna.get(f"/api/v1/audit/youths/{ids['w04']}/path"), "kit.intake.case_closed.v1")
 
 
 def _at_least(items: list, n: int) -> list:

@@ -146,7 +146,8 @@ SAMPLES: dict[type, ev.Command] = {type(c): c for c in [
     record_consent(), withdraw(), invalidate(), override(), assess(), agree(), update_goal(), review(), request(),
     respond(), update(), cancel(), log_contact(), cadence(), flag(), retention(), add_related(), related_consent(),
     record_identity(), close(), follow_up(), erase(),
-    ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending")]}
+    ev.CancelScheduledErasure(youth_id=YOUTH, reason="litigation pending"),
+    ev.AddCaseNote(youth_id=YOUTH, note_id=uid(800), text="asked to be called back on Monday")]}
 
 # The access table, as the specification states it (and as RULES must implement it).
 INVOLVED = {ev.RecordConsent, ev.WithdrawConsent, ev.InvalidateConsent, ev.OverrideConsent, ev.CancelReferral,

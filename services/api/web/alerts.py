@@ -9,19 +9,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from events import intake as ev
-from services.api.web.i18n import translator
-from services.api.web.session import form_errors, lang_of, page, reads, same_origin, send, signed_in
+from shared.web.words import translator
+from shared.roles import may
+from shared.web.session import form_errors, lang_of, page, reads, refused, same_origin, send, signed_in
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
 def alerts(request: Request, saved: int = 0) -> HTMLResponse:
-    return alerts_view(request, flash=translator(lang_of(request))("saved") if saved else None)
+    return alerts_view(request, flash=translator(lang_of(request))("done.erasure_stopped") if saved else None)
 
 
 def alerts_view(request: Request, status_code: int = 200, **context) -> HTMLResponse:
     operator = signed_in(request)
+    if not may(operator.role, "case.read"):
+        return refused(request, 403)
     return page(request, "alerts.html", status_code, operator=operator, alerts=reads(request).alerts(operator),
                 **context)
 

@@ -6,7 +6,7 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from services.api.web.session import inbox_count, reads, signed_in
+from shared.web.session import inbox_count, reads, signed_in
 from shared import accounts
 
 router = APIRouter(include_in_schema=False)

@@ -5,7 +5,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.api.auth import Password, Username, sign_in
-from services.api.web.session import SESSION, lang_of, page, same_origin
+from shared.web.session import SESSION, lang_of, page, same_origin
 from shared import tokens
 from shared.http import state
 

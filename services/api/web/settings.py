@@ -6,8 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.api.web.i18n import translator
-from services.api.web.session import lang_of, page, same_origin, signed_in
+from shared.web.session import lang_of, page, refused, same_origin, signed_in
 from shared import accounts
 from shared.accounts import Operator
 from shared.agencies import policy_file, read_policy
@@ -25,8 +24,7 @@ def settings(request: Request) -> HTMLResponse:
 def settings_page(request: Request, status_code: int = 200, **context: Any) -> HTMLResponse:
     operator = signed_in(request)
     if operator.role not in ("supervisor", "agency_admin"):
-        return page(request, "alerts.html", status_code=403, operator=operator, alerts=[],
-                    errors=[{"field": "", "message": translator(lang_of(request))("forbidden")}])
+        return refused(request, 403)
     with state(request).pool.connection() as conn:
         accounts.require_active(conn, operator)
         users = accounts.list_accounts(conn, operator.agency)
@@ -58,7 +56,7 @@ def add_user(request: Request, username: Annotated[str, Form()], role: Annotated
             added = accounts.add_operator(conn, agency=operator.agency, role=role, username=username, password=password)
             accounts.log_access(conn, operator, purpose="administration", what=f"account {added.id} added as {role}")
     except accounts.InvalidOperator as e:
-        return settings_page(request, 422, errors=[{"field": "username", "message": str(e)}])
+        return settings_page(request, 422, errors=[{"field": "username", "code": e.code, "message": str(e)}])
     return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)
 
 
@@ -75,5 +73,5 @@ def change_user(request: Request, username: str, role: Annotated[str | None, For
             what = {True: "disabled", False: "enabled"}.get(disabled) or f"given role {role}"
             accounts.log_access(conn, operator, purpose="administration", what=f"account {changed} {what}")
     except accounts.InvalidOperator as e:
-        return settings_page(request, 422, errors=[{"field": "role", "message": str(e)}])
+        return settings_page(request, 422, errors=[{"field": "role", "code": e.code, "message": str(e)}])
     return RedirectResponse(f"/settings?lang={lang_of(request)}", status_code=303)

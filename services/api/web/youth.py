@@ -1,88 +1,156 @@
-"""A youth's page: the record and timeline as far as consent allows, recording a contact, revising
-the Project of Life."""
+"""A youth's page: who they are (as far as role and consent allow), what comes next (due contact,
+next review, goals, follow-ups), notes, and the actions in the order a key worker takes them:
+contact, Project of Life, referral, closure, follow-up. Then the path, in the order it happened.
 
+Every form sends the intake service's command through the HTTP API's own path (same rules, same
+receipts); a refusal comes back on the page, in words, naming the field."""
+
+import asyncio
 import uuid
-from datetime import date, datetime, timedelta
+from collections.abc import Callable
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from events import intake as ev
-from services.api.reads import NotVisible, jsonable
-from services.api.web.i18n import translator
-from services.api.web.session import form_errors, lang_of, page, reads, same_origin, send, signed_in
+from services.api.reads import NotVisible, jsonable, today_in
+from shared.http import state
+from shared.roles import may
+from shared.web import formats
+from shared.web.session import form_errors, lang_of, page, reads, refused, same_origin, send, signed_in
+from shared.web.words import translator
 
 router = APIRouter(include_in_schema=False)
+REVIEW_AFTER_DAYS = 60  # the next review proposed when a goal is added
+Text = Annotated[str, Form()]
 
 
 @router.get("/youths/{youth_id}", response_class=HTMLResponse)
-def youth_page(request: Request, youth_id: uuid.UUID, saved: int = 0) -> HTMLResponse:
-    return youth_view(request, str(youth_id), flash=translator(lang_of(request))("saved") if saved else None)
+def youth_page(request: Request, youth_id: uuid.UUID, saved: str | None = None) -> HTMLResponse:
+    t = translator(lang_of(request))
+    flash = t(f"done.{saved}") if saved and t.has(f"done.{saved}") else None
+    return youth_view(request, str(youth_id), flash=flash)
 
 
 def youth_view(request: Request, youth_id: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     operator = signed_in(request)
+    if not may(operator.role, "case.read"):
+        return refused(request, 403)
     try:
         youth = jsonable(reads(request).record(operator, youth_id))
         timeline = reads(request).timeline(operator, youth_id)
+        notes = reads(request).notes(operator, youth_id)
     except NotVisible:
-        return page(request, "caseload.html", status_code=404, operator=operator, youths=[], total=0,
-                    errors=[{"field": "", "message": translator(lang_of(request))("not_visible")}])
-    now = datetime.now().replace(second=0, microsecond=0)
-    return page(request, "youth.html", status_code, operator=operator, youth=youth, timeline=timeline,
-                now_local=now.isoformat(timespec="minutes"),
-                review_default=(date.today() + timedelta(days=60)).isoformat(), **context)
+        return refused(request, 404)
+    zone = zone_of(request, operator.agency)
+    today = today_in(state(request).register, operator.agency)
+    others = [(code, agency.name) for code, agency in sorted(state(request).register.agencies.items(),
+                                                                key=lambda item: item[1].name) if code != operator.agency]
+    return page(request, "youth.html", status_code, operator=operator, youth=youth, timeline=timeline, notes=notes,
+                now_local=formats.local_input(datetime.now(timezone.utc), zone), today=today.isoformat(),
+                review_default=(today + timedelta(days=REVIEW_AFTER_DAYS)).isoformat(), agencies=others,
+                leads=youth.get("lead_agency") == operator.agency, ev=ev,
+                follow_ups_due=[f for f in youth.get("follow_ups", []) if not f.get("recorded_on")], **context)
+
+
+def zone_of(request: Request, agency: str):
+    found = state(request).register.agencies.get(agency)
+    return formats.zone_of(found.country if found else None)
+
+
+async def submit(request: Request, youth_id: uuid.UUID, done: str, build: Callable[[], BaseModel]) -> Response:
+    """Build the command from the form (a wrong field: the page again, saying which), send it, and
+    go back to the page with a confirmation, or show the refusal's reasons."""
+    same_origin(request)
+    operator = signed_in(request)
+    try:
+        command = build()
+    except NotVisible:
+        return refused(request, 404)
+    except ValidationError as e:
+        return youth_view(request, str(youth_id), 422, errors=form_errors(e))
+    except ValueError:  # a date or time the browser sent in no known form
+        return youth_view(request, str(youth_id), 422, errors=[{"field": "occurred_at", "code": "datetime_parsing"}])
+    accepted, reasons = await send(request, operator, command)
+    if not accepted:
+        return youth_view(request, str(youth_id), 422, errors=reasons)
+    return RedirectResponse(f"/youths/{youth_id}?saved={done}&lang={lang_of(request)}", status_code=303)
 
 
 @router.post("/youths/{youth_id}/contacts", response_class=HTMLResponse)
-async def record_contact(request: Request, youth_id: uuid.UUID, contact_type: Annotated[str, Form()],
-                         channel: Annotated[str, Form()], outcome: Annotated[str, Form()],
-                         occurred_at: Annotated[str, Form()]) -> Response:
-    same_origin(request)
+async def record_contact(request: Request, youth_id: uuid.UUID, contact_type: Text, channel: Text, outcome: Text,
+                         occurred_at: Text) -> Response:
     operator = signed_in(request)
-    try:
-        when = datetime.fromisoformat(occurred_at)
-    except ValueError:
-        return youth_view(request, str(youth_id), 422, errors=[{"field": "occurred_at", "message": "not a date and time"}])
-    when = when if when.tzinfo else when.astimezone()  # the operator's local time
-    try:
-        command = ev.LogContact(youth_id=str(youth_id), contact_id=str(uuid.uuid4()), contact_type=contact_type,
-                                channel=channel, outcome=outcome, occurred_at=when)
-    except ValidationError as e:
-        return youth_view(request, str(youth_id), 422, errors=form_errors(e))
-    return after(request, str(youth_id), *await send(request, operator, command))
+    return await submit(request, youth_id, "contact", lambda: ev.LogContact(
+        youth_id=str(youth_id), contact_id=str(uuid.uuid4()), contact_type=contact_type, channel=channel,
+        outcome=outcome, occurred_at=formats.from_local_input(occurred_at, zone_of(request, operator.agency))))
+
+
+@router.post("/youths/{youth_id}/notes", response_class=HTMLResponse)
+async def add_note(request: Request, youth_id: uuid.UUID, text: Text) -> Response:
+    return await submit(request, youth_id, "note", lambda: ev.AddCaseNote(
+        youth_id=str(youth_id), note_id=str(uuid.uuid4()), text=text.strip()))
+
+
+@router.post("/youths/{youth_id}/cadence", response_class=HTMLResponse)
+async def set_cadence(request: Request, youth_id: uuid.UUID, every_days: Annotated[int, Form()]) -> Response:
+    return await submit(request, youth_id, "cadence", lambda: ev.SetContactCadence(
+        youth_id=str(youth_id), every_days=every_days))
 
 
 @router.post("/youths/{youth_id}/project", response_class=HTMLResponse)
-async def revise_project(request: Request, youth_id: uuid.UUID, goal: Annotated[str, Form()],
-                         category: Annotated[str, Form()], next_review_due: Annotated[date, Form()],
-                         based_on_version: Annotated[int, Form()],
-                         agreed_by_youth: Annotated[bool, Form()] = False,
-                         agreed_by_guardian: Annotated[bool, Form()] = False) -> Response:
-    same_origin(request)
+async def add_goal(request: Request, youth_id: uuid.UUID, goal: Text, category: Text,
+                   next_review_due: Annotated[date, Form()], based_on_version: Annotated[int, Form()],
+                   agreed_by_youth: Annotated[bool, Form()] = False,
+                   agreed_by_guardian: Annotated[bool, Form()] = False) -> Response:
     operator = signed_in(request)
-    try:
-        current = [ev.Goal.model_validate(g) for g in current_goals(reads(request).timeline(operator, str(youth_id)))]
-        command = ev.AgreeProjectOfLife(
-            youth_id=str(youth_id), based_on_version=based_on_version, next_review_due=next_review_due,
-            agreed_by_youth=agreed_by_youth, agreed_by_guardian=agreed_by_guardian,
-            goals=[*current, ev.Goal(goal_id=str(uuid.uuid4()), description=goal, category=category,
-                                     lifecycle_status="active")])
-    except NotVisible:
-        raise HTTPException(404, "no such youth visible to your agency") from None
-    except ValidationError as e:
-        return youth_view(request, str(youth_id), 422, errors=form_errors(e))
-    return after(request, str(youth_id), *await send(request, operator, command))
+    current = await asyncio.to_thread(current_goals, request, operator, str(youth_id))
+    return await submit(request, youth_id, "project", lambda: ev.AgreeProjectOfLife(
+        youth_id=str(youth_id), based_on_version=based_on_version, next_review_due=next_review_due,
+        agreed_by_youth=agreed_by_youth, agreed_by_guardian=agreed_by_guardian,
+        goals=[*current, ev.Goal(goal_id=str(uuid.uuid4()), description=goal, category=category,
+                                 lifecycle_status="active")]))
 
 
-def after(request: Request, youth_id: str, accepted: bool, reasons: list[dict[str, Any]]) -> Response:
-    if accepted:
-        return RedirectResponse(f"/youths/{youth_id}?saved=1&lang={lang_of(request)}", status_code=303)
-    return youth_view(request, youth_id, 422, errors=reasons)
+@router.post("/youths/{youth_id}/goals/{goal_id}", response_class=HTMLResponse)
+async def update_goal(request: Request, youth_id: uuid.UUID, goal_id: uuid.UUID, lifecycle_status: Text) -> Response:
+    return await submit(request, youth_id, "goal", lambda: ev.UpdateGoal(
+        youth_id=str(youth_id), goal_id=str(goal_id), lifecycle_status=lifecycle_status))
 
 
-def current_goals(timeline: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    agreed = [e for e in timeline if e["type"] == ev.ProjectOfLifeAgreed.type_name]
-    return agreed[-1]["data"].get("goals", []) if agreed else []
+@router.post("/youths/{youth_id}/referrals", response_class=HTMLResponse)
+async def refer(request: Request, youth_id: uuid.UUID, to_agency: Text, service: Text, reason: Text,
+                transfer_lead: Annotated[bool, Form()] = False) -> Response:
+    return await submit(request, youth_id, "referral", lambda: ev.RequestReferral(
+        youth_id=str(youth_id), referral_id=str(uuid.uuid4()), to_agency=to_agency, service=service,
+        reason=reason.strip(), transfer_lead=transfer_lead))
+
+
+@router.post("/youths/{youth_id}/close", response_class=HTMLResponse)
+async def close_case(request: Request, youth_id: uuid.UUID, destination: Text,
+                     exited_on: Annotated[date, Form()]) -> Response:
+    return await submit(request, youth_id, "closed", lambda: ev.CloseCase(
+        youth_id=str(youth_id), destination=destination, exited_on=exited_on))
+
+
+@router.post("/youths/{youth_id}/follow-ups", response_class=HTMLResponse)
+async def record_follow_up(request: Request, youth_id: uuid.UUID, checkpoint_months: Annotated[int, Form()],
+                           situation: Text, recorded_on: Annotated[date, Form()]) -> Response:
+    return await submit(request, youth_id, "follow_up", lambda: ev.RecordFollowUp(
+        youth_id=str(youth_id), checkpoint_months=checkpoint_months, situation=situation, recorded_on=recorded_on))
+
+
+def current_goals(request: Request, operator, youth_id: str) -> list[ev.Goal]:
+    """The goals as they stand (the latest agreed version, with the status changes since), kept when
+    a goal is added: a revision lists them all."""
+    goals: dict[str, dict[str, Any]] = {}
+    for e in reads(request).timeline(operator, youth_id, order="recorded"):
+        if e["type"] == ev.ProjectOfLifeAgreed.type_name:
+            goals = {g["goal_id"]: dict(g) for g in e["data"].get("goals", [])}
+        elif e["type"] == ev.GoalUpdated.type_name and e["data"].get("goal_id") in goals:
+            goals[e["data"]["goal_id"]].update({k: e["data"][k] for k in ("lifecycle_status", "achievement_status")
+                                                if e["data"].get(k) is not None})
+    return [ev.Goal.model_validate(g) for g in goals.values()]
