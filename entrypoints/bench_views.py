@@ -20,6 +20,11 @@ Everything runs on the embedded default (fresh nats-server and PostgreSQL in a t
   keep-alive connections), each logged in as a key worker of one of the three busiest agencies,
   request the caseload (first page, limit 50) for `seconds`, then timelines of random youths their
   agency may see (by the API's own rule) for `seconds`;
+- the web app's pages, each for `seconds`, as a browser asks (session cookie): the landing page "La
+  mia giornata" (`landing_*`: the key worker's own youths by urgency; each bench operator is named
+  as the stream's first key worker of its agency), the caseload searched by part of a case
+  reference (`caseload_search_*`) and a random visible youth's page (`youth_page_*`: record,
+  timeline, notes, in one HTML page);
 - sign_in_flood: 50 token requests at once (each hashes a password: argon2id, ~64 MiB) while
   /health is asked one request after another: its latency idle and during the flood, and the
   API processes' memory before and at its peak (sign-ins wait their turn, one hash at a time per
@@ -33,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -55,6 +61,9 @@ import psycopg
 from events import intake as ev
 from entrypoints.bench_audit import RssSampler
 from kit.config import load_settings
+from kit.keys import master_keys
+from shared import search_tokens
+from kit.vault import VaultKeys, encrypt_for
 from kit.embedded import EmbeddedNats, EmbeddedPostgres, free_port, wait_for_port
 from kit.nats_auth import connect
 from kit.streams import ensure_streams, events_stream
@@ -89,6 +98,24 @@ GOALS = (("Find an apprenticeship", "employment"), ("Finish lower secondary scho
 SERVICES = ("social_prescribing", "ips_placement", "training", "partner_service")
 TERRITORIES = {"IT": ev.Territory(country="IT", municipality="Milano", district="Municipio 7"),
                "CH": ev.Territory(country="CH", municipality="Lugano", canton="CH-TI")}
+
+
+GIVEN_NAMES = ("Giulia", "Marco", "Sara", "Luca", "Aisha", "Matteo", "Chiara", "Omar", "Elena", "Nicolò")
+
+
+def youth_key(youth_id: str) -> bytes:
+    """The youth's data key in the benchmark (derived, so the stream needs no key store)."""
+    return hashlib.sha256(b"kit-bench-views/" + youth_id.encode()).digest()
+
+
+def store_youth_keys(url: str, youth_ids: list[str]) -> None:
+    """Each youth's key in the vault's key table, wrapped by the master keys the API loads."""
+    keys = VaultKeys(url, master_keys(load_settings().data_dir), schema="intake")
+    keys.create_table()
+    with psycopg.connect(url) as conn, conn.cursor() as cur:
+        search_tokens.create_table(conn)  # the intake service's search index, as it leaves it at start (empty here)
+        cur.executemany("INSERT INTO intake.youth_keys (youth_id, wrapped) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        [(y, keys.keyring.wrap(youth_key(y))) for y in youth_ids])
 
 
 def _ciphertext(rng: random.Random, size: int) -> str:
@@ -263,7 +290,11 @@ class Stream:
                 birth_year=rng.randint(1996, 2010), country=y.country, region=y.region,
                 engagement_id=y.engagement_id if first else None, first_contact_at=first), y.agency, yid
         if kind == "identity":
-            return ev.IdentityRecorded(youth_id=yid, person_id=yid, ciphertext=_ciphertext(rng, 180)), y.agency, yid
+            # a real ciphertext under the youth's key (stored in the vault before the API starts): lists
+            # that show names open it as they would in production
+            identity = json.dumps({"given_names": rng.choice(GIVEN_NAMES), "family_name": f"Rossi{y.index}"})
+            return (ev.IdentityRecorded(youth_id=yid, person_id=yid,
+                                        ciphertext=encrypt_for(youth_key(yid), yid, identity.encode())), y.agency, yid)
         if kind in ("consent_case_management", "consent_sharing"):
             sharing = kind == "consent_sharing"
             terms = ev.ConsentTerms(
@@ -523,6 +554,7 @@ class Client:
     errors: int = 0
     first_error: str | None = None
     bytes_read: int = 0
+    cookie: bool = False  # as the web app's pages are read: the session cookie instead of the bearer header
 
 
 def run_clients(port: int, clients: list[Client], seconds: float, warmup: int = 3) -> dict[str, Any]:
@@ -533,7 +565,7 @@ def run_clients(port: int, clients: list[Client], seconds: float, warmup: int = 
     def work(index: int, client: Client) -> None:
         rng = random.Random(index)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Authorization": f"Bearer {client.token}"}
+        headers = {"Cookie": f"kit_session={client.token}"} if client.cookie else {"Authorization": f"Bearer {client.token}"}
 
         def one(record: bool) -> None:
             nonlocal conn
@@ -667,9 +699,11 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
                 raise RuntimeError("no agency may see any youth: nothing to read")
             with psycopg.connect(url) as conn:
                 accounts.create_tables(conn)
+                # named as the stream's first key worker of each agency: their landing page lists their youths
                 users = [accounts.add_operator(conn, agency=agency, role="key_worker",
-                                               username=f"bench-kw-{i}", password=OPERATOR_PASSWORD)
-                         for i, agency in enumerate(busy)]
+                                               username=f"kw-{agency}-0", password=OPERATOR_PASSWORD)
+                         for agency in busy]
+            store_youth_keys(url, [y.youth_id for y in stream.youths])
             port = free_port()
             secret = base64.urlsafe_b64encode(os.urandom(32)).decode()
             workers = load_settings().api_workers
@@ -685,11 +719,22 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
             timeline = run_clients(port, [Client(tokens[i % len(tokens)],
                                                  [f"/api/v1/youths/{y}/timeline" for y in visible[users[i % len(tokens)].agency]])
                                           for i in range(clients)], seconds)
-            for name, figures in (("caseload", caseload), ("timeline", timeline)):
+            # the web app's pages, as a browser asks for them (the session cookie): the landing page,
+            # the caseload searched by part of a case reference, a youth's page
+            pages = {
+                "landing": lambda i, agency: ["/"],
+                "caseload_search": lambda i, agency: [f"/youths?q={agency[:5]}-202{5 + n % 2}-00{n % 10}" for n in range(20)],
+                "youth_page": lambda i, agency: [f"/youths/{y}" for y in visible[agency]],
+            }
+            web = {name: run_clients(port, [Client(tokens[i % len(tokens)], paths(i, users[i % len(tokens)].agency),
+                                                   cookie=True) for i in range(clients)], seconds)
+                   for name, paths in pages.items()}
+            measured = {"caseload": caseload, "timeline": timeline, **web}
+            for name, figures in measured.items():
                 for key in ("p50_ms", "p95_ms", "p99_ms", "requests", "errors", "requests_per_s"):
                     result[f"{name}_{key}"] = figures[key]
                 result[name] = figures
-            result["errors"] = caseload["errors"] + timeline["errors"]
+            result["errors"] = sum(figures["errors"] for figures in measured.values())
             with psycopg.connect(url) as conn:
                 result["access_log_rows"] = conn.execute("SELECT count(*) FROM api.access_log").fetchone()[0]
             result["sign_in_flood"] = sign_in_flood(port, users[0].username, OPERATOR_PASSWORD, api)

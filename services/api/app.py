@@ -5,6 +5,8 @@ trail), and the operators' web pages. Resources travel on `app.state.kit` (`shar
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -25,6 +27,8 @@ from shared.web.session import page, refused, sign_in_again
 from shared.web.words import install, words_of
 from shared import accounts
 from shared.http import HttpState
+
+log = logging.getLogger("kit.api")
 
 
 class RequestProblem(BaseModel):
@@ -84,6 +88,7 @@ def create_app(state: HttpState) -> FastAPI:
 
     @app.exception_handler(UndefinedTable)
     async def not_ready(request: Request, exc: Exception) -> Response:
+        log.warning("not ready: %s", str(exc).splitlines()[0])  # which table: a service not started yet
         return JSONResponse({"detail": "not ready: the service that keeps this data has not started yet"},
                             status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
 

@@ -301,9 +301,11 @@ class CaseReads:
         keys = self.vault_keys.get_many([youth for youth, _ in found])
         names = {}
         for youth, ciphertext in found:
-            if keys.get(youth) is not None:
-                identity = json.loads(decrypt_for(keys[youth], youth, ciphertext))
-                names[youth] = f"{identity.get('given_names', '')} {identity.get('family_name', '')}".strip()
+            try:
+                identity = json.loads(decrypt_for(keys[youth], youth, ciphertext)) if youth in keys else {}
+            except ValueError:  # a ciphertext that does not open: the list shows the case reference
+                identity = {}
+            names[youth] = f"{identity.get('given_names', '')} {identity.get('family_name', '')}".strip() or None
         for row in rows:
             row["name"] = names.get(str(row["youth_id"]))
 

@@ -15,7 +15,7 @@ from events.builders import consent, envelope
 from kit.db import ensure_schema
 from projections.integration_event import read_event
 from projections.youth_directory import YouthDirectory
-from shared import accounts
+from shared import accounts, search_tokens
 from services.api.youths import YouthPage
 from shared.accounts import Operator
 from services.api.reads import CaseReads
@@ -33,7 +33,9 @@ def reads(database_url):
     url = database_url
     ensure_schema(url, "views")
     ensure_schema(url, accounts.SCHEMA)
+    ensure_schema(url, "intake")
     with psycopg.connect(url) as conn:
+        search_tokens.create_table(conn)  # the intake service's search index, read by the caseload search
         YouthDirectory().create_tables(conn)
         accounts.create_tables(conn)
     with ConnectionPool(url, min_size=1, max_size=2, open=True) as pool:

@@ -378,6 +378,10 @@ def test_views_an_older_version_created_get_the_new_columns_and_the_timeline_its
         assert upgraded == timeline(conn, youth.id)
         assert conn.execute("SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'views'"
                             " AND table_name = 'timeline' AND column_name = 'happened_at'").fetchone()[0] == "NO"
+        # the index on when events were recorded gave way to the one on when they happened
+        assert {r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = 'views'"
+                                           " AND tablename = 'timeline'")} == {
+            "timeline_pkey", "timeline_youth_happened", "timeline_erasures"}
         # starting again changes nothing
         YouthDirectory().create_tables(conn)
         Timeline().create_tables(conn)
