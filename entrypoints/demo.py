@@ -213,8 +213,8 @@ def start_here(people: list["Youth"], showcase_ids: dict[str, str], web_app: str
         else:
             waiting += [SHOWCASE_WAITING[y.key].format(who=who(y)) for y in showcase if y.key_worker == o.username]
             if o.role == "supervisor":
-                waiting.append(f"the alerts of all {SHORT_NAMES.get(o.agency, o.agency)}: lost contact, reviews and"
-                               " follow-ups due")
+                waiting.append(f"the alerts of all {SHORT_NAMES.get(o.agency, o.agency)}: contacts due, lost contact,"
+                               " reviews and follow-ups due")
             if o.role != "agency_admin" and (waiting_there := inbox(o.agency)):
                 example = next((y for y in waiting_there if y.key in SHOWCASE), waiting_there[0])
                 referrals = f"{len(waiting_there)} referral{'s' if len(waiting_there) > 1 else ''}"

@@ -105,9 +105,9 @@ SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_
  LIMIT %(limit)s OFFSET %(offset)s
 """
 # a youth's name for a list, where the caller may see the youth now (identity roles only)
-NAMES_SQL = f"""
-SELECT v.youth_id::text, v.ciphertext FROM views.vault v JOIN views.youths y USING (youth_id)
- WHERE v.person_id = v.youth_id AND v.youth_id = ANY(%(ids)s::uuid[]) AND {VISIBLE_SQL}
+# (rows the caller's transaction has just read under the visibility rule: not checked again)
+NAMES_SQL = """
+SELECT v.youth_id::text, v.ciphertext FROM views.vault v WHERE v.person_id = v.youth_id AND v.youth_id = ANY(%(ids)s::uuid[])
 """
 LIKE_SPECIALS = str.maketrans({"%": "\\%", "_": "\\_", "\\": "\\\\"})
 
@@ -152,18 +152,25 @@ class CaseReads:
                  ) -> tuple[list[dict[str, Any]], int]:
         """A page of the agency's caseload, newest registration first (rows as JSON values: ids
         and times as text), and how many there are."""
-        page = json.loads(self.caseload_json(operator, limit=limit, offset=offset, q=q, status=status,
-                                             key_worker=key_worker, region=region))
-        if may(operator.role, "identity.read"):
-            with self.pool.connection() as conn, conn.transaction():
-                self.add_names(conn, operator, page["items"])
-                accounts.log_access(conn, operator, purpose="case_management", what="names of a youth list")
+        with self.pool.connection() as conn, conn.transaction():
+            page = json.loads(self._caseload_page(conn, operator, limit=limit, offset=offset, q=q, status=status,
+                                                  key_worker=key_worker, region=region))
+            self.add_names(conn, operator, page["items"])
+            accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("youth list", operator))
         return page["items"], page["total"]
 
     def caseload_json(self, operator: Operator, *, limit: int = 50, offset: int = 0, q: str | None = None,
                       status: str | None = None, key_worker: str | None = None, region: str | None = None) -> str:
         """The same page as the API sends it, {"items", "total", "limit", "offset"}, written by
         PostgreSQL: the API's busiest read builds no Python object per row."""
+        with self.pool.connection() as conn, conn.transaction():
+            page = self._caseload_page(conn, operator, limit=limit, offset=offset, q=q, status=status,
+                                       key_worker=key_worker, region=region)
+            accounts.log_access(conn, operator, purpose="case_management", what="youth list")
+        return page
+
+    def _caseload_page(self, conn: psycopg.Connection, operator: Operator, *, limit: int, offset: int,
+                       q: str | None, status: str | None, key_worker: str | None, region: str | None) -> str:
         args = self.visibility_args(operator) | {"limit": limit, "offset": offset, "key_worker": key_worker or None,
                                                  "region": region or None, "q": q or None, "engagement": None}
         if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
@@ -185,53 +192,26 @@ class CaseReads:
         matching = CASELOAD_ROWS_SQL if not filters else (
             f"SELECT y.youth_id, y.registered_at FROM views.youths y WHERE y.youth_id IN"
             f" (SELECT youth_id FROM ({CASELOAD_ROWS_SQL}) caseload) AND " + " AND ".join(f"({f})" for f in filters))
-        with self.pool.connection() as conn, conn.transaction():
-            # the set once, then its size and one page; prepare=False: a generic plan for these
-            # optional filters is about twice as slow
-            page = conn.execute(
-                f"WITH matching AS MATERIALIZED ({matching}),"
-                " page AS (SELECT youth_id, registered_at FROM matching ORDER BY registered_at DESC, youth_id"
-                "          LIMIT %(limit)s OFFSET %(offset)s)"
-                " SELECT json_build_object("
-                "   'items', coalesce((SELECT json_agg(r ORDER BY r.registered_at DESC, r.youth_id) FROM"
-                f"                      (SELECT {CASELOAD_SELECT} FROM views.youths y JOIN page USING (youth_id)) r),"
-                "                     '[]'),"
-                "   'total', (SELECT count(*) FROM matching), 'limit', %(limit)s::int, 'offset', %(offset)s::int)::text",
-                args, prepare=False).fetchone()[0]
-            accounts.log_access(conn, operator, purpose="case_management", what="youth list")
-        return page
+        # the set once, then its size and one page; prepare=False: a generic plan for these
+        # optional filters is about twice as slow
+        return conn.execute(
+            f"WITH matching AS MATERIALIZED ({matching}),"
+            " page AS (SELECT youth_id, registered_at FROM matching ORDER BY registered_at DESC, youth_id"
+            "          LIMIT %(limit)s OFFSET %(offset)s)"
+            " SELECT json_build_object("
+            "   'items', coalesce((SELECT json_agg(r ORDER BY r.registered_at DESC, r.youth_id) FROM"
+            f"                      (SELECT {CASELOAD_SELECT} FROM views.youths y JOIN page USING (youth_id)) r),"
+            "                     '[]'),"
+            "   'total', (SELECT count(*) FROM matching), 'limit', %(limit)s::int, 'offset', %(offset)s::int)::text",
+            args, prepare=False).fetchone()[0]
 
     def record(self, operator: Operator, youth_id: str) -> dict[str, Any]:
         """The youth's record; vulnerabilities and identity only for roles that need them."""
         with self.pool.connection() as conn, conn.transaction():
             accounts.require_active(conn, operator)  # first: a disabled account learns nothing, not even "no such youth"
             self._require_visible(conn, operator, youth_id)
-            cur = conn.cursor(row_factory=dict_row)
-            row = cur.execute("SELECT * FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone()
-            record = dict(row)
-            record["agencies"] = [r["agency"] for r in cur.execute(
-                "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id = %s::uuid ORDER BY agency", (youth_id,))]
-            record["consents"] = [jsonable(r) for r in cur.execute(
-                "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
-                " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id = %s::uuid"
-                " ORDER BY given_at", (youth_id,))]
-            record["follow_ups"] = [jsonable(r) for r in cur.execute(
-                "SELECT checkpoint_months, due_on, recorded_on, situation FROM views.follow_ups"
-                " WHERE youth_id = %s::uuid ORDER BY checkpoint_months", (youth_id,))]
-            record["referrals"] = [jsonable(r) for r in cur.execute(
-                "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
-                " FROM views.referrals WHERE youth_id = %s::uuid ORDER BY requested_at", (youth_id,))]
-            withheld = []
-            if not may(operator.role, "special_category.read"):
-                record["vulnerabilities"] = None
-                withheld.append("vulnerabilities")
-            record["identity"] = self._identity(conn, youth_id) if may(operator.role, "identity.read") else None
-            if not may(operator.role, "identity.read"):
-                withheld.append("identity")
-            record["withheld"] = withheld
-            what = "youth record" + (" with identity" if record["identity"] else "") + (
-                " with special-category data" if record["vulnerabilities"] is not None else "")
-            accounts.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
+            record = self._record(conn, operator, youth_id)
+            accounts.log_access(conn, operator, purpose="case_management", what=what_of(record), youth_id=youth_id)
         return record
 
     def timeline(self, operator: Operator, youth_id: str, order: str = "happened") -> list[dict[str, Any]]:
@@ -242,24 +222,68 @@ class CaseReads:
             # logged first, which checks the account too (a refused read rolls the row back)
             accounts.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
-            rows = conn.cursor(row_factory=dict_row).execute(
-                "SELECT event_id, at, happened_at, type, agency, actor, role, classification, data FROM views.timeline"
-                f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
-                (youth_id,)).fetchall()
-            names = accounts.usernames(conn, [r["actor"] for r in rows])
-        special = may(operator.role, "special_category.read")
-        return [jsonable(r) | {"actor_name": names.get(r["actor"])}
-                | ({} if special or r["classification"] != "special-category" else {"data": {}, "withheld": True})
-                for r in rows]
+            return self._timeline(conn, operator, youth_id, order)
 
     def notes(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
         """The case notes, newest first, opened with the youth's key (the read is logged)."""
         with self.pool.connection() as conn, conn.transaction():
             accounts.log_access(conn, operator, purpose="case_management", what="case notes", youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
-            found = notes_of(conn, self.vault_keys, youth_id)
-            names = accounts.usernames(conn, [n["actor"] for n in found])
-        return [jsonable(n) | {"actor_name": names.get(n["actor"])} for n in found]
+            return self._notes(conn, youth_id)
+
+    def youth_page(self, operator: Operator, youth_id: str) -> tuple[dict[str, Any], list[dict[str, Any]],
+                                                                       list[dict[str, Any]]]:
+        """(record, timeline, notes) as the youth's web page shows them: one transaction, one
+        visibility check and one access-log row naming all three."""
+        with self.pool.connection() as conn, conn.transaction():
+            accounts.require_active(conn, operator)
+            self._require_visible(conn, operator, youth_id)
+            record = self._record(conn, operator, youth_id)
+            timeline, notes = self._timeline(conn, operator, youth_id, "happened"), self._notes(conn, youth_id)
+            accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
+                                what=f"{what_of(record)}, youth timeline, case notes")
+        return record, timeline, notes
+
+    def _record(self, conn: psycopg.Connection, operator: Operator, youth_id: str) -> dict[str, Any]:
+        cur = conn.cursor(row_factory=dict_row)
+        record = dict(cur.execute("SELECT * FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone())
+        record["agencies"] = [r["agency"] for r in cur.execute(
+            "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id = %s::uuid ORDER BY agency", (youth_id,))]
+        record["consents"] = [jsonable(r) for r in cur.execute(
+            "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
+            " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id = %s::uuid"
+            " ORDER BY given_at", (youth_id,))]
+        record["follow_ups"] = [jsonable(r) for r in cur.execute(
+            "SELECT checkpoint_months, due_on, recorded_on, situation FROM views.follow_ups"
+            " WHERE youth_id = %s::uuid ORDER BY checkpoint_months", (youth_id,))]
+        record["referrals"] = [jsonable(r) for r in cur.execute(
+            "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
+            " FROM views.referrals WHERE youth_id = %s::uuid ORDER BY requested_at", (youth_id,))]
+        withheld = []
+        if not may(operator.role, "special_category.read"):
+            record["vulnerabilities"] = None
+            withheld.append("vulnerabilities")
+        record["identity"] = self._identity(conn, youth_id) if may(operator.role, "identity.read") else None
+        if not may(operator.role, "identity.read"):
+            withheld.append("identity")
+        record["withheld"] = withheld
+        return record
+
+    def _timeline(self, conn: psycopg.Connection, operator: Operator, youth_id: str, order: str) -> list[dict[str, Any]]:
+        rows = conn.cursor(row_factory=dict_row).execute(
+            "SELECT event_id, at, happened_at, type, agency, actor, role, classification, data FROM views.timeline"
+            f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
+            (youth_id,)).fetchall()
+        names = accounts.usernames(conn, [r["actor"] for r in rows])
+        special = may(operator.role, "special_category.read")
+        return [jsonable(r) | {"actor_name": names.get(r["actor"])}
+                | ({} if special or r["classification"] != "special-category" else {"data": {}, "withheld": True})
+                for r in rows]
+
+    def _notes(self, conn: psycopg.Connection, youth_id: str) -> list[dict[str, Any]]:
+        found = notes_of(conn, self.vault_keys, youth_id) if self.vault_keys is not None else []
+        names = accounts.usernames(conn, [n["actor"] for n in found])
+        return [jsonable(dict(n)) | {"actor_name": names.get(n["actor"])} for n in found]
 
     def alerts(self, operator: Operator, *, key_worker: str | None = None) -> list[dict[str, Any]]:
         """The agency's alerts (or those of one key worker's youths), oldest first."""
@@ -267,7 +291,7 @@ class CaseReads:
                                                  "answer_days": REFERRAL_ANSWER_DAYS, "key_worker": key_worker}
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
-            self.add_names(conn, operator, rows)
+            self.add_names(conn, operator, [r for r in rows if r["kind"] != "erasure_scheduled"])
             accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("alerts", operator))
         return [jsonable(r) for r in rows]
 
@@ -284,20 +308,16 @@ class CaseReads:
         total = rows[0]["total"] if rows else 0
         return [jsonable(r) for r in rows], total
 
-    def names(self, operator: Operator, rows: list[dict[str, Any]]) -> None:
-        """Each row's `name`, for roles that may read identity (in the caller's transaction otherwise)."""
-        with self.pool.connection() as conn, conn.transaction():
-            self.add_names(conn, operator, rows)
-
     def add_names(self, conn: psycopg.Connection, operator: Operator, rows: list[dict[str, Any]]) -> None:
-        """Sets `name` on each row ("Given Family" from the vault, or None): only for roles that may
-        read identity and youths the agency may see now; the caller logs the read."""
+        """Sets `name` on each row ("Given Family" from the vault, or None), for roles that may read
+        identity. The rows must come from a read under the visibility rule in the same transaction
+        (`conn`), which logs it."""
         for row in rows:
             row["name"] = None
         if not rows or self.vault_keys is None or not may(operator.role, "identity.read"):
             return
         ids = list({str(r["youth_id"]) for r in rows})
-        found = conn.execute(NAMES_SQL.format(), self.visibility_args(operator) | {"ids": ids}).fetchall()
+        found = conn.execute(NAMES_SQL, {"ids": ids}).fetchall()
         keys = self.vault_keys.get_many([youth for youth, _ in found])
         names = {}
         for youth, ciphertext in found:
@@ -313,7 +333,8 @@ class CaseReads:
     def _list_read(what: str, operator: Operator) -> str:
         return what + (" with names" if may(operator.role, "identity.read") else "")
 
-    def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None) -> list[dict[str, Any]]:
+    def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None, *,
+                  names: bool = False) -> list[dict[str, Any]]:
         """To the agency (inbox) or from it (sent: the closed-loop feedback), for youths it may still see."""
         column = "to_agency" if direction == "inbox" else "from_agency"
         args = self.visibility_args(operator) | {"status": status}
@@ -323,7 +344,10 @@ class CaseReads:
                 f" WHERE r.{column} = %(agency)s"
                 f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
-            accounts.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
+            if names:
+                self.add_names(conn, operator, rows)
+            accounts.log_access(conn, operator, purpose="case_management",
+                                what=f"referrals {direction}" + (" with names" if names and may(operator.role, "identity.read") else ""))
         return [jsonable(r) for r in rows]
 
     def wait_for(self, service: str, events_seq: int | None, timeout: float = 5.0) -> bool:
@@ -364,6 +388,12 @@ class CaseReads:
         if key is None:
             return {"erased": True}
         return json.loads(decrypt_for(key, youth_id, row[0]))
+
+
+def what_of(record: dict[str, Any]) -> str:
+    """A record read as the access log names it: with identity, with special-category data."""
+    return "youth record" + (" with identity" if record["identity"] else "") + (
+        " with special-category data" if record["vulnerabilities"] is not None else "")
 
 
 def today_in(register: Register, agency: str) -> date:

@@ -35,8 +35,7 @@ def referrals_view(request: Request, box: str, status_code: int = 200, **context
     operator = signed_in(request)
     if not may(operator.role, "case.read"):
         return refused(request, 403)
-    rows = reads(request).referrals(operator, box)
-    reads(request).names(operator, rows)
+    rows = reads(request).referrals(operator, box, names=True)
     return page(request, "referrals.html", status_code, operator=operator, box=box, referrals=rows,
                 waiting_count=sum(r["status"] == "requested" for r in rows) if box == "inbox" else 0,
                 progress_options=options(ev.UpdateReferral, "status"), **context)

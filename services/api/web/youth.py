@@ -40,9 +40,8 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
     if not may(operator.role, "case.read"):
         return refused(request, 403)
     try:
-        youth = jsonable(reads(request).record(operator, youth_id))
-        timeline = reads(request).timeline(operator, youth_id)
-        notes = reads(request).notes(operator, youth_id)
+        record, timeline, notes = reads(request).youth_page(operator, youth_id)
+        youth = jsonable(record)
     except NotVisible:
         return refused(request, 404)
     zone = zone_of(request, operator.agency)
