@@ -91,6 +91,31 @@ BASE: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "error.too_long": ("troppi elementi", "too many items"),
     "error.no_answer_yet": ("nessuna risposta ancora: ricarica la pagina tra un momento",
                             "no answer yet: reload the page in a moment"),
+    # what an access-log row says was read (stored in English in the tamper-evident log; shown in words)
+    "what.youth list": ("elenco dei giovani", "youth list"),
+    "what.youth list with names": ("elenco dei giovani con i nomi", "youth list with names"),
+    "what.youth record": ("scheda del giovane", "youth record"),
+    "what.youth record with identity": ("scheda del giovane con l'identità", "youth record with identity"),
+    "what.youth record with special-category data": ("scheda del giovane con dati particolari",
+                                                     "youth record with special-category data"),
+    "what.youth record with identity with special-category data": (
+        "scheda del giovane con l'identità e i dati particolari", "youth record with identity and special-category data"),
+    "what.youth timeline": ("percorso del giovane", "youth timeline"),
+    "what.case notes": ("note sul caso", "case notes"),
+    "what.alerts": ("avvisi", "alerts"),
+    "what.alerts with names": ("avvisi con i nomi", "alerts with names"),
+    "what.my day": ("la mia giornata", "my day"),
+    "what.my day with names": ("la mia giornata con i nomi", "my day with names"),
+    "what.referrals inbox": ("invii ricevuti", "referrals received"),
+    "what.referrals inbox with names": ("invii ricevuti con i nomi", "referrals received with names"),
+    "what.referrals sent": ("invii fatti", "referrals sent"),
+    "what.referrals sent with names": ("invii fatti con i nomi", "referrals sent with names"),
+    "what.audit replay: path": ("audit: ricostruzione del percorso", "audit: path replay"),
+    "what.audit export: bundle": ("audit: esportazione del pacchetto firmato", "audit: signed bundle export"),
+    "what.audit verify: youth": ("audit: verifica delle voci del giovane", "audit: verification of the youth's entries"),
+    "what.audit verify: log": ("audit: verifica del registro", "audit: log verification"),
+    "what.audit: access log query": ("audit: consultazione del registro degli accessi", "audit: access log query"),
+    "what.audit: latest checkpoint": ("audit: ultimo checkpoint firmato", "audit: latest signed checkpoint"),
     "field.": ("Richiesta", "Request"),
     "field.data": ("Dati", "Data"),
 }
@@ -129,6 +154,13 @@ class Translator:
         """`data.consents.0.given_at` -> the label of `given_at`."""
         names = [p for p in path.split(".") if p and not p.isdigit() and p not in ("data", "body", "query")]
         return self(f"field.{names[-1]}") if names else self("field.")
+
+    def what(self, text: str) -> tuple[str, bool]:
+        """An access-log row's `what` in words: (text, whether every part was known; if not, the
+        unknown parts stay as stored, in English)."""
+        parts = [p for p in (text or "").split(", ") if p]
+        known = [self.has(f"what.{p}") for p in parts]
+        return ", ".join(self(f"what.{p}") if k else p for p, k in zip(parts, known)), all(known)
 
     def reason(self, reason: Mapping[str, Any]) -> str:
         code = reason.get("code") or ""

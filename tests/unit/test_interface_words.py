@@ -327,3 +327,29 @@ def test_given_malformed_entries_when_checked_then_each_is_reported():
              "one_language": ("solo",), "placeholder_lost": ("tra {n} giorni", "in a few days"),
              "brace": ("{x", "{x")}
     assert sorted(bad_entries(words)) == ["blank", "brace", "empty", "one_language", "placeholder_lost"]
+
+
+# ---------------------------------------------------------------- what the access log says was read
+
+WHAT_LITERAL = re.compile(r"""what=["']([^"'{}]+)["']""")
+LIST_READS = ("youth list", "alerts", "my day")  # logged "<list>" or "<list> with names" (identity roles)
+
+
+def access_log_phrases(sources: Iterable[Path]) -> set[str]:
+    """The fixed `what` texts the code writes to the access log, and their "with names" forms."""
+    found = {m.group(1) for path in sources for m in WHAT_LITERAL.finditer(path.read_text())}
+    return found | {f"{read} with names" for read in LIST_READS} | {
+        f"referrals {box}{names}" for box in ("inbox", "sent") for names in ("", " with names")}
+
+
+def test_given_every_fixed_access_log_text_when_an_auditor_reads_it_then_it_is_in_words():
+    sources = [p for folder in ("services", "shared") for p in (ROOT / folder).rglob("*.py")]
+    phrases = access_log_phrases(sources)
+    assert {"youth timeline", "case notes", "audit replay: path"} <= phrases  # the scan finds them
+    assert missing(catalogue(), (f"what.{p}" for p in phrases)) == []
+
+
+def test_given_an_access_log_text_when_a_part_is_unknown_then_it_is_kept_as_stored():
+    t = Catalogue().translator("it")
+    assert t.what("youth timeline, case notes") == ("percorso del giovane, note sul caso", True)
+    assert t.what("account 1234 disabled") == ("account 1234 disabled", False)
