@@ -38,6 +38,14 @@ UNION
 # the same rule as a predicate on the youth row aliased `y`
 VISIBLE_SQL = f"{ALIVE_SQL} AND y.youth_id IN ({VISIBLE_IDS_SQL})"
 
+# the same rule again, correlated: for a handful of rows (one key worker's youths) probing each
+# youth's consents by index beats hashing every consent to the agency first
+VISIBLE_ROW_SQL = f"""{ALIVE_SQL} AND (
+ EXISTS (SELECT FROM views.consents c WHERE c.youth_id = y.youth_id AND c.recipient IN (%(agency)s, %(category)s)
+            AND {CONSENT_IN_FORCE_SQL})
+ OR EXISTS (SELECT FROM views.consent_overrides o WHERE o.youth_id = y.youth_id AND o.agency = %(agency)s
+               AND o.purpose IN ('case_management', 'sharing') AND o.at <= %(at)s AND %(at)s < o.expires_at))"""
+
 # An agency's caseload: the youths it is involved with (registered them, leads, was referred, or is
 # named in a consent) AND may see now; not everyone a category-wide consent would let it open.
 # Rows (youth_id, registered_at), written as (consent to the agency itself, which involves it by

@@ -18,7 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.roles import may
 from kit.vault import VaultKeys, decrypt_for
-from projections.access import CASELOAD_ROWS_SQL, VISIBLE_SQL, may_access_youth
+from projections.access import CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
 from shared import accounts
 from shared.accounts import Operator
 from kit.service import Platform
@@ -301,7 +301,8 @@ class CaseReads:
         args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
                                                  "key_worker": key_worker, "limit": limit, "offset": offset}
         with self.pool.connection() as conn, conn.transaction():
-            rows = conn.cursor(row_factory=dict_row).execute(DAY_SQL.format(visible=VISIBLE_SQL), args,
+            visible = VISIBLE_ROW_SQL if key_worker else VISIBLE_SQL  # one key worker's few youths: probed one by one
+            rows = conn.cursor(row_factory=dict_row).execute(DAY_SQL.format(visible=visible), args,
                                                              prepare=False).fetchall()
             self.add_names(conn, operator, rows)
             accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("my day", operator))
@@ -342,7 +343,8 @@ class CaseReads:
             rows = conn.cursor(row_factory=dict_row).execute(
                 f"SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)"
                 f" WHERE r.{column} = %(agency)s"
-                f" AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {VISIBLE_SQL}"
+                f" AND (%(status)s::text IS NULL OR r.status = %(status)s)"
+                f" AND {VISIBLE_ROW_SQL if status else VISIBLE_SQL}"  # those waiting are few: probed one by one
                 " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
             if names:
                 self.add_names(conn, operator, rows)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kit.db import ensure_schema
-from projections.access import CASELOAD_ROWS_SQL, VISIBLE_SQL, may_access_youth
+from projections.access import CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
 from projections.youth_directory import YouthDirectory
 
 pytestmark = pytest.mark.integration
@@ -64,8 +64,11 @@ def test_the_list_and_the_record_check_agree(conn, consents, overrides, merged, 
         {"agency": agency, "category": f"category:{AGENCIES[agency]}", "at": at})}
     for youth in involved:
         conn.execute("INSERT INTO views.youth_agencies VALUES (%s, %s, 'lead')", (youth, agency))
+    probed = {str(r[0]) for r in conn.execute(
+        f"SELECT youth_id FROM views.youths y WHERE {VISIBLE_ROW_SQL}",
+        {"agency": agency, "category": f"category:{AGENCIES[agency]}", "at": at})}
     opened = {y for y in YOUTHS if may_access_youth(conn, y, agency=agency, agency_category=AGENCIES[agency], at=at)}
-    assert listed == opened
+    assert listed == opened == probed
     # the caseload: involved (agency rows, or named in any consent) and may open now
     named = {youth for youth, _, recipient, *_ in consents if recipient == agency}
     caseload = {str(r[0]) for r in conn.execute(
