@@ -82,6 +82,7 @@ YOUTHS = Table("youths", (
     key=("youth_id",),
     indexes=("youths_agency ON views.youths (registering_agency, registered_at)",
              "youths_newest ON views.youths (registered_at DESC, youth_id)",
+             "youths_key_worker ON views.youths (key_worker)",  # "my day": one key worker's youths
              "youths_gone ON views.youths (youth_id)"
              " WHERE merged_into IS NOT NULL OR erased_at IS NOT NULL OR restricted_at IS NOT NULL"),
     as_text=frozenset({"goals"}))
@@ -334,11 +335,9 @@ def _contact(page: Page, d: dict, e: IntegrationEvent) -> None:
     row = page.get(YOUTHS, _id(d["youth_id"]))
     if d["outcome"] == "reached" and row is not None:
         at, last = _at(d["occurred_at"]), row["last_contact_at"]
-        if last is None or at > last:
+        if last is None or at > last:  # an older contact recorded late changes neither: still lost if lost
             _youth(page, d, last_contact_at=at, lost_contact=False,
                    next_contact_due=_next_contact_due(row, at, row["contact_every_days"]))
-        else:
-            _youth(page, d, lost_contact=False)
 
 
 def _next_contact_due(row: dict[str, Any], since: datetime, every_days: int | None) -> date | None:

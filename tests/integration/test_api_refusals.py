@@ -74,7 +74,7 @@ async def test_bad_parameters_get_a_documented_422_and_never_a_500(api, platform
         ("query.q", "string_pattern_mismatch")]
     assert documented(await api.get("/api/v1/youths", params={"key_worker": "\x00"}, headers=giulia)) == [
         ("query.key_worker", "string_pattern_mismatch")]
-    assert (await api.get("/", params={"q": "ab\x00cd"})).status_code == 422  # the web app's caseload too
+    assert (await api.get("/youths", params={"q": "ab\x00cd"})).status_code == 422  # the web app's caseload too
     anna = await bearer(api, "anna")
     assert documented(await api.get("/api/v1/audit/access", params={"youth_id": "not-a-uuid"}, headers=anna),
                       "not-a-uuid") == [("query.youth_id", "string_pattern_mismatch")]

@@ -183,6 +183,21 @@ def test_a_youth_without_a_cadence_has_no_contact_due_whatever_the_contacts(conn
     assert row["last_contact_at"] == day(3)
 
 
+def test_an_older_contact_recorded_late_leaves_a_lost_youth_lost_and_a_newer_one_clears_it(conn):
+    youth = Youth().registered()
+    lost = youth.add(ev.ContactLost(youth_id=youth.id, last_contact_at=day(1), days_without_contact=39,
+                                    lead_agency=MILANO, key_worker="giulia"), day(40))
+    apply(conn, *youth.events[:-1], youth.contact(day(1)), lost)
+    apply(conn, youth.contact(day(0, hour=15), at=day(41)))  # when: before the last contact; recorded late
+    assert lost_contact(conn, youth.id) is True
+    apply(conn, youth.contact(day(42)))
+    assert lost_contact(conn, youth.id) is False
+
+
+def lost_contact(conn: psycopg.Connection, youth_id: str) -> bool:
+    return conn.execute("SELECT lost_contact FROM views.youths WHERE youth_id = %s", (youth_id,)).fetchone()[0]
+
+
 # ---------------------------------------------------------------- the Project of Life
 
 def test_the_current_goals_with_their_status_after_an_agreement_an_update_and_a_revision(conn):
@@ -285,52 +300,6 @@ def test_the_timeline_says_when_each_thing_happened_and_is_read_in_that_order(co
     assert "timeline_youth_happened" in plan and "Sort" not in plan
 
 
-def test_every_intake_event_with_a_date_of_its_own_is_dated_by_it():
-    from projections.timeline import HAPPENED_AT, happened_at
-
-    # every date or instant an intake event carries either says when it happened (and the
-    # timeline takes it) or says something else, named here with why
-    not_when = {
-        (ev.YouthRegistered, "first_contact_at"),  # when the path began, not the registration
-        (ev.YouthAssessed, "neet_since"),  # since when the youth is NEET
-        (ev.ProjectOfLifeAgreed, "next_review_due"), (ev.ProjectReviewRecorded, "next_review_due"),  # ahead
-        (ev.ConsentOverridden, "expires_at"),  # ahead
-        (ev.ContactLost, "last_contact_at"),  # the contact before, not the alert
-        (ev.ErasureScheduled, "scheduled_for"),  # ahead
-    }
-    events = [m for m in vars(ev).values() if isinstance(m, type) and issubclass(m, ev.Event) and m is not ev.Event]
-    for model in events:
-        for name, schema in model.model_json_schema()["properties"].items():
-            if {"date", "date-time"} & {s.get("format") for s in [schema, *schema.get("anyOf", ())]}:
-                assert (model, name) in not_when or HAPPENED_AT.get(model.type_name, ((), ""))[0][:1] == (name,), (
-                    model.__name__, name)
-        nested = HAPPENED_AT.get(model.type_name)
-        if nested is not None:
-            assert nested[0][0] in model.model_fields, model.__name__
-    assert HAPPENED_AT[ev.ConsentRecorded.type_name][0] == ("consent", "given_at")
-
-    recorded = day(3)
-    youth = Youth()
-    for data, expected in (
-            (ev.ConsentWithdrawn(youth_id=youth.id, consent_id=str(uuid.uuid4()), withdrawn_at=day(1)), day(1)),
-            (ev.ConsentInvalidated(youth_id=youth.id, consent_id=str(uuid.uuid4()), reason="wrong form",
-                                   invalidated_at=day(2)), day(2)),
-            (ev.FollowUpRecorded(youth_id=youth.id, checkpoint_months=6, situation="employment",
-                                 recorded_on=day(2).date(), on_time=True), noon(day(2).date())),
-            (ev.OutreachContactRecorded(engagement_id=youth.id, agency=MILANO, handle_ciphertext="v1.x",
-                                        place_type="street", territory=ev.Territory(country="IT", municipality="Milano"),
-                                        channel="in_person", outcome="hooked", occurred_at=day(1, 18)), day(1, 18)),
-            (ev.ProcessingRestricted(youth_id=youth.id, restricted_at=day(2), by_agency=MILANO,
-                                     legal_reason="legal hold"), day(2)),
-            (ev.YouthAssessed(youth_id=youth.id, neet_status="neet", neet_since=date(2025, 1, 1),
-                              education_level="primary", family_context="alone", aspirations=[]), recorded)):
-        assert happened_at(youth.add(data, recorded)) == expected, data.type_name
-    # a date that cannot be read dates the event when it was recorded (never a failed page)
-    odd = youth.add(ev.ContactCadenceSet(youth_id=youth.id, every_days=7, lost_after_days=30), recorded)
-    odd.type, odd.data = ev.ContactLogged.type_name, {"youth_id": youth.id, "occurred_at": "yesterday"}
-    assert happened_at(odd) == recorded
-
-
 # ---------------------------------------------------------------- upgrading and rebuilding
 
 OLD_YOUTHS = """CREATE TABLE views.youths (youth_id uuid PRIMARY KEY, registering_agency text NOT NULL,
@@ -352,6 +321,10 @@ def test_views_an_older_version_created_get_the_new_columns_and_the_timeline_its
     youth = Youth().registered(at=day(0))
     youth.contact(day(1, 15), at=day(3))
     youth.reviewed(day(5).date(), at=day(6))
+    youth.closed(day(9).date(), at=day(10))
+    youth.add(ev.FollowUpRecorded(youth_id=youth.id, checkpoint_months=6, situation="employment",
+                                  recorded_on=day(12).date(), on_time=True), day(13))
+    youth.cadence(14, day(13))
     with psycopg.connect(database_url) as conn:
         conn.execute(OLD_YOUTHS)
         conn.execute(OLD_TIMELINE)
