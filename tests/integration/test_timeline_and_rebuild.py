@@ -51,6 +51,14 @@ async def stream_ready(js) -> bool:
         return False
 
 
+async def views_consumer_ready(js) -> bool:
+    try:
+        await js.consumer_info(STREAM, consumer_name("views", "intake"))
+        return True
+    except Exception:
+        return False
+
+
 async def send(js, messages: list[CloudEvent], sent: list[str]) -> dict[str, dict]:
     """Publish ingest messages and wait for their receipts (all accepted); `sent` keeps every id so far."""
     for message in messages:
@@ -289,7 +297,7 @@ async def test_a_message_the_live_service_dead_lettered_is_skipped_by_the_rebuil
     registered, assessed = (example(t).model_copy(update={"id": str(uuid.uuid4())})
                             for t in (ev.YouthRegistered.type_name, ev.YouthAssessed.type_name))
     async with running(*services(platform.settings, "views")):
-        await eventually(lambda: stream_ready(js))
+        await eventually(lambda: views_consumer_ready(js))  # the stream it publishes on, and the live consumer
         await js.publish("kit.events.intake.youth_registered.v1", registered.to_json_bytes(), stream=STREAM)
         await js.publish("kit.events.intake.youth_registered.v1", b'{"specversion": "1.0"}', stream=STREAM)
         await js.publish("kit.events.intake.youth_assessed.v1", assessed.to_json_bytes(), stream=STREAM)
@@ -335,7 +343,7 @@ async def test_a_worker_that_dies_stops_the_rebuild_with_the_reason_instead_of_h
     js = nc.jetstream()
     registered = example(ev.YouthRegistered.type_name).model_copy(update={"id": str(uuid.uuid4())})
     async with running(*services(platform.settings, "views")):
-        await eventually(lambda: stream_ready(js))
+        await eventually(lambda: views_consumer_ready(js))  # the stream it publishes on, and the live consumer
         await js.publish("kit.events.intake.youth_registered.v1", registered.to_json_bytes(), stream=STREAM)
     with pytest.raises(RebuildError, match="dies_on_its_first_page worker ended early"):
         await asyncio.wait_for(asyncio.to_thread(rebuild, platform.database_url, platform.nats_url,
