@@ -105,6 +105,12 @@ SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_
  LIMIT %(limit)s OFFSET %(offset)s
 """
 # a youth's name for a list, where the caller may see the youth now (identity roles only)
+# an agency's referrals, received ({column} = to_agency) or sent, for youths it may still see
+REFERRALS_SQL = """
+SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)
+ WHERE r.{column} = %(agency)s AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {visible}
+ ORDER BY r.updated_at DESC LIMIT 500
+"""
 # (rows the caller's transaction has just read under the visibility rule: not checked again)
 NAMES_SQL = """
 SELECT v.youth_id::text, v.ciphertext FROM views.vault v WHERE v.person_id = v.youth_id AND v.youth_id = ANY(%(ids)s::uuid[])
@@ -296,18 +302,23 @@ class CaseReads:
         return [jsonable(r) for r in rows]
 
     def day(self, operator: Operator, *, key_worker: str | None, limit: int = 50, offset: int = 0
-            ) -> tuple[list[dict[str, Any]], int]:
-        """The youths one key worker follows (None: the whole agency's), most urgent first, and how many."""
+            ) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
+        """The youths one key worker follows (None: the whole agency's), most urgent first, how many
+        there are, and the referrals waiting for the agency's answer: one transaction, one
+        access-log row."""
         args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
-                                                 "key_worker": key_worker, "limit": limit, "offset": offset}
+                                                 "key_worker": key_worker, "limit": limit, "offset": offset,
+                                                 "status": "requested"}
+        visible = VISIBLE_ROW_SQL if key_worker else VISIBLE_SQL  # one key worker's few youths: probed one by one
         with self.pool.connection() as conn, conn.transaction():
-            visible = VISIBLE_ROW_SQL if key_worker else VISIBLE_SQL  # one key worker's few youths: probed one by one
-            rows = conn.cursor(row_factory=dict_row).execute(DAY_SQL.format(visible=visible), args,
-                                                             prepare=False).fetchall()
+            cur = conn.cursor(row_factory=dict_row)
+            rows = cur.execute(DAY_SQL.format(visible=visible), args, prepare=False).fetchall()
+            waiting = cur.execute(REFERRALS_SQL.format(column="to_agency", visible=VISIBLE_ROW_SQL), args).fetchall()
             self.add_names(conn, operator, rows)
-            accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("my day", operator))
+            accounts.log_access(conn, operator, purpose="case_management",
+                                what=self._list_read("my day", operator) + ", referrals inbox")
         total = rows[0]["total"] if rows else 0
-        return [jsonable(r) for r in rows], total
+        return [jsonable(r) for r in rows], total, [jsonable(r) for r in waiting]
 
     def add_names(self, conn: psycopg.Connection, operator: Operator, rows: list[dict[str, Any]]) -> None:
         """Sets `name` on each row ("Given Family" from the vault, or None), for roles that may read
@@ -340,12 +351,9 @@ class CaseReads:
         column = "to_agency" if direction == "inbox" else "from_agency"
         args = self.visibility_args(operator) | {"status": status}
         with self.pool.connection() as conn, conn.transaction():
-            rows = conn.cursor(row_factory=dict_row).execute(
-                f"SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)"
-                f" WHERE r.{column} = %(agency)s"
-                f" AND (%(status)s::text IS NULL OR r.status = %(status)s)"
-                f" AND {VISIBLE_ROW_SQL if status else VISIBLE_SQL}"  # those waiting are few: probed one by one
-                " ORDER BY r.updated_at DESC LIMIT 500", args).fetchall()
+            rows = conn.cursor(row_factory=dict_row).execute(REFERRALS_SQL.format(
+                column=column, visible=VISIBLE_ROW_SQL if status else VISIBLE_SQL),  # those waiting are few: probed
+                args).fetchall()
             if names:
                 self.add_names(conn, operator, rows)
             accounts.log_access(conn, operator, purpose="case_management",

@@ -11,7 +11,7 @@ must come from the app's own pages (Origin check). A service's pages add their t
 import asyncio
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode, urlparse
 
 from fastapi import HTTPException, Query, Request
@@ -79,20 +79,33 @@ def reads(request: Request) -> Any:
     return state(request).extras["reads"]
 
 
+USERNAMES: dict[str, str] = {}  # operator id -> username (never changes); the token does not carry it
+USERNAMES_KEPT = 10_000
+
+
 def operator_of(request: Request) -> Operator | None:
-    """The signed-in operator, with their username, if the session's account is still as it signed in."""
-    operator = tokens.verify(token, state(request).secret) if (token := request.cookies.get(SESSION)) else None
-    if operator is None:
-        return None
+    """The signed-in operator, with their username. Whether the account is still as it signed in
+    is checked by every read (in the transaction of its access-log row), every command and the
+    settings; the username is read once per process (it never changes)."""
     cached = getattr(request.state, "operator", None)
     if cached is not None:
         return cached
-    try:
-        with state(request).pool.connection() as conn:
-            request.state.operator = accounts.require_active(conn, operator)
-    except accounts.AccountInactive:
+    operator = tokens.verify(token, state(request).secret) if (token := request.cookies.get(SESSION)) else None
+    if operator is None:
         return None
-    return request.state.operator
+    if operator.id in USERNAMES:
+        operator = replace(operator, username=USERNAMES[operator.id])
+    else:
+        try:
+            with state(request).pool.connection() as conn:
+                operator = accounts.require_active(conn, operator)
+        except accounts.AccountInactive:
+            return None
+        if len(USERNAMES) >= USERNAMES_KEPT:
+            USERNAMES.clear()
+        USERNAMES[operator.id] = operator.username
+    request.state.operator = operator
+    return operator
 
 
 def signed_in(request: Request) -> Operator:

@@ -20,8 +20,7 @@ def my_day(request: Request, scope: Literal["mine", "agency"] = "mine", number: 
         return RedirectResponse(f"/audit?lang={lang_of(request)}", status_code=303)
     if not may(operator.role, "case.read"):
         return refused(request, 403)
-    rows, total = reads(request).day(operator, key_worker=operator.username if scope == "mine" else None,
-                                     limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
-    waiting = reads(request).referrals(operator, "inbox", "requested")
+    rows, total, waiting = reads(request).day(operator, key_worker=operator.username if scope == "mine" else None,
+                                              limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     return page(request, "my_day.html", operator=operator, youths=rows, scope=scope, waiting=waiting,
                 paging=Paging(number, PAGE_SIZE, total))
