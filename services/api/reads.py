@@ -88,7 +88,7 @@ WITH followed AS (
          (SELECT min(f.due_on) FROM views.follow_ups f WHERE f.youth_id = y.youth_id AND f.recorded_on IS NULL)
            AS follow_up_due
     FROM views.youths y
-   WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {MINE} AND {{visible}}
+   WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {{mine}} AND {{visible}}
 ), ranked AS (
   SELECT f.*,
          (f.closed_on IS NULL AND f.lost_contact) AS is_lost,
@@ -105,6 +105,23 @@ SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_
  LIMIT %(limit)s OFFSET %(offset)s
 """
 # a youth's name for a list, where the caller may see the youth now (identity roles only)
+# a youth's record in one statement: the row, and its agencies, consents, follow-ups and referrals
+# as JSON lists (ids and times as text, as the API sends them)
+RECORD_SQL = """
+SELECT y.*,
+  (SELECT coalesce(json_agg(DISTINCT a.agency ORDER BY a.agency), '[]') FROM views.youth_agencies a
+    WHERE a.youth_id = y.youth_id) AS agencies,
+  (SELECT coalesce(json_agg(c ORDER BY c.given_at), '[]') FROM (
+     SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at, withdrawn_at,
+            invalidated_at, recorded_by FROM views.consents WHERE youth_id = y.youth_id) c) AS consents,
+  (SELECT coalesce(json_agg(f ORDER BY f.checkpoint_months), '[]') FROM (
+     SELECT checkpoint_months, due_on, recorded_on, situation FROM views.follow_ups WHERE youth_id = y.youth_id) f)
+    AS follow_ups,
+  (SELECT coalesce(json_agg(r ORDER BY r.requested_at), '[]') FROM (
+     SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at
+       FROM views.referrals WHERE youth_id = y.youth_id) r) AS referrals
+  FROM views.youths y WHERE y.youth_id = %(youth)s::uuid
+"""
 # an agency's referrals, received ({column} = to_agency) or sent, for youths it may still see
 REFERRALS_SQL = """
 SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)
@@ -245,26 +262,16 @@ class CaseReads:
             accounts.require_active(conn, operator)
             self._require_visible(conn, operator, youth_id)
             record = self._record(conn, operator, youth_id)
-            timeline, notes = self._timeline(conn, operator, youth_id, "happened"), self._notes(conn, youth_id)
+            timeline, notes = self._timeline(conn, operator, youth_id, "happened", names=False), self._notes(conn, youth_id, names=False)
+            names = accounts.usernames(conn, [e["actor"] for e in (*timeline, *notes)])
+            for entry in (*timeline, *notes):
+                entry["actor_name"] = names.get(entry["actor"])
             accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
                                 what=f"{what_of(record)}, youth timeline, case notes")
         return record, timeline, notes
 
     def _record(self, conn: psycopg.Connection, operator: Operator, youth_id: str) -> dict[str, Any]:
-        cur = conn.cursor(row_factory=dict_row)
-        record = dict(cur.execute("SELECT * FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone())
-        record["agencies"] = [r["agency"] for r in cur.execute(
-            "SELECT DISTINCT agency FROM views.youth_agencies WHERE youth_id = %s::uuid ORDER BY agency", (youth_id,))]
-        record["consents"] = [jsonable(r) for r in cur.execute(
-            "SELECT consent_id, purpose, recipient, legal_basis, given_by, notice_version, given_at, expires_at,"
-            " withdrawn_at, invalidated_at, recorded_by FROM views.consents WHERE youth_id = %s::uuid"
-            " ORDER BY given_at", (youth_id,))]
-        record["follow_ups"] = [jsonable(r) for r in cur.execute(
-            "SELECT checkpoint_months, due_on, recorded_on, situation FROM views.follow_ups"
-            " WHERE youth_id = %s::uuid ORDER BY checkpoint_months", (youth_id,))]
-        record["referrals"] = [jsonable(r) for r in cur.execute(
-            "SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at"
-            " FROM views.referrals WHERE youth_id = %s::uuid ORDER BY requested_at", (youth_id,))]
+        record = dict(conn.cursor(row_factory=dict_row).execute(RECORD_SQL, {"youth": youth_id}).fetchone())
         withheld = []
         if not may(operator.role, "special_category.read"):
             record["vulnerabilities"] = None
@@ -275,21 +282,22 @@ class CaseReads:
         record["withheld"] = withheld
         return record
 
-    def _timeline(self, conn: psycopg.Connection, operator: Operator, youth_id: str, order: str) -> list[dict[str, Any]]:
+    def _timeline(self, conn: psycopg.Connection, operator: Operator, youth_id: str, order: str,
+                  names: bool = True) -> list[dict[str, Any]]:
         rows = conn.cursor(row_factory=dict_row).execute(
             "SELECT event_id, at, happened_at, type, agency, actor, role, classification, data FROM views.timeline"
             f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
             (youth_id,)).fetchall()
-        names = accounts.usernames(conn, [r["actor"] for r in rows])
+        usernames = accounts.usernames(conn, [r["actor"] for r in rows]) if names else {}
         special = may(operator.role, "special_category.read")
-        return [jsonable(r) | {"actor_name": names.get(r["actor"])}
+        return [jsonable(r) | {"actor_name": usernames.get(r["actor"])}
                 | ({} if special or r["classification"] != "special-category" else {"data": {}, "withheld": True})
                 for r in rows]
 
-    def _notes(self, conn: psycopg.Connection, youth_id: str) -> list[dict[str, Any]]:
+    def _notes(self, conn: psycopg.Connection, youth_id: str, names: bool = True) -> list[dict[str, Any]]:
         found = notes_of(conn, self.vault_keys, youth_id) if self.vault_keys is not None else []
-        names = accounts.usernames(conn, [n["actor"] for n in found])
-        return [jsonable(dict(n)) | {"actor_name": names.get(n["actor"])} for n in found]
+        usernames = accounts.usernames(conn, [n["actor"] for n in found]) if names else {}
+        return [jsonable(dict(n)) | {"actor_name": usernames.get(n["actor"])} for n in found]
 
     def alerts(self, operator: Operator, *, key_worker: str | None = None) -> list[dict[str, Any]]:
         """The agency's alerts (or those of one key worker's youths), oldest first."""
@@ -312,7 +320,8 @@ class CaseReads:
         visible = VISIBLE_ROW_SQL if key_worker else VISIBLE_SQL  # one key worker's few youths: probed one by one
         with self.pool.connection() as conn, conn.transaction():
             cur = conn.cursor(row_factory=dict_row)
-            rows = cur.execute(DAY_SQL.format(visible=visible), args, prepare=False).fetchall()
+            mine = "y.key_worker = %(key_worker)s" if key_worker else "TRUE"  # in the text: a plan for each
+            rows = cur.execute(DAY_SQL.format(visible=visible, mine=mine), args).fetchall()
             waiting = cur.execute(REFERRALS_SQL.format(column="to_agency", visible=VISIBLE_ROW_SQL), args).fetchall()
             self.add_names(conn, operator, rows)
             accounts.log_access(conn, operator, purpose="case_management",

@@ -194,7 +194,7 @@ def form_errors(error: ValidationError) -> list[dict[str, str]]:
     return [r.model_dump() for r in reasons_from(error)]
 
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # rows of a list page: one screen or two, and a page that renders fast
 
 
 @dataclass(frozen=True)
