@@ -723,7 +723,7 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
             # the caseload searched by part of a case reference, a youth's page
             pages = {
                 "landing": lambda i, agency: ["/"],
-                "caseload_search": lambda i, agency: [f"/youths?q={agency[:5]}-202{5 + n % 2}-00{n % 10}" for n in range(20)],
+                "caseload_search": lambda i, agency: [f"/youths?q={agency[:8]}-202{5 + n % 2}-00{n % 10}" for n in range(20)],
                 "youth_page": lambda i, agency: [f"/youths/{y}" for y in visible[agency]],
             }
             web = {name: run_clients(port, [Client(tokens[i % len(tokens)], paths(i, users[i % len(tokens)].agency),
