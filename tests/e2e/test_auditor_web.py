@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from shared.web.session import PAGE_SIZE
 from shared.access_log import COLUMNS
 from tests.e2e.test_audit_trail import register
 from tests.e2e.test_intake_journey import MILANO, Operator
@@ -133,13 +134,13 @@ def test_an_auditor_replays_a_path_and_downloads_the_proofs_from_the_web_app(tmp
         assert offline.returncode == 0, offline.stdout + offline.stderr
 
         # the access log: filters, pages, CSV
-        for _ in range(55):  # enough of anna's reads for a second page
+        for _ in range(PAGE_SIZE + 5):  # enough of anna's reads for a second page
             assert anna_api.get("/api/v1/audit/checkpoints/latest").status_code == 200
         mine = anna.get(f"/audit/access?operator=anna&purpose=audit&agency={MILANO}")
-        assert mine.status_code == 200 and re.search(r"1–50 di \d+", mine.text), mine.text
+        assert mine.status_code == 200 and re.search(rf"1–{PAGE_SIZE} di \d+", mine.text), mine.text
         assert "Successivi" in mine.text and "page=2" in mine.text and "giulia" not in mine.text
         second = anna.get("/audit/access?operator=anna&purpose=audit&page=2")
-        assert re.search(r"51–\d+ di \d+", second.text) and "Precedenti" in second.text
+        assert re.search(rf"{PAGE_SIZE + 1}–\d+ di \d+", second.text) and "Precedenti" in second.text
         pages += [mine.text, second.text]
         who_read = anna.get(f"/audit/access?youth={youth}&purpose=case_management")
         assert "giulia" in who_read.text and "gestione del caso" in who_read.text and "anna" not in who_read.text.split(

@@ -7,6 +7,7 @@ import contextlib
 import json
 
 import nats
+from nats.js.errors import NotFoundError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kit.config import Settings
@@ -53,8 +54,15 @@ async def publish_ingest(js, agency: str, payload: bytes, subject: str | None = 
 async def receipts(js, agency: str, expected: int, timeout: float = 15.0, until=None) -> list[dict]:
     """Read receipts for an agency from the start of the receipts stream (as an offline partner would),
     until `expected` are read, `until(found)` holds, or the timeout."""
-    sub = await js.subscribe(receipt_subject(agency), ordered_consumer=True,
-                             config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+    for _ in range(int(timeout * 10)):  # the receipts stream may be created a moment after the ingest stream
+        try:
+            sub = await js.subscribe(receipt_subject(agency), ordered_consumer=True,
+                                     config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL))
+            break
+        except NotFoundError:
+            await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"no stream holds {receipt_subject(agency)} after {timeout} s")
     found = []
     try:
         deadline = asyncio.get_running_loop().time() + timeout
