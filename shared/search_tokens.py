@@ -104,25 +104,32 @@ def query_tokens(key: bytes, text: str) -> list[bytes]:
     return list(dict.fromkeys(_token(key, word) for word in query_words(text)))
 
 
-def search_filter(pseudonym_key: bytes, text: str, *, identity_allowed: bool) -> tuple[str, dict[str, Any]]:
-    """An SQL condition on the youth `y` (a row of `views.youths`) and its parameters (named, for
-    `%(name)s` placeholders): the youth's name (only if `identity_allowed`: roles with
-    `identity.read`) or their nickname holds every word of `text` as the start of one of its
-    words, case and accents aside. All the words must be found in the same kind (all in the
-    name, or all in the nickname). A text without words matches nothing (`FALSE`).
-
-    The parameters' names start with `search_`; the fragment has no literal `%`."""
+def search_owners(pseudonym_key: bytes, text: str, *, identity_allowed: bool) -> tuple[str, dict[str, Any]]:
+    """A SELECT of the owners (youths or engagements) whose name (only if `identity_allowed`: roles
+    with `identity.read`) or nickname holds every word of `text` as the start of one of its words,
+    case and accents aside, and its parameters (named, for `%(name)s` placeholders). All the words
+    must be found in the same kind (all in the name, or all in the nickname). A text without words
+    finds nobody. The parameters' names start with `search_`; the SELECT has no literal `%`."""
     kinds: tuple[Kind, ...] = ("name", "nickname") if identity_allowed else ("nickname",)
     if not query_words(text):
-        return "FALSE", {}
+        return "SELECT NULL::uuid WHERE FALSE", {}
     params: dict[str, Any] = {}
-    conditions = []
+    selects = []
     for kind in kinds:
         tokens = query_tokens(search_key(pseudonym_key, kind), text)
         params[f"search_{kind}_tokens"] = tokens
         params["search_words"] = len(tokens)
-        conditions.append(
-            f"y.youth_id IN (SELECT t.owner FROM {TABLE} t WHERE t.kind = '{kind}'"
+        selects.append(
+            f"SELECT t.owner FROM {TABLE} t WHERE t.kind = '{kind}'"
             f" AND t.token = ANY(%(search_{kind}_tokens)s::bytea[]) GROUP BY t.owner"
-            f" HAVING count(*) = %(search_words)s)")
-    return "(" + " OR ".join(conditions) + ")", params
+            f" HAVING count(*) = %(search_words)s")
+    return " UNION ".join(selects), params
+
+
+def search_filter(pseudonym_key: bytes, text: str, *, identity_allowed: bool) -> tuple[str, dict[str, Any]]:
+    """The same as an SQL condition on the youth `y` (a row of `views.youths`): `FALSE` for a
+    text without words."""
+    if not query_words(text):
+        return "FALSE", {}
+    owners, params = search_owners(pseudonym_key, text, identity_allowed=identity_allowed)
+    return f"(y.youth_id IN ({owners}))", params
