@@ -26,13 +26,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from events import intake as ev
+from shared.agencies import zone_of
 from projections.integration_event import IntegrationEvent, UnreadableEvent, uuid_text
 
 
@@ -156,13 +156,9 @@ def _day(value: Any) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
-ZONES = {"IT": ZoneInfo("Europe/Rome"), "CH": ZoneInfo("Europe/Zurich")}  # the day an operator there calls it
-DEFAULT_ZONE = ZONES["IT"]
-
-
 def _local_day(at: datetime, row: dict[str, Any]) -> date:
     """The calendar day of an instant where the youth lives (23:30 UTC is already tomorrow in Rome)."""
-    return at.astimezone(ZONES.get(row["country"], DEFAULT_ZONE)).date()
+    return at.astimezone(zone_of(row["country"])).date()
 
 
 class RowCache:

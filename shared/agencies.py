@@ -11,8 +11,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from shared.consent import ConsentRules
+
+# the time zone an agency's operators live by (their "today", a contact's hour), by country
+ZONES = {"IT": ZoneInfo("Europe/Rome"), "CH": ZoneInfo("Europe/Zurich")}
+
+
+def zone_of(country: str | None) -> ZoneInfo:
+    return ZONES.get(country or "", ZONES["IT"])
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[1] / "deploy" / "policy.toml"
 

@@ -46,33 +46,32 @@ CASELOAD_COLUMNS = ("youth_id", "registering_agency", "partner_case_ref", "birth
 CASELOAD_SELECT = ", ".join(f"y.{column}" for column in CASELOAD_COLUMNS)
 
 
-# one row per alert of the caller's agency, for youths it may see now (%(key_worker)s: only theirs)
-MINE = "(%(key_worker)s::text IS NULL OR y.key_worker = %(key_worker)s)"
-ALERTS_SQL = f"""
+# one row per alert of the caller's agency, for youths it may see now
+ALERTS_SQL = """
 SELECT 'lost_contact' AS kind, y.youth_id, y.key_worker, y.partner_case_ref, y.last_contact_at AS since FROM views.youths y
  WHERE y.lost_contact AND y.closed_on IS NULL AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s
-   AND {MINE} AND {{visible}}
+   AND {visible}
 UNION ALL
 SELECT 'review_overdue', y.youth_id, y.key_worker, y.partner_case_ref, y.next_review_due::timestamptz FROM views.youths y
- WHERE y.next_review_due < %(today)s AND y.closed_on IS NULL AND y.lead_agency = %(agency)s AND {MINE} AND {{visible}}
+ WHERE y.next_review_due < %(today)s AND y.closed_on IS NULL AND y.lead_agency = %(agency)s AND {visible}
 UNION ALL
 SELECT 'follow_up_due', y.youth_id, y.key_worker, y.partner_case_ref, f.due_on::timestamptz
   FROM views.follow_ups f JOIN views.youths y USING (youth_id)
  WHERE f.recorded_on IS NULL AND f.due_on <= %(today)s AND coalesce(y.lead_agency, y.registering_agency) = %(agency)s
-   AND {MINE} AND {{visible}}
+   AND {visible}
 UNION ALL
 SELECT 'contact_due', y.youth_id, y.key_worker, y.partner_case_ref, y.next_contact_due::timestamptz FROM views.youths y
  WHERE y.next_contact_due <= %(today)s AND NOT y.lost_contact AND y.closed_on IS NULL AND y.lead_agency = %(agency)s
-   AND {MINE} AND {{visible}}
+   AND {visible}
 UNION ALL
 SELECT 'referral_unanswered', y.youth_id, y.key_worker, y.partner_case_ref, r.requested_at
   FROM views.referrals r JOIN views.youths y USING (youth_id)
  WHERE r.status = 'requested' AND r.to_agency = %(agency)s AND r.requested_at < now() - make_interval(days => %(answer_days)s)
-   AND %(key_worker)s::text IS NULL AND {{visible}}
+   AND {visible}
 UNION ALL
 SELECT 'erasure_scheduled', y.youth_id, y.key_worker, y.partner_case_ref, y.erasure_scheduled_for::timestamptz
   FROM views.youths y
- WHERE y.erasure_scheduled_for IS NOT NULL AND %(key_worker)s::text IS NULL
+ WHERE y.erasure_scheduled_for IS NOT NULL
    AND y.youth_id IN (SELECT a.youth_id FROM views.youth_agencies a WHERE a.agency = %(agency)s)
 ORDER BY since
 """
@@ -83,14 +82,14 @@ ORDER BY since
 # "My day": the youths an operator follows (or the whole agency's), most urgent first: lost
 # contact, an overdue review, a follow-up due, a contact due by the agreed cadence; then the rest
 # of the open cases. A closed case shows while one of its follow-ups is due.
-DAY_SQL = f"""
+DAY_SQL = """
 WITH followed AS (
   SELECT y.youth_id, y.partner_case_ref, y.key_worker, y.lead_agency, y.last_contact_at, y.next_review_due,
          y.next_contact_due, y.lost_contact, y.closed_on, y.registered_at,
          (SELECT min(f.due_on) FROM views.follow_ups f WHERE f.youth_id = y.youth_id AND f.recorded_on IS NULL)
            AS follow_up_due
     FROM views.youths y
-   WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {{mine}} AND {{visible}}
+   WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {mine} AND {visible}
 ), ranked AS (
   SELECT f.*,
          (f.closed_on IS NULL AND f.lost_contact) AS is_lost,
@@ -258,13 +257,6 @@ class CaseReads:
             self._require_visible(conn, operator, youth_id)
             return self._timeline(conn, operator, youth_id, order)
 
-    def notes(self, operator: Operator, youth_id: str) -> list[dict[str, Any]]:
-        """The case notes, newest first, opened with the youth's key (the read is logged)."""
-        with self.pool.connection() as conn, conn.transaction():
-            accounts.log_access(conn, operator, purpose="case_management", what="case notes", youth_id=youth_id)
-            self._require_visible(conn, operator, youth_id)
-            return self._notes(conn, youth_id)
-
     def youth_page(self, operator: Operator, youth_id: str) -> tuple[dict[str, Any], list[dict[str, Any]],
                                                                        list[dict[str, Any]]]:
         """(record, timeline, notes) as the youth's web page shows them: one transaction, one
@@ -310,10 +302,10 @@ class CaseReads:
         usernames = accounts.usernames(conn, [n["actor"] for n in found]) if names else {}
         return [jsonable(dict(n)) | {"actor_name": usernames.get(n["actor"])} for n in found]
 
-    def alerts(self, operator: Operator, *, key_worker: str | None = None) -> list[dict[str, Any]]:
-        """The agency's alerts (or those of one key worker's youths), oldest first."""
+    def alerts(self, operator: Operator) -> list[dict[str, Any]]:
+        """The agency's alerts, oldest first."""
         args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
-                                                 "answer_days": REFERRAL_ANSWER_DAYS, "key_worker": key_worker}
+                                                 "answer_days": REFERRAL_ANSWER_DAYS}
         with self.pool.connection() as conn, conn.transaction():
             rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
             self.add_names(conn, operator, [r for r in rows if r["kind"] != "erasure_scheduled"])

@@ -6,12 +6,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-ZONES = {"IT": "Europe/Rome", "CH": "Europe/Zurich"}
-DEFAULT_ZONE = "Europe/Rome"
+from shared.agencies import zone_of  # noqa: F401 (the pages' zone, from here)
 
-
-def zone_of(country: str | None) -> ZoneInfo:
-    return ZoneInfo(ZONES.get(country or "", DEFAULT_ZONE))
 
 
 def _parse(value: object) -> date | datetime | None:

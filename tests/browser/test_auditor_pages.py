@@ -4,15 +4,13 @@ bundle and look through the access log; axe finds no violation on any of these p
 (1366 px) and phone (390 px) widths."""
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.test_operator_journeys import PASSWORD, browser  # noqa: F401 (the fixture)
+from tests.browser.test_operator_journeys import PASSWORD, WIDTHS, browser, no_violations  # noqa: F401 (the fixture)
 from tests.e2e.test_auditor_web import seed_path
 from tests.e2e.test_intake_journey import MILANO
 from tests.e2e.test_thin_path import add_users, platform_env, start_platform, stop_platform, wait_healthy
 
 pytestmark = pytest.mark.browser
-WIDTHS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +25,6 @@ def platform(tmp_path_factory):
         yield {"base": base, "youth": seed_path(base, nats_at)}
     finally:
         stop_platform(proc, data_dir)
-
-
-def no_violations(page, where: str) -> None:
-    """axe on the page as it is, at each width (the page is laid out again at each)."""
-    for name, size in WIDTHS.items():
-        page.set_viewport_size(size)
-        results = Axe().run(page)
-        assert results.violations_count == 0, f"{where} at {name} width:\n{results.generate_report()}"
-    page.set_viewport_size(WIDTHS["desktop"])
 
 
 def test_an_auditor_replays_a_path_in_the_browser_and_axe_finds_nothing(platform, browser):  # noqa: F811

@@ -5,7 +5,6 @@ untranslated key), and nothing scrolls sideways."""
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
