@@ -437,7 +437,8 @@ def parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="the tamper-evident audit log").add_subparsers(dest="action", required=True)
     verify = audit.add_parser("verify", help="re-derive the whole log (or one youth's path) and check every checkpoint")
     verify.add_argument("--youth", help="check one youth's entries against the latest checkpoint")
-    verify.add_argument("--public-key", help="the log's public key (default: this installation's)")
+    verify.add_argument("--public-key", help="the log's public key, written --public-key=KEY "
+                        "(a key may begin with '-'); default: this installation's")
     verify.add_argument("--log-only", action="store_true",
                         help="skip the check against the sources (the integration streams and the access log)")
     verify.set_defaults(func=cmd_audit_verify)
@@ -454,7 +455,8 @@ def parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_audit_export)
     offline = audit.add_parser("verify-bundle", help="check a bundle offline with only the public key")
     offline.add_argument("bundle")
-    offline.add_argument("--public-key", required=True)
+    offline.add_argument("--public-key", required=True,
+                         help="the log's public key, written --public-key=KEY (a key may begin with '-')")
     offline.set_defaults(func=cmd_audit_verify_bundle)
     access = audit.add_parser("access", help="access-log queries: who read a youth, what an operator read")
     access.add_argument("--youth")

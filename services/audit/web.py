@@ -212,7 +212,7 @@ def readable(t: Translator, value: Any, agency: Callable[[str], str], tz: ZoneIn
 @router.get("/audit/youths/{youth_id}/bundle")
 def youth_bundle(request: Request, youth_id: str) -> Response:
     """The signed bundle as a file: each entry with its inclusion proof against the latest
-    checkpoint; `kit audit verify-bundle FILE --public-key KEY` checks it offline."""
+    checkpoint; `kit audit verify-bundle FILE --public-key=KEY` checks it offline."""
     operator, refusal = auditor(request, youth_id)
     if refusal:
         return refusal

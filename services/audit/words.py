@@ -33,8 +33,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
                      "The log's public key is not configured: it cannot be verified."),
     "audit.public_key": ("Chiave pubblica del registro", "The log's public key"),
     "audit.public_key_help": ("Serve per verificare offline un fascicolo scaricato: "
-                              "kit audit verify-bundle FILE --public-key CHIAVE",
-                              "It verifies a downloaded bundle offline: kit audit verify-bundle FILE --public-key KEY"),
+                              "kit audit verify-bundle FILE --public-key=CHIAVE",
+                              "It verifies a downloaded bundle offline: kit audit verify-bundle FILE --public-key=KEY"),
     "audit.open_path": ("Apri il percorso di un giovane", "Open a youth's path"),
     "audit.youth_id": ("Identificativo del giovane (pseudonimo)", "The youth's identifier (pseudonym)"),
     "audit.youth_id_help": ("Le 36 cifre e lettere del codice, ad esempio dal registro degli accessi.",

@@ -81,12 +81,12 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         path.write_text(json.dumps(bundle))
         audit_key = old["public_key"]
         offline = subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", "verify-bundle", str(path),
-                                  "--public-key", audit_key], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
+                                  f"--public-key={audit_key}"], capture_output=True, text=True, env={"PATH": os.environ["PATH"]})
         assert offline.returncode == 0, offline.stdout + offline.stderr
         bundle["entries"][0]["seq"] += 1
         path.write_text(json.dumps(bundle))
-        assert subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", "verify-bundle", str(path), "--public-key",
-                               audit_key], capture_output=True, text=True).returncode == 1
+        assert subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", "verify-bundle", str(path),
+                               f"--public-key={audit_key}"], capture_output=True, text=True).returncode == 1
 
         # only auditors: every audit endpoint refuses a key worker
         audit_paths = [p for p in httpx.get(f"{base}/openapi.json").json()["paths"] if p.startswith("/api/v1/audit")]

@@ -130,7 +130,7 @@ def test_an_auditor_replays_a_path_and_downloads_the_proofs_from_the_web_app(tmp
         log_key = anna_api.get("/api/v1/audit/checkpoints/latest").json()["public_key"]
         assert log_key in home.text
         offline = subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", "verify-bundle", str(file),
-                                  "--public-key", log_key], capture_output=True, text=True, timeout=60)
+                                  f"--public-key={log_key}"], capture_output=True, text=True, timeout=60)
         assert offline.returncode == 0, offline.stdout + offline.stderr
 
         # the access log: filters, pages, CSV
