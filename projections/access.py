@@ -67,6 +67,12 @@ SELECT y.youth_id, y.registered_at FROM views.youths y
                       UNION SELECT c.youth_id FROM views.consents c WHERE c.recipient = %(agency)s)
 """
 
+# The same caseload as a probe of one youth row `y`: for a search that found a few youths by index,
+# checked one by one instead of computing the agency's whole caseload. A test holds it equal.
+INVOLVED_ROW_SQL = """(EXISTS (SELECT FROM views.youth_agencies a WHERE a.youth_id = y.youth_id AND a.agency = %(agency)s)
+ OR EXISTS (SELECT FROM views.consents c WHERE c.youth_id = y.youth_id AND c.recipient = %(agency)s))"""
+CASELOAD_ROW_SQL = f"{VISIBLE_ROW_SQL} AND {INVOLVED_ROW_SQL}"
+
 
 def consent_state(conn: psycopg.Connection, youth_id: str) -> ConsentState:
     cur = conn.cursor(row_factory=dict_row)

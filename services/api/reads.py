@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from shared.roles import may
 from kit.vault import VaultKeys, decrypt_for
-from projections.access import CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
+from projections.access import CASELOAD_ROW_SQL, CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
 from shared import accounts
 from shared.accounts import Operator
 from kit.service import Platform
@@ -37,6 +37,7 @@ STATUS_SQL = {
     "closed": "y.closed_on IS NOT NULL",
 }
 REFERRAL_ANSWER_DAYS = 7
+PROBE_AT_MOST = 500  # youths a search found that are checked one by one (more: against the whole caseload)
 ID_START = re.compile(r"[0-9a-f]{4}[0-9a-f-]{0,32}")  # what a search by id looks like
 # what a caseload row shows (no special-category data, nothing the list does not display)
 CASELOAD_COLUMNS = ("youth_id", "registering_agency", "partner_case_ref", "birth_year", "country", "region",
@@ -81,7 +82,8 @@ ORDER BY since
 
 # "My day": the youths an operator follows (or the whole agency's), most urgent first: lost
 # contact, an overdue review, a follow-up due, a contact due by the agreed cadence; then the rest
-# of the open cases. A closed case shows while one of its follow-ups is due.
+# of the open cases. A closed case shows while one of its follow-ups is due. One statement: a page
+# of them with their sealed names, how many there are, and the referrals waiting, as JSON.
 DAY_SQL = """
 WITH followed AS (
   SELECT y.youth_id, y.partner_case_ref, y.key_worker, y.lead_agency, y.last_contact_at, y.next_review_due,
@@ -90,22 +92,31 @@ WITH followed AS (
            AS follow_up_due
     FROM views.youths y
    WHERE coalesce(y.lead_agency, y.registering_agency) = %(agency)s AND {mine} AND {visible}
-), ranked AS (
+), flagged AS (
   SELECT f.*,
          (f.closed_on IS NULL AND f.lost_contact) AS is_lost,
          (f.closed_on IS NULL AND f.next_review_due < %(today)s) AS is_review_overdue,
          (f.follow_up_due <= %(today)s) AS is_follow_up_due,
          (f.closed_on IS NULL AND NOT f.lost_contact AND f.next_contact_due <= %(today)s) AS is_contact_due
     FROM followed f WHERE f.closed_on IS NULL OR f.follow_up_due <= %(today)s
-)
-SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_up_due THEN 3
-               WHEN is_contact_due THEN 4 ELSE 5 END AS urgency,
-       count(*) OVER () AS total
-  FROM ranked
- ORDER BY urgency, least(next_review_due, follow_up_due, next_contact_due) NULLS LAST, registered_at DESC, youth_id
- LIMIT %(limit)s OFFSET %(offset)s
+), ranked AS (
+  SELECT *, CASE WHEN is_lost THEN 1 WHEN is_review_overdue THEN 2 WHEN is_follow_up_due THEN 3
+                 WHEN is_contact_due THEN 4 ELSE 5 END AS urgency
+    FROM flagged
+), page AS (
+  SELECT *, row_number() OVER (ORDER BY urgency, least(next_review_due, follow_up_due, next_contact_due) NULLS LAST,
+                                        registered_at DESC, youth_id) AS position,
+         count(*) OVER () AS total
+    FROM ranked
+   ORDER BY position LIMIT %(limit)s OFFSET %(offset)s
+), waiting AS ({waiting})
+SELECT json_build_object(
+  'rows', coalesce((SELECT json_agg(p ORDER BY p.position) FROM (SELECT page.*, {sealed_name} AS sealed_name,
+                                                                   {wrapped_key} AS wrapped_key FROM page) p), '[]'),
+  'waiting', coalesce((SELECT json_agg(w ORDER BY w.updated_at DESC) FROM waiting w), '[]'))::text
 """
-# a youth's name for a list, where the caller may see the youth now (identity roles only)
+# the sealed name of a list's youth, for roles that may read identity (opened with the youth's key)
+SEALED_NAME_SQL = "(SELECT v.ciphertext FROM views.vault v WHERE v.person_id = {youth} AND v.youth_id = {youth})"
 # a youth's record in one statement: the row, and its agencies, consents, follow-ups and referrals
 # as JSON lists (ids and times as text, as the API sends them)
 RECORD_SQL = """
@@ -128,10 +139,6 @@ REFERRALS_SQL = """
 SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)
  WHERE r.{column} = %(agency)s AND (%(status)s::text IS NULL OR r.status = %(status)s) AND {visible}
  ORDER BY r.updated_at DESC LIMIT 500
-"""
-# (rows the caller's transaction has just read under the visibility rule: not checked again)
-NAMES_SQL = """
-SELECT v.youth_id::text, v.ciphertext FROM views.vault v WHERE v.person_id = v.youth_id AND v.youth_id = ANY(%(ids)s::uuid[])
 """
 LIKE_SPECIALS = str.maketrans({"%": "\\%", "_": "\\_", "\\": "\\\\"})
 
@@ -212,21 +219,31 @@ class CaseReads:
                                                    identity_allowed=may(operator.role, "identity.read"))
                 found_ids.append(owners)
                 args |= token_args
-        found = "y.youth_id IN (" + " UNION ".join(found_ids) + ")"
         if key_worker:
             args["key_worker_anywhere"] = contains(key_worker.strip())
         filters = [f for f, wanted in (
             ("y.key_worker ILIKE %(key_worker_anywhere)s", key_worker), ("upper(y.region) = upper(%(region)s)", region),
-            (found, q), (STATUS_SQL.get(status or ""), status)) if wanted and f]
-        # the caseload's (youth_id, registered_at), narrowed by the filters, which need the youth rows
-        # (the caseload first, then each of its youths' rows by key: the filters run on the agency's
-        # youths only, not on every youth of the platform)
-        matching = CASELOAD_ROWS_SQL if not filters else (
-            f"SELECT y.youth_id, y.registered_at FROM (SELECT youth_id FROM ({CASELOAD_ROWS_SQL}) caseload"
-            f" OFFSET 0) c JOIN views.youths y ON y.youth_id = c.youth_id WHERE "
-            + " AND ".join(f"({f})" for f in filters))
-        # the set once, then its size and one page; prepare=False: a generic plan for these
-        # optional filters is about twice as slow
+            (STATUS_SQL.get(status or ""), status)) if wanted and f]
+        narrowed = "".join(f" AND ({f})" for f in filters)
+        if q:  # the youths found; a few are probed one by one for the caseload rule, many are joined
+            # with the agency's whole caseload (PostgreSQL runs only the branch whose one-time test holds)
+            args["probe_at_most"] = PROBE_AT_MOST
+            matching = (
+                f"WITH found AS MATERIALIZED ({' UNION '.join(found_ids)}),"
+                " many AS (SELECT count(*) > %(probe_at_most)s AS many FROM found)"
+                " SELECT y.youth_id, y.registered_at FROM views.youths y JOIN found USING (youth_id)"
+                f" WHERE NOT (SELECT many FROM many) AND {CASELOAD_ROW_SQL}{narrowed}"
+                " UNION ALL"
+                f" SELECT y.youth_id, y.registered_at FROM ({CASELOAD_ROWS_SQL}) c JOIN found USING (youth_id)"
+                f" JOIN views.youths y USING (youth_id) WHERE (SELECT many FROM many){narrowed}")
+        elif filters:  # the caseload first, then each of its youths' rows by key for the filters
+            matching = (f"SELECT y.youth_id, y.registered_at FROM (SELECT youth_id FROM ({CASELOAD_ROWS_SQL}) caseload"
+                        f" OFFSET 0) c JOIN views.youths y ON y.youth_id = c.youth_id WHERE "
+                        + " AND ".join(f"({f})" for f in filters))
+        else:
+            matching = CASELOAD_ROWS_SQL
+        # the set once, then its size and one page (each combination of filters is its own text, so
+        # its own prepared statement: a search's plan is not re-made on every keystroke)
         return conn.execute(
             f"WITH matching AS MATERIALIZED ({matching}),"
             " page AS (SELECT youth_id, registered_at FROM matching ORDER BY registered_at DESC, youth_id"
@@ -236,7 +253,7 @@ class CaseReads:
             f"                      (SELECT {CASELOAD_SELECT} FROM views.youths y JOIN page USING (youth_id)) r),"
             "                     '[]'),"
             "   'total', (SELECT count(*) FROM matching), 'limit', %(limit)s::int, 'offset', %(offset)s::int)::text",
-            args, prepare=False).fetchone()[0]
+            args).fetchone()[0]
 
     def record(self, operator: Operator, youth_id: str) -> dict[str, Any]:
         """The youth's record; vulnerabilities and identity only for roles that need them."""
@@ -315,38 +332,57 @@ class CaseReads:
     def day(self, operator: Operator, *, key_worker: str | None, limit: int = 50, offset: int = 0
             ) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:
         """The youths one key worker follows (None: the whole agency's), most urgent first, how many
-        there are, and the referrals waiting for the agency's answer: one transaction, one
-        access-log row."""
+        there are, and the referrals waiting for the agency's answer: one statement (rows as JSON
+        values), one access-log row."""
         args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
                                                  "key_worker": key_worker, "limit": limit, "offset": offset,
                                                  "status": "requested"}
         visible = VISIBLE_ROW_SQL if key_worker else VISIBLE_SQL  # one key worker's few youths: probed one by one
+        mine = "y.key_worker = %(key_worker)s" if key_worker else "TRUE"  # in the text: a plan for each
+        statement = DAY_SQL.format(visible=visible, mine=mine,
+                                   waiting=REFERRALS_SQL.format(column="to_agency", visible=VISIBLE_ROW_SQL),
+                                   **self._sealed_names_sql(operator, "page.youth_id"))
         with self.pool.connection() as conn, conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            mine = "y.key_worker = %(key_worker)s" if key_worker else "TRUE"  # in the text: a plan for each
-            rows = cur.execute(DAY_SQL.format(visible=visible, mine=mine), args).fetchall()
-            waiting = cur.execute(REFERRALS_SQL.format(column="to_agency", visible=VISIBLE_ROW_SQL), args).fetchall()
-            self.add_names(conn, operator, rows)
+            found = json.loads(conn.execute(statement, args).fetchone()[0])
             accounts.log_access(conn, operator, purpose="case_management",
                                 what=self._list_read("my day", operator) + ", referrals inbox")
-        total = rows[0]["total"] if rows else 0
-        return [jsonable(r) for r in rows], total, [jsonable(r) for r in waiting]
+        rows = found["rows"]
+        self._open_names(rows, {row["youth_id"]: (row.pop("sealed_name"), row.pop("wrapped_key")) for row in rows})
+        return rows, rows[0]["total"] if rows else 0, found["waiting"]
 
     def add_names(self, conn: psycopg.Connection, operator: Operator, rows: list[dict[str, Any]]) -> None:
         """Sets `name` on each row ("Given Family" from the vault, or None), for roles that may read
         identity. The rows must come from a read under the visibility rule in the same transaction
         (`conn`), which logs it."""
-        for row in rows:
-            row["name"] = None
-        if not rows or self.vault_keys is None or not may(operator.role, "identity.read"):
-            return
-        ids = list({str(r["youth_id"]) for r in rows})
-        found = conn.execute(NAMES_SQL, {"ids": ids}).fetchall()
-        keys = self.vault_keys.get_many([youth for youth, _ in found])
+        sealed = {}
+        if rows and self._names_shown(operator):
+            statement = "SELECT y.id::text, {sealed_name}, {wrapped_key} FROM unnest(%(ids)s::uuid[]) y(id)".format(
+                **self._sealed_names_sql(operator, "y.id"))
+            sealed = {youth: (name, key) for youth, name, key in conn.execute(
+                statement, {"ids": list({str(r["youth_id"]) for r in rows})})}
+        self._open_names(rows, sealed)
+
+    def _names_shown(self, operator: Operator) -> bool:
+        return self.vault_keys is not None and may(operator.role, "identity.read")
+
+    def _sealed_names_sql(self, operator: Operator, youth: str) -> dict[str, str]:
+        """The columns `sealed_name` and `wrapped_key` of a list's statement, for the youth id
+        `youth` (NULL for roles that may not read identity)."""
+        if not self._names_shown(operator):
+            return {"sealed_name": "NULL", "wrapped_key": "NULL"}
+        return {"sealed_name": SEALED_NAME_SQL.format(youth=youth), "wrapped_key": self.vault_keys.wrapped_key_sql(youth)}
+
+    def _open_names(self, rows: list[dict[str, Any]], sealed: dict[str, tuple[str | None, Any]]) -> None:
+        """Sets each row's `name` from its youth's sealed identity and wrapped key (youth id ->
+        (ciphertext, key as bytes or as JSON's hex text)); None where there is none or it does not
+        open (an erased key)."""
         names = {}
-        for youth, ciphertext in found:
+        for youth, (ciphertext, wrapped) in sealed.items():
+            if not ciphertext or not wrapped:
+                continue
             try:
-                identity = json.loads(decrypt_for(keys[youth], youth, ciphertext)) if youth in keys else {}
+                key = self.vault_keys.unwrap(bytes.fromhex(wrapped[2:]) if isinstance(wrapped, str) else wrapped)
+                identity = json.loads(decrypt_for(key, youth, ciphertext))
             except ValueError:  # a ciphertext that does not open: the list shows the case reference
                 identity = {}
             names[youth] = f"{identity.get('given_names', '')} {identity.get('family_name', '')}".strip() or None

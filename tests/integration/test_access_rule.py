@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kit.db import ensure_schema
-from projections.access import CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
+from projections.access import CASELOAD_ROW_SQL, CASELOAD_ROWS_SQL, VISIBLE_ROW_SQL, VISIBLE_SQL, may_access_youth
 from projections.youth_directory import YouthDirectory
 
 pytestmark = pytest.mark.integration
@@ -75,3 +75,7 @@ def test_the_list_and_the_record_check_agree(conn, consents, overrides, merged, 
         f"SELECT youth_id FROM ({CASELOAD_ROWS_SQL}) c",
         {"agency": agency, "category": f"category:{AGENCIES[agency]}", "at": at})}
     assert caseload == opened & (involved | named)
+    probed_caseload = {str(r[0]) for r in conn.execute(
+        f"SELECT youth_id FROM views.youths y WHERE {CASELOAD_ROW_SQL}",
+        {"agency": agency, "category": f"category:{AGENCIES[agency]}", "at": at})}
+    assert probed_caseload == caseload
