@@ -131,9 +131,21 @@ SELECT y.*,
     AS follow_ups,
   (SELECT coalesce(json_agg(r ORDER BY r.requested_at), '[]') FROM (
      SELECT referral_id, from_agency, to_agency, service, status, transfer_lead, requested_at, updated_at
-       FROM views.referrals WHERE youth_id = y.youth_id) r) AS referrals
-  FROM views.youths y WHERE y.youth_id = %(youth)s::uuid
+       FROM views.referrals WHERE youth_id = y.youth_id) r) AS referrals{more}
+  FROM views.youths y WHERE y.youth_id = %(youth)s::uuid{visible}
 """
+# what the youth's web page adds to the record in the same statement, when the youth is visible:
+# the sealed identity and the youth's wrapped key (NULL for roles without identity), the path in
+# the order it happened, and the usernames of who recorded each step or note
+YOUTH_PAGE_MORE = """,
+  {sealed_name} AS sealed_identity, {wrapped_key} AS wrapped_key,
+  (SELECT coalesce(json_agg(t ORDER BY t.happened_at, t.stream_seq), '[]') FROM (
+     SELECT event_id, at, happened_at, type, agency, actor, role, classification, data, stream_seq
+       FROM views.timeline WHERE youth_id = y.youth_id) t) AS timeline,
+  (SELECT coalesce(json_object_agg(o.id, o.username), '{{}}') FROM {operators} o WHERE o.id = ANY(ARRAY(
+     SELECT actor::uuid FROM (SELECT t.actor FROM views.timeline t WHERE t.youth_id = y.youth_id
+                              UNION SELECT n.actor FROM views.case_notes n WHERE n.youth_id = y.youth_id) a
+      WHERE a.actor ~ '^[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}$'))) AS usernames"""
 # an agency's referrals, received ({column} = to_agency) or sent, for youths it may still see
 REFERRALS_SQL = """
 SELECT r.*, y.partner_case_ref FROM views.referrals r JOIN views.youths y USING (youth_id)
@@ -276,48 +288,69 @@ class CaseReads:
 
     def youth_page(self, operator: Operator, youth_id: str) -> tuple[dict[str, Any], list[dict[str, Any]],
                                                                        list[dict[str, Any]]]:
-        """(record, timeline, notes) as the youth's web page shows them: one transaction, one
-        visibility check and one access-log row naming all three."""
+        """(record, timeline, notes) as the youth's web page shows them: one statement for the
+        record and the path under the visibility rule, one for the notes, one access-log row
+        naming all three, in one transaction."""
+        statement = "SELECT row_to_json(page)::text FROM ({}) page".format(RECORD_SQL.format(
+            visible=f" AND {VISIBLE_ROW_SQL}", more=YOUTH_PAGE_MORE.format(
+                operators=f"{accounts.SCHEMA}.operators", **self._sealed_names_sql(operator, "y.youth_id"))))
         with self.pool.connection() as conn, conn.transaction():
-            accounts.require_active(conn, operator)
-            self._require_visible(conn, operator, youth_id)
-            record = self._record(conn, operator, youth_id)
-            timeline, notes = self._timeline(conn, operator, youth_id, "happened", names=False), self._notes(conn, youth_id, names=False)
-            names = accounts.usernames(conn, [e["actor"] for e in (*timeline, *notes)])
+            found = conn.execute(statement, self.visibility_args(operator) | {"youth": youth_id}).fetchone()
+            if found is None:
+                accounts.require_active(conn, operator)  # a disabled account learns nothing, not even "no such youth"
+                raise NotVisible(youth_id)
+            record = json.loads(found[0])
+            key = self.vault_keys.unwrap(bytes.fromhex(record["wrapped_key"][2:])) if (
+                self.vault_keys is not None and record["wrapped_key"]) else None
+            names, timeline = record.pop("usernames"), record.pop("timeline")
+            notes = [jsonable(dict(n)) for n in notes_of(conn, OneKeyFirst(youth_id, key, self.vault_keys), youth_id)
+                     ] if self.vault_keys is not None else []
+            self._withhold(operator, record, identity=self._open_identity(youth_id, record.pop("sealed_identity"),
+                                                                         record.pop("wrapped_key"), key))
+            special = may(operator.role, "special_category.read")
+            timeline = [shown(entry, special) for entry in timeline]
             for entry in (*timeline, *notes):
-                entry["actor_name"] = names.get(entry["actor"])
+                entry["actor_name"] = names.get(entry["actor"] or "")
             accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
                                 what=f"{what_of(record)}, youth timeline, case notes")
         return record, timeline, notes
 
-    def _record(self, conn: psycopg.Connection, operator: Operator, youth_id: str) -> dict[str, Any]:
-        record = dict(conn.cursor(row_factory=dict_row).execute(RECORD_SQL, {"youth": youth_id}).fetchone())
+    def _open_identity(self, youth_id: str, sealed: str | None, wrapped: str | None, key: bytes | None
+                       ) -> dict[str, Any] | None:
+        if sealed is None or self.vault_keys is None:
+            return None
+        if not wrapped or key is None:
+            return {"erased": True}
+        return json.loads(decrypt_for(key, youth_id, sealed))
+
+    @staticmethod
+    def _withhold(operator: Operator, record: dict[str, Any], identity: dict[str, Any] | None) -> None:
+        """Vulnerabilities and identity only for roles that need them; `withheld` names what was left out."""
         withheld = []
         if not may(operator.role, "special_category.read"):
             record["vulnerabilities"] = None
             withheld.append("vulnerabilities")
-        record["identity"] = self._identity(conn, youth_id) if may(operator.role, "identity.read") else None
+        record["identity"] = identity if may(operator.role, "identity.read") else None
         if not may(operator.role, "identity.read"):
             withheld.append("identity")
         record["withheld"] = withheld
+
+    def _record(self, conn: psycopg.Connection, operator: Operator, youth_id: str) -> dict[str, Any]:
+        record = dict(conn.cursor(row_factory=dict_row).execute(RECORD_SQL.format(more="", visible=""),
+                                                                {"youth": youth_id}).fetchone())
+        identity = self._identity(conn, youth_id) if may(operator.role, "identity.read") else None
+        self._withhold(operator, record, identity)
         return record
 
-    def _timeline(self, conn: psycopg.Connection, operator: Operator, youth_id: str, order: str,
-                  names: bool = True) -> list[dict[str, Any]]:
+    def _timeline(self, conn: psycopg.Connection, operator: Operator, youth_id: str, order: str
+                  ) -> list[dict[str, Any]]:
         rows = conn.cursor(row_factory=dict_row).execute(
             "SELECT event_id, at, happened_at, type, agency, actor, role, classification, data FROM views.timeline"
             f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
             (youth_id,)).fetchall()
-        usernames = accounts.usernames(conn, [r["actor"] for r in rows]) if names else {}
+        usernames = accounts.usernames(conn, [r["actor"] for r in rows])
         special = may(operator.role, "special_category.read")
-        return [jsonable(r) | {"actor_name": usernames.get(r["actor"])}
-                | ({} if special or r["classification"] != "special-category" else {"data": {}, "withheld": True})
-                for r in rows]
-
-    def _notes(self, conn: psycopg.Connection, youth_id: str, names: bool = True) -> list[dict[str, Any]]:
-        found = notes_of(conn, self.vault_keys, youth_id) if self.vault_keys is not None else []
-        usernames = accounts.usernames(conn, [n["actor"] for n in found]) if names else {}
-        return [jsonable(dict(n)) | {"actor_name": usernames.get(n["actor"])} for n in found]
+        return [shown(jsonable(r), special) | {"actor_name": usernames.get(r["actor"])} for r in rows]
 
     def alerts(self, operator: Operator) -> list[dict[str, Any]]:
         """The agency's alerts, oldest first."""
@@ -446,6 +479,26 @@ class CaseReads:
         if key is None:
             return {"erased": True}
         return json.loads(decrypt_for(key, youth_id, row[0]))
+
+
+def shown(entry: dict[str, Any], special_category: bool) -> dict[str, Any]:
+    """A timeline entry as the reader's role may see it: special-category data withheld without
+    need to know."""
+    if special_category or entry["classification"] != "special-category":
+        return entry
+    return entry | {"data": {}, "withheld": True}
+
+
+@dataclass(frozen=True)
+class OneKeyFirst:
+    """The youth's key, already read with the page, and the vault for any other owner (notes of a
+    record merged into this one)."""
+    youth_id: str
+    key: bytes | None
+    vault_keys: VaultKeys
+
+    def get(self, owner: str) -> bytes | None:
+        return self.key if owner == self.youth_id else self.vault_keys.get(owner)
 
 
 def what_of(record: dict[str, Any]) -> str:
