@@ -197,10 +197,11 @@ class CaseReads:
         and times as text), and how many there are."""
         with self.pool.connection() as conn, conn.transaction():
             page = json.loads(self._caseload_page(conn, operator, limit=limit, offset=offset, q=q, status=status,
-                                                  key_worker=key_worker, region=region))
-            self.add_names(conn, operator, page["items"])
+                                                  key_worker=key_worker, region=region, names=True))
             accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("youth list", operator))
-        return page["items"], page["total"]
+        rows = page["items"]
+        self._open_sealed_rows(rows)
+        return rows, page["total"]
 
     def caseload_json(self, operator: Operator, *, limit: int = 50, offset: int = 0, q: str | None = None,
                       status: str | None = None, key_worker: str | None = None, region: str | None = None) -> str:
@@ -213,7 +214,10 @@ class CaseReads:
         return page
 
     def _caseload_page(self, conn: psycopg.Connection, operator: Operator, *, limit: int, offset: int,
-                       q: str | None, status: str | None, key_worker: str | None, region: str | None) -> str:
+                       q: str | None, status: str | None, key_worker: str | None, region: str | None,
+                       names: bool = False) -> str:
+        """The page as JSON text; with `names`, each row has its `sealed_name` and `wrapped_key`
+        (NULL for roles that may not read identity), opened by `_open_names`."""
         args = self.visibility_args(operator) | {"limit": limit, "offset": offset, "key_worker": key_worker or None,
                                                  "region": region or None, "q": q or None, "engagement": None}
         if q and self.pseudonym_key is not None:  # a nickname is found by its keyed pseudonym, never stored in clear
@@ -254,6 +258,8 @@ class CaseReads:
                         + " AND ".join(f"({f})" for f in filters))
         else:
             matching = CASELOAD_ROWS_SQL
+        sealed = ", {sealed_name} AS sealed_name, {wrapped_key} AS wrapped_key".format(
+            **self._sealed_names_sql(operator, "y.youth_id")) if names else ""
         # the set once, then its size and one page (each combination of filters is its own text, so
         # its own prepared statement: a search's plan is not re-made on every keystroke)
         return conn.execute(
@@ -262,7 +268,7 @@ class CaseReads:
             "          LIMIT %(limit)s OFFSET %(offset)s)"
             " SELECT json_build_object("
             "   'items', coalesce((SELECT json_agg(r ORDER BY r.registered_at DESC, r.youth_id) FROM"
-            f"                      (SELECT {CASELOAD_SELECT} FROM views.youths y JOIN page USING (youth_id)) r),"
+            f"                      (SELECT {CASELOAD_SELECT}{sealed} FROM views.youths y JOIN page USING (youth_id)) r),"
             "                     '[]'),"
             "   'total', (SELECT count(*) FROM matching), 'limit', %(limit)s::int, 'offset', %(offset)s::int)::text",
             args).fetchone()[0]
@@ -380,7 +386,7 @@ class CaseReads:
             accounts.log_access(conn, operator, purpose="case_management",
                                 what=self._list_read("my day", operator) + ", referrals inbox")
         rows = found["rows"]
-        self._open_names(rows, {row["youth_id"]: (row.pop("sealed_name"), row.pop("wrapped_key")) for row in rows})
+        self._open_sealed_rows(rows)
         return rows, rows[0]["total"] if rows else 0, found["waiting"]
 
     def add_names(self, conn: psycopg.Connection, operator: Operator, rows: list[dict[str, Any]]) -> None:
@@ -404,6 +410,10 @@ class CaseReads:
         if not self._names_shown(operator):
             return {"sealed_name": "NULL", "wrapped_key": "NULL"}
         return {"sealed_name": SEALED_NAME_SQL.format(youth=youth), "wrapped_key": self.vault_keys.wrapped_key_sql(youth)}
+
+    def _open_sealed_rows(self, rows: list[dict[str, Any]]) -> None:
+        """`_open_names` for rows read with their `sealed_name` and `wrapped_key` (taken off them)."""
+        self._open_names(rows, {row["youth_id"]: (row.pop("sealed_name"), row.pop("wrapped_key")) for row in rows})
 
     def _open_names(self, rows: list[dict[str, Any]], sealed: dict[str, tuple[str | None, Any]]) -> None:
         """Sets each row's `name` from its youth's sealed identity and wrapped key (youth id ->
