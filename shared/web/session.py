@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlparse
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from jinja2 import ChoiceLoader, FileSystemLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 
 from kit.runtime import reasons_from
@@ -28,8 +28,27 @@ from shared.roles import may
 from shared.web import formats
 from shared.web.words import LANGUAGES, translator
 
-TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-TEMPLATES.env.auto_reload = False  # templates change with a release, not while it runs: no stat() per render
+DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class PageEnvironment(Environment):
+    """Jinja's environment, with `row.field` on a plain dict read as the key first. Jinja tries the
+    attribute first, and for a dict that raises and catches an AttributeError on every lookup: a
+    list page does hundreds. A dict's own attributes (`items`, `get`, ...) still win, so the result
+    is the same as Jinja's."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
+
+
+# templates change with a release, not while it runs: no stat() per render
+TEMPLATES = Jinja2Templates(env=PageEnvironment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                                                autoescape=select_autoescape(), auto_reload=False))
 STATIC = Path(__file__).parent / "static"
 TEMPLATES.env.filters["day"] = formats.day
 TEMPLATES.env.filters["when"] = formats.when
