@@ -450,15 +450,14 @@ def baseline_copy(url: str) -> tuple[int, float]:
 
 def serve(url: str, port: int, secret: str) -> None:
     """One HTTP API process as `kit up` runs it (services/api/wiring.py: uvicorn with uvloop and
-    httptools on the shared port, a pool of 10 connections), without the command gateway."""
+    httptools on the shared port, its pool of connections), without the command gateway."""
     import uvicorn
-    from psycopg_pool import ConnectionPool
 
     from kit.config import load_settings
     from services.api.app import create_app
-    from services.api.wiring import http_state, listening_socket
+    from services.api.wiring import http_pool, http_state, listening_socket
 
-    pool = ConnectionPool(url, min_size=2, max_size=10, open=True)
+    pool = http_pool(url)
     settings = replace(load_settings(), database_url=url, jwt_secret=secret)
     app = create_app(http_state(settings, platform(), pool, commands=False))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))

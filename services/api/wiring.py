@@ -12,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from kit.checkpoints import public_key_of
 from kit.config import Settings, database_url, jwt_secret, nats_url
-from kit.db import ensure_schema
+from kit.db import ensure_schema, pool as checked_pool
 from kit.keys import audit_signing_key, ingest_private_key, ingest_public_key, master_keys, pseudonym_key
 from kit.nats_permissions import service_user
 from kit.service import Platform
@@ -70,9 +70,15 @@ def http_state(settings: Settings, platform: Platform, pool: ConnectionPool, *, 
                              "audit_public_key": public_key_of(audit_signing_key(settings.data_dir))})
 
 
+def http_pool(url: str) -> ConnectionPool:
+    """The HTTP service's connections: up to 10 per process (its thread pool serves more requests
+    than that at once; the rest wait a moment for one), checked before use."""
+    return checked_pool(url, min_size=2, max_size=10)
+
+
 async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
     url = database_url(settings)
-    pool = ConnectionPool(url, min_size=2, max_size=10, open=True, check=ConnectionPool.check_connection)
+    pool = http_pool(url)
     state = http_state(settings, platform, pool)
     await asyncio.to_thread(prepare_database, url, platform, state.extras["vault_keys"])
     config = uvicorn.Config(create_app(state), host=settings.http_host, port=settings.http_port, log_level="warning",
