@@ -34,11 +34,18 @@ class AliveCheck:
         self.returned[conn] = self.clock()
 
 
-def pool(url: str, *, min_size: int, max_size: int) -> ConnectionPool:
-    """An open pool whose connections are checked before use (`AliveCheck`)."""
+def pool(url: str, *, min_size: int, max_size: int, generic_plans: bool = False) -> ConnectionPool:
+    """An open pool whose connections are checked before use (`AliveCheck`). With `generic_plans`,
+    a statement prepared on a connection (psycopg prepares one after its fifth run) is planned once
+    for any values, not again on every run."""
     alive = AliveCheck()
     return ConnectionPool(url, min_size=min_size, max_size=max_size, open=True, check=alive.check,
-                          reset=alive.given_back)
+                          reset=alive.given_back, configure=prefer_generic_plans if generic_plans else None)
+
+
+def prefer_generic_plans(conn: Connection) -> None:
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.commit()
 
 
 def ensure_schema(url: str, schema: str) -> None:

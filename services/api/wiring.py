@@ -73,7 +73,7 @@ def http_state(settings: Settings, platform: Platform, pool: ConnectionPool, *, 
 def http_pool(url: str) -> ConnectionPool:
     """The HTTP service's connections: up to 10 per process (its thread pool serves more requests
     than that at once; the rest wait a moment for one), checked before use."""
-    return checked_pool(url, min_size=2, max_size=10)
+    return checked_pool(url, min_size=2, max_size=10, generic_plans=True)
 
 
 async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
