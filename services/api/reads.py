@@ -360,13 +360,22 @@ class CaseReads:
 
     def alerts(self, operator: Operator) -> list[dict[str, Any]]:
         """The agency's alerts, oldest first."""
+        return self.alerts_page(operator, limit=None)[0]
+
+    def alerts_page(self, operator: Operator, *, limit: int | None, offset: int = 0
+                    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the agency's alerts, oldest first (None: all), and how many there are; names
+        for the page's rows only."""
         args = self.visibility_args(operator) | {"today": today_in(self.policy, operator.agency),
-                                                 "answer_days": REFERRAL_ANSWER_DAYS}
+                                                 "answer_days": REFERRAL_ANSWER_DAYS, "limit": limit, "offset": offset}
+        statement = (f"SELECT a.*, count(*) OVER () AS total FROM ({ALERTS_SQL.format(visible=VISIBLE_SQL)}) a"
+                     " ORDER BY a.since, a.kind, a.youth_id LIMIT %(limit)s OFFSET %(offset)s")
         with self.pool.connection() as conn, conn.transaction():
-            rows = conn.cursor(row_factory=dict_row).execute(ALERTS_SQL.format(visible=VISIBLE_SQL), args).fetchall()
+            rows = conn.cursor(row_factory=dict_row).execute(statement, args).fetchall()
             self.add_names(conn, operator, [r for r in rows if r["kind"] != "erasure_scheduled"])
             accounts.log_access(conn, operator, purpose="case_management", what=self._list_read("alerts", operator))
-        return [jsonable(r) for r in rows]
+        total = rows[0]["total"] if rows else 0
+        return [jsonable({k: v for k, v in r.items() if k != "total"}) for r in rows], total
 
     def day(self, operator: Operator, *, key_worker: str | None, limit: int = 50, offset: int = 0
             ) -> tuple[list[dict[str, Any]], int, list[dict[str, Any]]]:

@@ -11,22 +11,25 @@ from pydantic import ValidationError
 from events import intake as ev
 from shared.web.words import translator
 from shared.roles import may
-from shared.web.session import form_errors, lang_of, page, reads, refused, same_origin, send, signed_in
+from shared.web.session import (PAGE_SIZE, PageNumber, Paging, form_errors, lang_of, page, reads, refused,
+                                same_origin, send, signed_in)
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/alerts", response_class=HTMLResponse)
-def alerts(request: Request, saved: int = 0) -> HTMLResponse:
-    return alerts_view(request, flash=translator(lang_of(request))("done.erasure_stopped") if saved else None)
+def alerts(request: Request, saved: int = 0, number: PageNumber = 1) -> HTMLResponse:
+    return alerts_view(request, number=number,
+                       flash=translator(lang_of(request))("done.erasure_stopped") if saved else None)
 
 
-def alerts_view(request: Request, status_code: int = 200, **context) -> HTMLResponse:
+def alerts_view(request: Request, status_code: int = 200, number: int = 1, **context) -> HTMLResponse:
     operator = signed_in(request)
     if not may(operator.role, "case.read"):
         return refused(request, 403)
-    return page(request, "alerts.html", status_code, operator=operator, alerts=reads(request).alerts(operator),
-                **context)
+    rows, total = reads(request).alerts_page(operator, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
+    return page(request, "alerts.html", status_code, operator=operator, alerts=rows,
+                paging=Paging(number, PAGE_SIZE, total), **context)
 
 
 @router.post("/youths/{youth_id}/erasure/stop", response_class=HTMLResponse)
