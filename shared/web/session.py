@@ -9,6 +9,7 @@ must come from the app's own pages (Origin check). A service's pages add their t
 """
 
 import asyncio
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 from dataclasses import dataclass, replace
@@ -56,6 +57,7 @@ SESSION = "kit_session"
 LANG = "kit_lang"
 
 
+@cache
 def options(model: type[BaseModel], field: str) -> tuple[str, ...]:
     """The choices of a command's Literal field, for a select (the contract is the one source)."""
     annotation = model.model_fields[field].annotation

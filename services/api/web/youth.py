@@ -20,7 +20,8 @@ from services.api.reads import NotVisible, jsonable, today_in
 from shared.http import state
 from shared.roles import may
 from shared.web import formats
-from shared.web.session import form_errors, lang_of, page, reads, refused, same_origin, send, signed_in
+from shared.web.session import (agency_name, form_errors, lang_of, page, reads, refused, same_origin, send,
+                                signed_in)
 from shared.web.words import translator
 
 router = APIRouter(include_in_schema=False)
@@ -48,11 +49,28 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
     today = today_in(state(request).register, operator.agency)
     others = [(code, agency.name) for code, agency in sorted(state(request).register.agencies.items(),
                                                                 key=lambda item: item[1].name) if code != operator.agency]
+    t = translator(lang_of(request))
     return page(request, "youth.html", status_code, operator=operator, youth=youth, timeline=timeline, notes=notes,
+                details_of=lambda data: details_of(data, t, lambda code: agency_name(request, code)),
                 now_local=formats.local_input(datetime.now(timezone.utc), zone), today=today.isoformat(),
                 review_default=(today + timedelta(days=REVIEW_AFTER_DAYS)).isoformat(), agencies=others,
                 leads=youth.get("lead_agency") == operator.agency, ev=ev,
                 follow_ups_due=[f for f in youth.get("follow_ups", []) if not f.get("recorded_on")], **context)
+
+
+DETAIL_OPTIONS = ("contact_type", "channel", "outcome", "service", "status", "destination", "situation",
+                  "lifecycle_status", "purpose")
+DETAIL_AGENCIES = ("to_agency", "lead_agency")
+
+
+def details_of(data: dict[str, Any], t: Callable[..., str], agency_name: Callable[[str], str]) -> str:
+    """What a step of the path says besides its name, in words: its options, the agencies it
+    names, the Project of Life's version."""
+    words = [t("opt." + data[k]) for k in DETAIL_OPTIONS if isinstance(data.get(k), str)]
+    words += [f"{t('field.' + k)}: {agency_name(data[k])}" for k in DETAIL_AGENCIES if isinstance(data.get(k), str)]
+    if data.get("version"):
+        words.append(t("version_n", n=data["version"]))
+    return ", ".join(words)
 
 
 def zone_of(request: Request, agency: str):
