@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Literal
 
@@ -40,11 +41,14 @@ def b64encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
+_B64_BODY = re.compile(r"[A-Za-z0-9_-]*")
+
+
 def b64decode(text: str) -> bytes:
     """Strict inverse of b64encode; also accepts padding and the standard alphabet (e.g. key tools)."""
     body = text.strip().rstrip("=").replace("+", "-").replace("/", "_")
     # The stdlib decoder silently skips stray characters; refuse them so garbage cannot pass.
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", body) or len(body) % 4 == 1:
+    if not _B64_BODY.fullmatch(body) or len(body) % 4 == 1:
         raise ValueError("not valid base64")
     return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
 
@@ -109,6 +113,13 @@ def new_data_key() -> bytes:
     return os.urandom(32)
 
 
+@lru_cache(maxsize=8)
+def _master_aead(key: bytes) -> AESGCM:
+    """One cipher object per master key (a list page opens a youth key per row); it keeps no
+    state between calls."""
+    return AESGCM(key)
+
+
 @dataclass(frozen=True)
 class Keyring:
     """Master keys by id; `current` wraps new keys, the others only unwrap (rotation)."""
@@ -129,7 +140,7 @@ class Keyring:
         key_id = self.current.encode()
         header = bytes([len(key_id)]) + key_id  # says which master key unwraps it
         nonce = os.urandom(NONCE)
-        return header + nonce + AESGCM(self.keys[self.current]).encrypt(nonce, data_key, header)
+        return header + nonce + _master_aead(self.keys[self.current]).encrypt(nonce, data_key, header)
 
     def unwrap(self, wrapped: bytes) -> bytes:
         header_len = 1 + wrapped[0] if wrapped else 0
@@ -138,7 +149,7 @@ class Keyring:
             raise ValueError(f"wrapped key needs master key {key_id!r}, which is not in the keyring")
         nonce, ciphertext = wrapped[header_len:header_len + NONCE], wrapped[header_len + NONCE:]
         try:
-            return AESGCM(self.keys[key_id]).decrypt(nonce, ciphertext, wrapped[:header_len])
+            return _master_aead(self.keys[key_id]).decrypt(nonce, ciphertext, wrapped[:header_len])
         except (InvalidTag, ValueError):
             raise ValueError(f"wrapped key does not open with master key {key_id!r}") from None
 
