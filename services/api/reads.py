@@ -445,8 +445,8 @@ class CaseReads:
     def _list_read(what: str, operator: Operator) -> str:
         return what + (" with names" if may(operator.role, "identity.read") else "")
 
-    def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None, *,
-                  names: bool = False) -> list[dict[str, Any]]:
+    def referrals(self, operator: Operator, direction: str = "inbox", status: str | None = None
+                  ) -> list[dict[str, Any]]:
         """To the agency (inbox) or from it (sent: the closed-loop feedback), for youths it may still see."""
         column = "to_agency" if direction == "inbox" else "from_agency"
         args = self.visibility_args(operator) | {"status": status}
@@ -454,11 +454,36 @@ class CaseReads:
             rows = conn.cursor(row_factory=dict_row).execute(REFERRALS_SQL.format(
                 column=column, visible=VISIBLE_ROW_SQL if status else VISIBLE_SQL),  # those waiting are few: probed
                 args).fetchall()
-            if names:
-                self.add_names(conn, operator, rows)
-            accounts.log_access(conn, operator, purpose="case_management",
-                                what=f"referrals {direction}" + (" with names" if names and may(operator.role, "identity.read") else ""))
+            accounts.log_access(conn, operator, purpose="case_management", what=f"referrals {direction}")
         return [jsonable(r) for r in rows]
+
+    def referrals_page(self, operator: Operator, direction: str = "inbox", *, limit: int, offset: int = 0
+                       ) -> tuple[list[dict[str, Any]], int, int]:
+        """A page of the referrals to the agency (inbox) or from it (sent), newest change first, for
+        youths it may still see: the rows (named for identity roles), how many there are, and how
+        many of them wait for an answer."""
+        column = "to_agency" if direction == "inbox" else "from_agency"
+        args = self.visibility_args(operator) | {"limit": limit, "offset": offset}
+        statement = (
+            "SELECT r.*, y.partner_case_ref, count(*) OVER () AS total,"
+            " count(*) FILTER (WHERE r.status = 'requested') OVER () AS waiting"
+            f" FROM views.referrals r JOIN views.youths y USING (youth_id) WHERE r.{column} = %(agency)s AND {VISIBLE_SQL}"
+            " ORDER BY r.updated_at DESC, r.referral_id LIMIT %(limit)s OFFSET %(offset)s")
+        with self.pool.connection() as conn, conn.transaction():
+            rows = conn.cursor(row_factory=dict_row).execute(statement, args).fetchall()
+            self.add_names(conn, operator, rows)
+            accounts.log_access(conn, operator, purpose="case_management",
+                                what=self._list_read(f"referrals {direction}", operator))
+        total, waiting = (rows[0]["total"], rows[0]["waiting"]) if rows else (0, 0)
+        return [jsonable({k: v for k, v in r.items() if k not in ("total", "waiting")}) for r in rows], total, waiting
+
+    def waiting_count(self, operator: Operator) -> int:
+        """How many referrals wait for the agency's answer, counted as its inbox shows them (youths it
+        may see now): a count only, no youth-level data, no access-log row."""
+        args = self.visibility_args(operator) | {"status": "requested"}
+        with self.pool.connection() as conn:
+            return conn.execute(f"SELECT count(*) FROM ({REFERRALS_SQL.format(column='to_agency', visible=VISIBLE_ROW_SQL)}) w",
+                                args).fetchone()[0]
 
     def wait_for(self, service: str, events_seq: int | None, timeout: float = 5.0) -> bool:
         """Read-your-writes: wait until the views an operator reads after the service's commands

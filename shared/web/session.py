@@ -147,11 +147,10 @@ def same_origin(request: Request) -> None:
 
 
 def inbox_count(request: Request, operator: Operator) -> int:
-    """The menu's referrals badge. The live stream (`/events`) sends it as soon as a page opens and
-    again when it changes; pages are not rendered with it (one query less on every page)."""
-    with state(request).pool.connection() as conn:  # a count only: no youth-level data, no access-log row
-        return conn.execute("SELECT count(*) FROM views.referrals WHERE to_agency = %s AND status = 'requested'",
-                            (operator.agency,)).fetchone()[0]
+    """The menu's referrals badge: those waiting, as the inbox shows them. The live stream
+    (`/events`) sends it as soon as a page opens and again when it changes; pages are not rendered
+    with it (one query less on every page)."""
+    return reads(request).waiting_count(operator)
 
 
 def menu(operator: Operator | None) -> list[tuple[str, str]]:

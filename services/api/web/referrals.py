@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from events import intake as ev
 from shared.roles import may
-from shared.web.session import (form_errors, lang_of, options, page, reads, refused, same_origin, send,
-                                signed_in)
+from shared.web.session import (PAGE_SIZE, PageNumber, Paging, form_errors, lang_of, options, page, reads, refused,
+                                same_origin, send, signed_in)
 from shared.web.words import translator
 
 router = APIRouter(include_in_schema=False)
@@ -20,10 +20,10 @@ Box = Literal["inbox", "sent"]
 
 
 @router.get("/referrals", response_class=HTMLResponse)
-def referrals(request: Request, box: Box = "inbox", saved: str | None = None) -> HTMLResponse:
+def referrals(request: Request, box: Box = "inbox", saved: str | None = None, number: PageNumber = 1) -> HTMLResponse:
     t = translator(lang_of(request))
     flash = t(f"done.{saved}") if saved and t.has(f"done.{saved}") else None
-    return referrals_view(request, box, flash=flash)
+    return referrals_view(request, box, number=number, flash=flash)
 
 
 @router.get("/inbox")
@@ -31,13 +31,14 @@ def old_inbox(request: Request) -> Response:  # the address of the first version
     return RedirectResponse(f"/referrals?lang={lang_of(request)}", status_code=301)
 
 
-def referrals_view(request: Request, box: str, status_code: int = 200, **context) -> HTMLResponse:
+def referrals_view(request: Request, box: str, status_code: int = 200, number: int = 1, **context) -> HTMLResponse:
     operator = signed_in(request)
     if not may(operator.role, "case.read"):
         return refused(request, 403)
-    rows = reads(request).referrals(operator, box, names=True)
+    rows, total, waiting = reads(request).referrals_page(operator, box, limit=PAGE_SIZE,
+                                                         offset=(number - 1) * PAGE_SIZE)
     return page(request, "referrals.html", status_code, operator=operator, box=box, referrals=rows,
-                waiting_count=sum(r["status"] == "requested" for r in rows) if box == "inbox" else 0,
+                paging=Paging(number, PAGE_SIZE, total), waiting_count=waiting if box == "inbox" else 0,
                 progress_options=options(ev.UpdateReferral, "status"), **context)
 
 
