@@ -25,6 +25,9 @@ Everything runs on the embedded default (fresh nats-server and PostgreSQL in a t
   as the stream's first key worker of its agency), the caseload searched by part of a case
   reference (`caseload_search_*`) and a random visible youth's page (`youth_page_*`: record,
   timeline, notes, in one HTML page);
+- each load run's `cpu_ms_per_request`: the CPU milliseconds the API processes, PostgreSQL (with
+  its backends) and this process's client threads spent per request. The VM's speed changes from
+  run to run; these say where a request's time goes;
 - sign_in_flood: 50 token requests at once (each hashes a password: argon2id, ~64 MiB) while
   /health is asked one request after another: its latency idle and during the flood, and the
   API processes' memory before and at its peak (sign-ins wait their turn, one hash at a time per
@@ -51,6 +54,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -620,6 +624,40 @@ def run_clients(port: int, clients: list[Client], seconds: float, warmup: int = 
             "avg_response_bytes": round(sum(c.bytes_read for c in clients) / max(1, requests))}
 
 
+def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
+    """User + system CPU seconds so far of each group of processes; PostgreSQL's with its backends
+    (the postmaster's children), the others alone (this process's children are the API and NATS)."""
+    import psutil
+
+    def of(pid: int, children: bool) -> float:
+        try:
+            process = psutil.Process(pid)
+            family = [process, *(process.children(recursive=True) if children else [])]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for member in family:
+            try:
+                times = member.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+    return {group: sum(of(pid, group == "postgres") for pid in members) for group, members in pids.items()}
+
+
+def with_cpu(pids: dict[str, list[int]], run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A load run's figures, with the CPU milliseconds each group spent per request: where the time
+    of a request goes (the VM's speed changes from run to run; these figures move less than p95)."""
+    before = cpu_seconds(pids)
+    figures = run()
+    after = cpu_seconds(pids)
+    requests = max(1, figures["requests"])
+    figures["cpu_ms_per_request"] = {group: round((after[group] - before[group]) * 1000 / requests, 2)
+                                     for group in pids}
+    return figures
+
+
 def visible_youths(url: str, agency: str, policy: Register) -> list[str]:
     """The youths the agency may see now, by the API's own rule."""
     from projections.access import VISIBLE_SQL
@@ -713,11 +751,14 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
             result["operators"] = [{"agency": a.agency, "role": a.role, "visible_youths": len(visible[a.agency])}
                                    for a in users]
             result["clients"] = clients
-            caseload = run_clients(port, [Client(tokens[i % len(tokens)], [f"/api/v1/youths?limit={CASELOAD_LIMIT}"])
-                                          for i in range(clients)], seconds)
-            timeline = run_clients(port, [Client(tokens[i % len(tokens)],
-                                                 [f"/api/v1/youths/{y}/timeline" for y in visible[users[i % len(tokens)].agency]])
-                                          for i in range(clients)], seconds)
+            # the load's own client threads run in this process: their CPU is "client"
+            pids = {"api": [p.pid for p in api], "postgres": [postgres.server.get_pid()], "client": [os.getpid()]}
+            caseload = with_cpu(pids, lambda: run_clients(port, [
+                Client(tokens[i % len(tokens)], [f"/api/v1/youths?limit={CASELOAD_LIMIT}"]) for i in range(clients)],
+                seconds))
+            timeline = with_cpu(pids, lambda: run_clients(port, [
+                Client(tokens[i % len(tokens)], [f"/api/v1/youths/{y}/timeline" for y in visible[users[i % len(tokens)].agency]])
+                for i in range(clients)], seconds))
             # the web app's pages, as a browser asks for them (the session cookie): the landing page,
             # the caseload searched by part of a case reference, a youth's page
             pages = {
@@ -725,12 +766,13 @@ def run_views_bench(events: int, clients: int, seconds: float, page: int = REBUI
                 "caseload_search": lambda i, agency: [f"/youths?q={agency[:8]}-202{5 + n % 2}-00{n % 10}" for n in range(20)],
                 "youth_page": lambda i, agency: [f"/youths/{y}" for y in visible[agency]],
             }
-            web = {name: run_clients(port, [Client(tokens[i % len(tokens)], paths(i, users[i % len(tokens)].agency),
-                                                   cookie=True) for i in range(clients)], seconds)
+            web = {name: with_cpu(pids, lambda paths=paths: run_clients(port, [
+                       Client(tokens[i % len(tokens)], paths(i, users[i % len(tokens)].agency), cookie=True)
+                       for i in range(clients)], seconds))
                    for name, paths in pages.items()}
             measured = {"caseload": caseload, "timeline": timeline, **web}
             for name, figures in measured.items():
-                for key in ("p50_ms", "p95_ms", "p99_ms", "requests", "errors", "requests_per_s"):
+                for key in ("p50_ms", "p95_ms", "p99_ms", "requests", "errors", "requests_per_s", "cpu_ms_per_request"):
                     result[f"{name}_{key}"] = figures[key]
                 result[name] = figures
             result["errors"] = sum(figures["errors"] for figures in measured.values())

@@ -39,6 +39,10 @@ def test_bench_views_prints_rebuild_and_read_figures_as_json_without_errors():
     assert all(o["role"] == "key_worker" and o["visible_youths"] > 0 for o in figures["operators"])
     assert figures["caseload_p50_ms"] <= figures["caseload_p95_ms"] <= figures["caseload_p99_ms"]
     assert figures["timeline_p50_ms"] <= figures["timeline_p95_ms"] <= figures["timeline_p99_ms"]
+    # where each request's CPU went: the API, PostgreSQL, the client threads; all of it spent somewhere
+    for run in ("caseload", "timeline", "landing", "caseload_search", "youth_page"):
+        spent = figures[f"{run}_cpu_ms_per_request"]
+        assert set(spent) == {"api", "postgres", "client"} and spent["api"] > 0 and spent["postgres"] > 0, (run, spent)
     # every read is in the access log
     assert figures["access_log_rows"] >= figures["caseload_requests"] + figures["timeline_requests"]
     flood = figures["sign_in_flood"]  # every token issued (or told to retry), /health answered meanwhile
