@@ -15,6 +15,7 @@ from events.bounds import Instant
 from events.envelope import PSEUDONYM_PATTERN
 from services.audit import bundle, checkpointing, replay, verify
 from shared import access_log
+from shared.accounts import Operator
 from shared.http import Auditor, OptionalYouthId, SearchText, logged_read, state
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"],
@@ -73,13 +74,25 @@ def audit_verify_youth(request: Request, youth_id: YouthIdPath, operator: Audito
 def audit_access(request: Request, operator: Auditor, youth_id: OptionalYouthId = None,
                  operator_ref: Annotated[SearchText, Query(alias="operator")] = None,
                  since: Instant | None = None, until: Instant | None = None,
+                 agency: SearchText = None, purpose: SearchText = None,
                  format: Literal["json", "csv"] = "json"):
-    """Who read youth X; everything operator O read; per period. `format=csv` to export."""
+    """Who read youth X; everything operator O read; per period, agency, purpose (oldest first, at
+    most 10,000 rows). `format=csv` to export."""
     with logged_read(request, operator, purpose="audit", what="audit: access log query", youth_id=youth_id) as conn:
-        rows = access_log.query(conn, youth_id=youth_id, operator=operator_ref, since=since, until=until)
+        rows = access_log.query(conn, youth_id=youth_id, operator=operator_ref, since=since, until=until,
+                                agency=agency, purpose=purpose)
     if format == "csv":
         return PlainTextResponse(access_log.to_csv(rows), media_type="text/csv")
     return rows
+
+
+def audit_access_page(request: Request, auditor: Operator, *, offset: int, limit: int, **filters: Any
+                      ) -> tuple[list[dict[str, Any]], int]:
+    """The access log's page for the auditor's web page: newest first, and how many rows match
+    (`filters`: those of `shared.access_log.page`); the read logged as the API's query is."""
+    with logged_read(request, auditor, purpose="audit", what="audit: access log query",
+                     youth_id=filters.get("youth_id")) as conn:
+        return access_log.page(conn, offset=offset, limit=limit, **filters)
 
 
 @router.get("/checkpoints/latest")

@@ -250,14 +250,14 @@ def access(request: Request, youth: SearchText = None, operator_name: Annotated[
                "agencies": sorted(state(request).register.agencies.values(), key=lambda a: a.name)}
     if problems:
         return page(request, "audit_access.html", status_code=422, problems=problems, rows=[], **context)
-    rows = http.audit_access(request, operator, youth_id=youth, operator_ref=operator_name,
-                             since=day_starts(first, tz) if first else None,
-                             until=day_starts(last + timedelta(days=1), tz) if last else None, format="json")
-    rows = [r for r in rows if (not agency or r["agency"] == agency) and (not purpose or r["purpose"] == purpose)]
+    chosen = {"youth_id": youth, "since": day_starts(first, tz) if first else None,
+              "until": day_starts(last + timedelta(days=1), tz) if last else None,
+              "agency": agency or None, "purpose": purpose or None}
     if format == "csv":
+        rows = http.audit_access(request, operator, operator_ref=operator_name, format="json", **chosen)
         return Response(access_log.to_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="kit-access-log.csv"'})
-    rows.reverse()
-    paging = Paging(number, PAGE_SIZE, len(rows))
-    return page(request, "audit_access.html", problems=[], rows=rows[paging.offset:paging.offset + paging.size],
-                paging=paging, **context)
+    rows, total = http.audit_access_page(request, operator, offset=(number - 1) * PAGE_SIZE, limit=PAGE_SIZE,
+                                         operator=operator_name, **chosen)
+    return page(request, "audit_access.html", problems=[], rows=rows, paging=Paging(number, PAGE_SIZE, total),
+                **context)
