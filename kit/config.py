@@ -28,6 +28,7 @@ class Settings:
     ack_wait: float = 10.0
     alert_interval: float = 300.0
     checkpoint_interval: float = 60.0
+    verify_interval: float = 3600.0  # seconds between whole verifications of the audit log
     api_workers: int = 1  # API processes sharing the HTTP port (SO_REUSEPORT): Python serves on one core each
 
     @property
@@ -54,6 +55,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ack_wait=float(env.get("KIT_ACK_WAIT", "10")),
         alert_interval=float(env.get("KIT_ALERT_INTERVAL", "300")),
         checkpoint_interval=float(env.get("KIT_CHECKPOINT_INTERVAL", "60")),
+        verify_interval=float(env.get("KIT_AUDIT_VERIFY_INTERVAL", "3600")),
         api_workers=max(1, int(env.get("KIT_API_WORKERS", str(min(4, os.cpu_count() or 1))))),
     )
 

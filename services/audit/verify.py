@@ -12,7 +12,9 @@ What each check catches:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -148,3 +150,32 @@ def verify_youth(conn: psycopg.Connection, youth_id: str, public_key: str) -> Re
     report.entries, report.checkpoints = len(proven), 1
     report.unsigned = sum(1 for row in log.youth_rows(conn, youth_id) if row.seq > signed.checkpoint.size)
     return report
+
+
+# Each whole verification, when and by whom, with its report: the auditor's page shows the latest
+# one instead of re-reading the whole log on every visit (seconds for a large log).
+VERIFICATIONS_SQL = """
+CREATE TABLE IF NOT EXISTS audit.verifications (
+  id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), by text NOT NULL, report jsonb NOT NULL)
+"""
+
+
+def create_verifications_table(conn: psycopg.Connection) -> None:
+    conn.execute(VERIFICATIONS_SQL)
+
+
+def verify_and_record(conn: psycopg.Connection, public_key: str, by: str) -> Report:
+    """Verify the whole log now and record the result (`by`: the service, or an auditor's username)."""
+    report = verify_log(conn, public_key)
+    conn.execute("INSERT INTO audit.verifications (by, report) VALUES (%s, %s)", (by, json.dumps(report.to_json())))
+    return report
+
+
+def last_verification(conn: psycopg.Connection) -> dict[str, Any] | None:
+    """The latest recorded verification: its report, `at` and `by`; None if there is none yet."""
+    try:
+        with conn.transaction():  # a savepoint: the table may not exist yet (the audit service makes it)
+            row = conn.execute("SELECT at, by, report FROM audit.verifications ORDER BY id DESC LIMIT 1").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return None
+    return None if row is None else {**row[2], "at": row[0], "by": row[1]}

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -84,16 +84,22 @@ def day_starts(day: date, tz: ZoneInfo) -> datetime:
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_home(request: Request) -> Response:
-    """Whether the log verifies (every entry re-hashed against every signed checkpoint), the latest
-    checkpoint and the public key bundles are checked with, and where to open a youth's path."""
+def audit_home(request: Request, verify_now: Annotated[Literal["now"] | None, Query(alias="verify")] = None
+               ) -> Response:
+    """Whether the log verified at its latest whole verification (every entry re-hashed against
+    every signed checkpoint; the audit service runs one every hour; `?verify=now` runs one for the
+    auditor, a read like any other, recorded with who asked), the latest checkpoint and the public
+    key bundles are checked with, and where to open a youth's path."""
     operator, refusal = auditor(request)
     if refusal:
         return refusal
     public_key = state(request).extras.get("audit_public_key")
-    with logged_read(request, operator, purpose="audit", what="audit verify: log") as conn:
+    what = "audit verify: log" if verify_now and public_key else "audit: verification status"
+    with logged_read(request, operator, purpose="audit", what=what) as conn:
+        if what == "audit verify: log":
+            verify.verify_and_record(conn, public_key, operator.username or operator.id)
         signed = checkpointing.latest(conn)
-        report = verify.verify_log(conn, public_key) if public_key else None
+        report = verify.last_verification(conn) if public_key else None
     return page(request, "audit_home.html", operator=operator, checkpoint=signed.to_json() if signed else None,
                 report=report, public_key=public_key,
                 bad_youth_id=request.query_params.get("bad") == "1")

@@ -14,13 +14,14 @@ from psycopg.rows import dict_row
 
 from events.envelope import CloudEvent
 from kit.config import Settings, database_url, nats_url
+from kit.checkpoints import public_key_of
 from kit.keys import audit_signing_key
 from kit.nats_auth import connect
 from kit.nats_permissions import service_user
 from kit.service import Platform
 from kit.streams import CHECKPOINT_SUBJECT
 from projections.integration_event import IntegrationEvent
-from services.audit import log
+from services.audit import log, verify
 from services.audit.checkpointing import make_checkpoint
 from projections.runner import ProjectionRunner
 from shared import accounts
@@ -95,6 +96,7 @@ class AuditService:
     def prepare(self) -> None:
         with psycopg.connect(self.db_url) as conn, conn.transaction():
             log.create_tables(conn)
+            verify.create_verifications_table(conn)
             accounts.create_tables(conn)
 
     async def tail_access_log(self, stop: asyncio.Event) -> None:
@@ -121,11 +123,29 @@ class AuditService:
                                  headers={"Nats-Msg-Id": f"checkpoint:{signed.checkpoint.size}"})
                 logger.info("checkpoint signed at size %d", signed.checkpoint.size)
 
+    async def verifications(self, stop: asyncio.Event) -> None:
+        """Verify the whole log at start and every `KIT_AUDIT_VERIFY_INTERVAL` seconds, and record
+        the result (the auditor's page shows the latest; an auditor may verify again at once)."""
+        public_key = public_key_of(audit_signing_key(self.settings.data_dir))
+        while not stop.is_set():
+            report = await asyncio.to_thread(self._verify, public_key)
+            if not report.ok:
+                logger.error("the audit log does not verify: %s (position %s)", report.problem, report.position)
+            try:
+                await asyncio.wait_for(stop.wait(), self.settings.verify_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    def _verify(self, public_key: str) -> verify.Report:
+        with psycopg.connect(self.db_url) as conn, conn.transaction():
+            return verify.verify_and_record(conn, public_key, "audit service")
+
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.to_thread(self.prepare)
         nc = await connect(self.nats_url, name="kit-audit")
         try:
-            await asyncio.gather(self.events.run(stop), self.tail_access_log(stop), self.checkpoints(stop, nc))
+            await asyncio.gather(self.events.run(stop), self.tail_access_log(stop), self.checkpoints(stop, nc),
+                                 self.verifications(stop))
         finally:
             await nc.close()
 

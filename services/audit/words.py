@@ -31,6 +31,14 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
                             "cresce.", "No signed checkpoint yet: the first comes within a minute of the log growing."),
     "audit.no_key": ("La chiave pubblica del registro non è configurata: la verifica non è possibile.",
                      "The log's public key is not configured: it cannot be verified."),
+    "audit.not_verified_yet": ("Il registro non è ancora stato verificato: il servizio di audit lo verifica all'avvio "
+                               "e poi ogni ora.",
+                               "The log has not been verified yet: the audit service verifies it when it starts and "
+                               "then every hour."),
+    "audit.verified_at": ("Ultima verifica", "Last verified"),
+    "audit.verify_now": ("Verifica ora", "Verify now"),
+    "audit.verify_now_help": ("Rilegge tutto il registro: per un registro grande richiede alcuni secondi.",
+                              "Re-reads the whole log: for a large log it takes a few seconds."),
     "audit.public_key": ("Chiave pubblica del registro", "The log's public key"),
     "audit.public_key_help": ("Serve per verificare offline un fascicolo scaricato: "
                               "kit audit verify-bundle FILE --public-key=CHIAVE",

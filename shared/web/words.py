@@ -114,6 +114,8 @@ BASE: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "what.audit export: bundle": ("audit: esportazione del pacchetto firmato", "audit: signed bundle export"),
     "what.audit verify: youth": ("audit: verifica delle voci del giovane", "audit: verification of the youth's entries"),
     "what.audit verify: log": ("audit: verifica del registro", "audit: log verification"),
+    "what.audit: verification status": ("audit: esito dell'ultima verifica del registro",
+                                        "audit: the log's last verification"),
     "what.audit: access log query": ("audit: consultazione del registro degli accessi", "audit: access log query"),
     "what.audit: latest checkpoint": ("audit: ultimo checkpoint firmato", "audit: latest signed checkpoint"),
     "field.": ("Richiesta", "Request"),

@@ -80,7 +80,14 @@ def test_an_auditor_replays_a_path_and_downloads_the_proofs_from_the_web_app(tmp
                           and "Nessun checkpoint firmato" not in r.text)
         assert 'id="verified"' in home.text and "Il registro è integro" in home.text
         assert "kit audit verify-bundle" in home.text and 'href="/audit/access?lang=it"' in home.text
+        assert "Ultima verifica" in home.text and "audit service" in home.text  # verified by the service at its start
         pages.append(home.text)
+        # verify now: the whole log re-read for the auditor, a read recorded with who asked
+        again = anna.get("/audit?verify=now")
+        assert again.status_code == 200 and 'id="verified"' in again.text and "· anna" in again.text
+        assert {r["what"] for r in anna_api.get("/api/v1/audit/access?operator=anna").json()} >= {
+            "audit verify: log", "audit: verification status"}
+        pages.append(again.text)
         opened = anna.get(f"/audit/youths?youth_id={youth.upper()}")
         assert opened.status_code == 303 and opened.headers["location"] == f"/audit/youths/{youth}?lang=it"
         bad = anna.get("/audit/youths?youth_id=Mario+Rossi")
