@@ -123,8 +123,10 @@ def test_rotating_the_master_key_rewraps_every_youth_key_and_keeps_history_reada
     rotated = master_keys(tmp_path, {})
     assert rotated.current == "mk2"
     only_new = type(rotated)(keys={"mk2": rotated.keys["mk2"]}, current="mk2")  # the old master could now go
-    assert decrypt_for(VaultKeys(database_url, only_new).get(youth), youth, ciphertext) == (
-        b"history written before the rotation")
+    reopened = VaultKeys(database_url, only_new)
+    assert decrypt_for(reopened.get(youth), youth, ciphertext) == b"history written before the rotation"
+    for vault in (keys, reopened):  # their pools, closed here rather than by the garbage collector
+        vault.close()
 
 
 def test_users_are_added_listed_given_another_role_disabled_and_enabled(tmp_path: Path, database_url):

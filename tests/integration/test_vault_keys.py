@@ -2,6 +2,7 @@
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,11 +18,12 @@ def keyring() -> Keyring:
 
 
 @pytest.fixture
-def vault(database_url, keyring) -> VaultKeys:
+def vault(database_url, keyring) -> Iterator[VaultKeys]:
     keys = VaultKeys(database_url, keyring, schema="intake")
     keys.create_table()
     keys.create_table()  # idempotent
-    return keys
+    yield keys
+    keys.close()
 
 
 def test_ensuring_a_youth_key_twice_returns_the_same_key(vault):
@@ -71,3 +73,5 @@ def test_rotation_rewraps_live_keys_under_the_new_master(database_url, vault, ke
     assert only_new.get(youths[2]) is None
     with pytest.raises(ValueError, match="mk2"):
         vault.get(youths[0])
+    rotating.close()
+    only_new.close()
