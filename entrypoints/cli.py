@@ -295,7 +295,7 @@ def cmd_audit_access(args: argparse.Namespace) -> int:
     from shared.access_log import query, to_csv
 
     with _audit_conn() as conn:
-        rows = query(conn, youth_id=args.youth, operator=args.operator,
+        rows = query(conn, youth_id=args.youth, operator=args.operator, agency=args.agency, purpose=args.purpose,
                      since=datetime.fromisoformat(args.since) if args.since else None,
                      until=datetime.fromisoformat(args.until) if args.until else None)
     print(to_csv(rows) if args.format == "csv" else json.dumps(rows, indent=2), end="")
@@ -461,6 +461,8 @@ def parser() -> argparse.ArgumentParser:
     access = audit.add_parser("access", help="access-log queries: who read a youth, what an operator read")
     access.add_argument("--youth")
     access.add_argument("--operator", help="operator id or username")
+    access.add_argument("--agency", help="the reading operator's agency code")
+    access.add_argument("--purpose", help="e.g. case_management, audit")
     access.add_argument("--since")
     access.add_argument("--until")
     access.add_argument("--format", choices=["json", "csv"], default="json")

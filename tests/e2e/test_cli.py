@@ -212,3 +212,34 @@ def test_kit_up_verbose_and_a_wrong_log_level():
     wrong = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "public"], capture_output=True, text=True,
                            timeout=60, env={**os.environ, "KIT_LOG_LEVEL": "LOUD"})
     assert wrong.returncode != 0 and "KIT_LOG_LEVEL=LOUD is not one of DEBUG, INFO, WARNING, ERROR" in wrong.stderr
+
+
+def test_audit_access_filters_by_agency_and_purpose_and_exports_csv(tmp_path: Path, database_url):
+    import csv
+    import io
+    import os
+
+    import psycopg
+
+    from shared import accounts
+
+    with psycopg.connect(database_url) as conn:
+        accounts.create_tables(conn)
+        giulia = accounts.add_operator(conn, agency="comune-milano-m7", role="key_worker", username="giulia",
+                                       password="a long enough password")
+        for purpose in ("case_management", "audit", "case_management"):
+            accounts.log_access(conn, giulia, purpose=purpose, what="youth list")
+        conn.commit()
+    env = {**os.environ, "KIT_DATA_DIR": str(tmp_path), "KIT_DATABASE_URL": database_url}
+
+    def access(*args):
+        result = subprocess.run([sys.executable, "-m", "entrypoints.cli", "audit", "access", *args],
+                                capture_output=True, text=True, timeout=60, env=env)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    rows = list(csv.DictReader(io.StringIO(access("--operator", "giulia", "--purpose", "case_management",
+                                                  "--format", "csv"))))
+    assert [(r["username"], r["purpose"]) for r in rows] == [("giulia", "case_management")] * 2
+    assert json.loads(access("--agency", "afol-milano")) == []
+
