@@ -302,7 +302,11 @@ class VaultKeys:
         table = ".".join(f'"{part}"' for part in (self.schema_name, "youth_keys"))
         return f"(SELECT k.wrapped FROM {table} k WHERE k.youth_id = {youth_id})"
 
-    def unwrap(self, wrapped: bytes | None) -> bytes | None:
+    def unwrap(self, wrapped: bytes | str | None) -> bytes | None:
+        """The youth's key from `wrapped_key_sql`'s value: bytes, or the `\\x…` hex text a bytea
+        becomes in a statement's JSON; None for none (destroyed)."""
+        if isinstance(wrapped, str):
+            wrapped = bytes.fromhex(wrapped.removeprefix("\\x"))
         return self.keyring.unwrap(wrapped) if wrapped else None
 
     def get_many(self, youth_ids: list[str]) -> dict[str, bytes]:

@@ -306,13 +306,11 @@ class CaseReads:
                 accounts.require_active(conn, operator)  # a disabled account learns nothing, not even "no such youth"
                 raise NotVisible(youth_id)
             record = json.loads(found[0])
-            key = self.vault_keys.unwrap(bytes.fromhex(record["wrapped_key"][2:])) if (
-                self.vault_keys is not None and record["wrapped_key"]) else None
+            key = self.vault_keys.unwrap(record.pop("wrapped_key")) if self.vault_keys is not None else None
             names, timeline = record.pop("usernames"), record.pop("timeline")
             notes = [jsonable(dict(n)) for n in notes_of(conn, OneKeyFirst(youth_id, key, self.vault_keys), youth_id)
                      ] if self.vault_keys is not None else []
-            self._withhold(operator, record, identity=self._open_identity(youth_id, record.pop("sealed_identity"),
-                                                                         record.pop("wrapped_key"), key))
+            self._withhold(operator, record, identity=self._open_identity(youth_id, record.pop("sealed_identity"), key))
             special = may(operator.role, "special_category.read")
             timeline = [shown(entry, special) for entry in timeline]
             for entry in (*timeline, *notes):
@@ -321,11 +319,10 @@ class CaseReads:
                                 what=f"{what_of(record)}, youth timeline, case notes")
         return record, timeline, notes
 
-    def _open_identity(self, youth_id: str, sealed: str | None, wrapped: str | None, key: bytes | None
-                       ) -> dict[str, Any] | None:
+    def _open_identity(self, youth_id: str, sealed: str | None, key: bytes | None) -> dict[str, Any] | None:
         if sealed is None or self.vault_keys is None:
             return None
-        if not wrapped or key is None:
+        if key is None:  # the key was destroyed: erased
             return {"erased": True}
         return json.loads(decrypt_for(key, youth_id, sealed))
 
@@ -433,7 +430,7 @@ class CaseReads:
             if not ciphertext or not wrapped:
                 continue
             try:
-                key = self.vault_keys.unwrap(bytes.fromhex(wrapped[2:]) if isinstance(wrapped, str) else wrapped)
+                key = self.vault_keys.unwrap(wrapped)
                 identity = json.loads(decrypt_for(key, youth, ciphertext))
             except ValueError:  # a ciphertext that does not open: the list shows the case reference
                 identity = {}

@@ -197,3 +197,17 @@ def test_any_plaintext_round_trips_through_seal_and_youth_encryption(plaintext):
     assert unseal(PRIVATE, seal(PUBLIC, plaintext)) == plaintext
     key = new_data_key()
     assert decrypt_for(key, YOUTH, encrypt_for(key, YOUTH, plaintext)) == plaintext
+
+
+def test_a_wrapped_key_read_as_json_hex_text_unwraps_like_its_bytes():
+    # given a key wrapped by the keyring, as PostgreSQL writes a bytea into a statement's JSON
+    import os
+
+    from kit.vault import Keyring, VaultKeys
+
+    keys = VaultKeys("postgresql:///unused", Keyring(keys={"mk1": os.urandom(32)}, current="mk1"))
+    data_key = os.urandom(32)
+    wrapped = keys.keyring.wrap(data_key)
+    # then the text and the bytes open to the same key, and none is none
+    assert keys.unwrap("\\x" + wrapped.hex()) == keys.unwrap(wrapped) == data_key
+    assert keys.unwrap(None) is None
