@@ -143,6 +143,49 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_directory_import(args: argparse.Namespace) -> int:
+    """Every service of an HSDS 3.0 file into the activity directory, or none (the first bad
+    record, named with its JSON path, on standard error)."""
+    from datetime import datetime, timezone
+
+    import psycopg
+
+    from services.social_prescribing import directory
+
+    path = Path(args.file)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        print(f"error: cannot read {path}: {e.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: nothing imported: {path} is not JSON ({e})", file=sys.stderr)
+        return 1
+    try:
+        with psycopg.connect(database_url(load_settings())) as conn, conn.transaction():
+            count = directory.import_records(conn, document, datetime.now(timezone.utc))
+    except directory.InvalidDirectory as e:
+        print(f"error: nothing imported: {e}", file=sys.stderr)
+        return 1
+    print(f"imported {count} services into the activity directory")
+    return 0
+
+
+def cmd_directory_export(args: argparse.Namespace) -> int:
+    """The whole directory as an HSDS 3.0 file (a list of fully nested services), which imports back unchanged."""
+    import psycopg
+
+    from services.social_prescribing import directory
+
+    with psycopg.connect(database_url(load_settings())) as conn:
+        text = json.dumps(directory.export(conn), ensure_ascii=False, indent=2, default=str) + "\n"
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_deploy_nats_accounts(args: argparse.Namespace) -> int:
     """NATS users and permissions from the declared services and the agency register."""
     from kit.nats_permissions import render_accounts
@@ -467,6 +510,16 @@ def parser() -> argparse.ArgumentParser:
     access.add_argument("--until")
     access.add_argument("--format", choices=["json", "csv"], default="json")
     access.set_defaults(func=cmd_audit_access)
+
+    directory_cmd = sub.add_parser("directory", help="the social prescribing activity directory (Open Referral"
+                                   " HSDS 3.0)").add_subparsers(dest="action", required=True)
+    directory_import = directory_cmd.add_parser("import", help="import an HSDS 3.0 file of services: all of it,"
+                                                " or nothing if any record fails its schema")
+    directory_import.add_argument("file", metavar="FILE", help="a JSON list of HSDS services, or an HSDS page")
+    directory_import.set_defaults(func=cmd_directory_import)
+    directory_export = directory_cmd.add_parser("export", help="the whole directory as an HSDS 3.0 file")
+    directory_export.add_argument("--output", metavar="FILE", help="write here instead of standard output")
+    directory_export.set_defaults(func=cmd_directory_export)
 
     contracts = sub.add_parser("contracts", help="generate or check contracts/ against events/")
     contracts.add_argument("action", choices=["generate", "check"])

@@ -1,0 +1,162 @@
+"""The activity directory in the service's own schema: HSDS 3.0 services (fully nested, as
+imported), with the columns the searches need and each activity's capacity kept beside its record.
+
+An import checks every record first and writes them all in one transaction, or none: a file with
+one bad record leaves the directory as it was. Export writes the records back as HSDS, capacity
+included, so an export imports again unchanged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from services.social_prescribing import hsds
+
+SCHEMA = "social_prescribing"
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.directory_services (
+    id text PRIMARY KEY,                 -- the HSDS service id
+    organization_id text,
+    name text NOT NULL,
+    status text NOT NULL,
+    minimum_age numeric,
+    maximum_age numeric,
+    taxonomy_term_ids text[] NOT NULL DEFAULT '{{}}',
+    search_text text NOT NULL,           -- name, alternate name, description, organisation: lower case
+    record jsonb NOT NULL,               -- the HSDS service as imported, without its capacity
+    capacity jsonb,                      -- its `service_capacity`, kept apart: it changes on its own
+    last_modified timestamptz NOT NULL,  -- the record's, else when it was imported
+    imported_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS directory_services_modified ON {SCHEMA}.directory_services (last_modified);
+CREATE INDEX IF NOT EXISTS directory_services_organization ON {SCHEMA}.directory_services (organization_id);
+"""
+
+
+class InvalidDirectory(ValueError):
+    """A file the directory refuses whole, with the first reason (record, JSON path, rule)."""
+
+    def __init__(self, invalid: hsds.Invalid | str):
+        self.invalid = invalid if isinstance(invalid, hsds.Invalid) else None
+        super().__init__(str(invalid))
+
+
+def create_tables(conn: psycopg.Connection) -> None:
+    conn.execute(DDL)
+
+
+def taxonomy_term_ids(record: dict[str, Any]) -> list[str]:
+    """The taxonomy terms a service is tagged with: its attributes' terms (HSDS 3.0 links terms to
+    a service through `attributes`)."""
+    found = []
+    for attribute in record.get("attributes") or []:
+        for term in (attribute.get("taxonomy_term_id"), (attribute.get("taxonomy_term") or {}).get("id")):
+            if isinstance(term, str) and term not in found:
+                found.append(term)
+    return found
+
+
+def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
+    organization = record.get("organization") or {}
+    words = [record.get("name"), record.get("alternate_name"), record.get("description"), organization.get("name")]
+    modified = record.get("last_modified")
+    return {
+        "id": record["id"], "organization_id": record.get("organization_id") or organization.get("id"),
+        "name": record["name"], "status": record["status"],
+        "minimum_age": record.get("minimum_age"), "maximum_age": record.get("maximum_age"),
+        "taxonomy_term_ids": taxonomy_term_ids(record),
+        "search_text": " ".join(w for w in words if isinstance(w, str)).lower(),
+        "record": Jsonb({k: v for k, v in record.items() if k != "service_capacity"}),
+        "capacity": Jsonb(record["service_capacity"]) if "service_capacity" in record else None,
+        "last_modified": datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else now,
+        "imported_at": now,
+    }
+
+
+def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> int:
+    """Every service of an HSDS file (a list, or a page), added or replaced by id, in the caller's
+    transaction; nothing written if any record fails (InvalidDirectory names the first)."""
+    try:
+        records, root = hsds.records_of(document)
+    except ValueError as e:
+        raise InvalidDirectory(str(e)) from None
+    invalid = hsds.first_invalid(records, root)
+    if invalid is not None:
+        raise InvalidDirectory(invalid)
+    create_tables(conn)
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {SCHEMA}.directory_services (id, organization_id, name, status, minimum_age, maximum_age,"
+            " taxonomy_term_ids, search_text, record, capacity, last_modified, imported_at)"
+            " VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(minimum_age)s, %(maximum_age)s,"
+            " %(taxonomy_term_ids)s, %(search_text)s, %(record)s, %(capacity)s, %(last_modified)s, %(imported_at)s)"
+            " ON CONFLICT (id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,"
+            " status = EXCLUDED.status, minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,"
+            " taxonomy_term_ids = EXCLUDED.taxonomy_term_ids, search_text = EXCLUDED.search_text,"
+            " record = EXCLUDED.record, capacity = EXCLUDED.capacity, last_modified = EXCLUDED.last_modified,"
+            " imported_at = EXCLUDED.imported_at",
+            [_row(record, now) for record in records])
+    return len(records)
+
+
+def _service(record: dict[str, Any], capacity: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return record | ({"service_capacity": capacity} if capacity is not None else {})
+
+
+@dataclass(frozen=True)
+class Search:
+    """What `/hsds/services` filters by: free text, a taxonomy term, an organisation, modified on or after."""
+
+    text: str | None = None
+    taxonomy_term_id: str | None = None
+    organization_id: str | None = None
+    modified_after: datetime | None = None
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        clauses, args = ["TRUE"], {}
+        if self.text:
+            clauses.append("strpos(search_text, %(text)s) > 0")
+            args["text"] = self.text.lower()
+        if self.taxonomy_term_id:
+            clauses.append("%(term)s = ANY (taxonomy_term_ids)")
+            args["term"] = self.taxonomy_term_id
+        if self.organization_id:
+            clauses.append("organization_id = %(organization)s")
+            args["organization"] = self.organization_id
+        if self.modified_after:
+            clauses.append("last_modified >= %(modified_after)s")
+            args["modified_after"] = self.modified_after
+        return " AND ".join(clauses), args
+
+
+def services(conn: psycopg.Connection, search: Search = Search(), *, limit: int | None = None,
+             offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """A page of services (HSDS, fully nested), by name, and how many match."""
+    where, args = search.where()
+    rows = conn.execute(
+        f"SELECT record, capacity, count(*) OVER () FROM {SCHEMA}.directory_services WHERE {where}"
+        " ORDER BY name, id LIMIT %(limit)s OFFSET %(offset)s", args | {"limit": limit, "offset": offset}).fetchall()
+    total = rows[0][2] if rows else (0 if offset == 0 else _count(conn, where, args))
+    return [_service(record, capacity) for record, capacity, _ in rows], total
+
+
+def _count(conn: psycopg.Connection, where: str, args: dict[str, Any]) -> int:
+    return conn.execute(f"SELECT count(*) FROM {SCHEMA}.directory_services WHERE {where}", args).fetchone()[0]
+
+
+def service(conn: psycopg.Connection, service_id: str) -> dict[str, Any] | None:
+    row = conn.execute(f"SELECT record, capacity FROM {SCHEMA}.directory_services WHERE id = %s",
+                       (service_id,)).fetchone()
+    return _service(*row) if row else None
+
+
+def export(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """The whole directory as an HSDS file: what `import_records` reads back unchanged."""
+    create_tables(conn)
+    return services(conn)[0]

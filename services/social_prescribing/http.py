@@ -1,0 +1,61 @@
+"""The activity directory as an HSDS 3.0 API, read-only, for other directories and apps: the API's
+description (`/hsds/`), its OpenAPI file, the services paged and searched, one service fully nested.
+
+The directory holds no personal data (activities, organisations, places, timetables, free places),
+so it is open like other HSDS directories; nothing here reads a youth's record.
+
+No `from __future__ import annotations`: FastAPI resolves the parameters at definition time."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.social_prescribing import directory, hsds
+from shared.http import state
+
+router = APIRouter(prefix="/hsds", tags=["directory (HSDS 3.0)"])
+MAX_PER_PAGE = 100
+
+
+@router.get("/")
+def about(request: Request) -> dict[str, str]:
+    """Which HSDS version and profile this API speaks, and where its OpenAPI file is."""
+    return {"version": hsds.VERSION, "profile": hsds.PROFILE,
+            "openapi_url": str(request.url_for("hsds_openapi"))}
+
+
+@router.get("/openapi.json", name="hsds_openapi")
+def openapi() -> JSONResponse:
+    """The HSDS 3.0 API description this directory answers to (unchanged from the specification)."""
+    return JSONResponse(hsds.schema("openapi.json"))
+
+
+@router.get("/services")
+def list_services(request: Request,
+                  search: Annotated[str | None, Query(max_length=200, description="words in the name, description"
+                                                      " or organisation name")] = None,
+                  taxonomy_term_id: Annotated[str | None, Query(max_length=200)] = None,
+                  organization_id: Annotated[str | None, Query(max_length=200)] = None,
+                  modified_after: Annotated[datetime | None, Query(description="on or after this instant")] = None,
+                  page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                  per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 50) -> dict[str, Any]:
+    """Services, by name, a page at a time, each fully nested with its free places (`service_capacity`)."""
+    if modified_after is not None and modified_after.tzinfo is None:
+        raise HTTPException(422, "modified_after needs a time zone (for example 2026-12-01T00:00:00Z)")
+    query = directory.Search(text=search, taxonomy_term_id=taxonomy_term_id, organization_id=organization_id,
+                             modified_after=modified_after)
+    with state(request).pool.connection() as conn:
+        found, total = directory.services(conn, query, limit=per_page, offset=(page - 1) * per_page)
+    return hsds.page(found, total=total, number=page, per_page=per_page)
+
+
+@router.get("/services/{service_id}")
+def one_service(request: Request, service_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+    """One service, fully nested, with its free places."""
+    with state(request).pool.connection() as conn:
+        found = directory.service(conn, service_id)
+    if found is None:
+        raise HTTPException(404, f"no service {service_id} in the directory")
+    return found
