@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.directory_services (
     maximum_age numeric,
     taxonomy_term_ids text[] NOT NULL DEFAULT '{{}}',
     search_text text NOT NULL,           -- name, alternate name, description, organisation: lower case
+    territories text[] NOT NULL DEFAULT '{{}}',  -- its locations' cities, regions, provinces: lower case
+    weekdays text[] NOT NULL DEFAULT '{{}}',     -- the days its timetables name: MO ... SU
     record jsonb NOT NULL,               -- the HSDS service as imported, without its capacity
     capacity jsonb,                      -- its `service_capacity`, kept apart: it changes on its own
     last_modified timestamptz NOT NULL,  -- the record's, else when it was imported
@@ -62,6 +64,37 @@ def taxonomy_term_ids(record: dict[str, Any]) -> list[str]:
     return found
 
 
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+def _locations(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [at["location"] for at in record.get("service_at_locations") or [] if isinstance(at.get("location"), dict)]
+
+
+def territories(record: dict[str, Any]) -> list[str]:
+    """Where a service takes place, as an operator searches it: each address's city, region and
+    province, lower case."""
+    found: list[str] = []
+    for location in _locations(record):
+        for address in location.get("addresses") or []:
+            for name in (address.get("city"), address.get("region"), address.get("state_province")):
+                if isinstance(name, str) and name.strip() and name.strip().lower() not in found:
+                    found.append(name.strip().lower())
+    return found
+
+
+def weekdays(record: dict[str, Any]) -> list[str]:
+    """The days of the week the activity runs (HSDS `byday`, iCal: "TH,FR", "2MO", "-1FR"), from
+    the service's timetable and its timetables at each location; a location's own opening hours are
+    when the place is open, not when the activity runs."""
+    schedules = list(record.get("schedules") or [])
+    for at in record.get("service_at_locations") or []:
+        schedules += at.get("schedules") or []
+    days = {part.strip().lstrip("+-0123456789").upper() for schedule in schedules
+            for part in (schedule.get("byday") or "").split(",")}
+    return [day for day in WEEKDAYS if day in days]
+
+
 def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     organization = record.get("organization") or {}
     words = [record.get("name"), record.get("alternate_name"), record.get("description"), organization.get("name")]
@@ -72,6 +105,7 @@ def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         "minimum_age": record.get("minimum_age"), "maximum_age": record.get("maximum_age"),
         "taxonomy_term_ids": taxonomy_term_ids(record),
         "search_text": " ".join(w for w in words if isinstance(w, str)).lower(),
+        "territories": territories(record), "weekdays": weekdays(record),
         "record": Jsonb({k: v for k, v in record.items() if k != "service_capacity"}),
         "capacity": Jsonb(record["service_capacity"]) if "service_capacity" in record else None,
         "last_modified": datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else now,
@@ -93,12 +127,14 @@ def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> in
     with conn.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {SCHEMA}.directory_services (id, organization_id, name, status, minimum_age, maximum_age,"
-            " taxonomy_term_ids, search_text, record, capacity, last_modified, imported_at)"
+            " taxonomy_term_ids, search_text, territories, weekdays, record, capacity, last_modified, imported_at)"
             " VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(minimum_age)s, %(maximum_age)s,"
-            " %(taxonomy_term_ids)s, %(search_text)s, %(record)s, %(capacity)s, %(last_modified)s, %(imported_at)s)"
+            " %(taxonomy_term_ids)s, %(search_text)s, %(territories)s, %(weekdays)s, %(record)s, %(capacity)s,"
+            " %(last_modified)s, %(imported_at)s)"
             " ON CONFLICT (id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,"
             " status = EXCLUDED.status, minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,"
             " taxonomy_term_ids = EXCLUDED.taxonomy_term_ids, search_text = EXCLUDED.search_text,"
+            " territories = EXCLUDED.territories, weekdays = EXCLUDED.weekdays,"
             " record = EXCLUDED.record, capacity = EXCLUDED.capacity, last_modified = EXCLUDED.last_modified,"
             " imported_at = EXCLUDED.imported_at",
             [_row(record, now) for record in records])
@@ -111,12 +147,17 @@ def _service(record: dict[str, Any], capacity: list[dict[str, Any]] | None) -> d
 
 @dataclass(frozen=True)
 class Search:
-    """What `/hsds/services` filters by: free text, a taxonomy term, an organisation, modified on or after."""
+    """What `/hsds/services` filters by: HSDS's own (free text, a taxonomy term, an organisation,
+    modified on or after) and what a link worker looks for (a place, an age, a day, free places)."""
 
     text: str | None = None
     taxonomy_term_id: str | None = None
     organization_id: str | None = None
     modified_after: datetime | None = None
+    territory: str | None = None  # a city, region or province of one of its locations
+    age: int | None = None  # within its age range (a missing bound is open)
+    weekday: str | None = None  # MO ... SU: on its timetable
+    free_places: bool = False  # some capacity with a place available
 
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, args = ["TRUE"], {}
@@ -132,6 +173,17 @@ class Search:
         if self.modified_after:
             clauses.append("last_modified >= %(modified_after)s")
             args["modified_after"] = self.modified_after
+        if self.territory:
+            clauses.append("lower(%(territory)s) = ANY (territories)")
+            args["territory"] = self.territory.strip()
+        if self.age is not None:
+            clauses.append("coalesce(minimum_age <= %(age)s, TRUE) AND coalesce(%(age)s <= maximum_age, TRUE)")
+            args["age"] = self.age
+        if self.weekday:
+            clauses.append("%(weekday)s = ANY (weekdays)")
+            args["weekday"] = self.weekday
+        if self.free_places:
+            clauses.append("EXISTS (SELECT FROM jsonb_array_elements(capacity) c WHERE (c->>'available')::int > 0)")
         return " AND ".join(clauses), args
 
 

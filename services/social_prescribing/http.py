@@ -7,7 +7,7 @@ so it is open like other HSDS directories; nothing here reads a youth's record.
 No `from __future__ import annotations`: FastAPI resolves the parameters at definition time."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -39,13 +39,22 @@ def list_services(request: Request,
                   taxonomy_term_id: Annotated[str | None, Query(max_length=200)] = None,
                   organization_id: Annotated[str | None, Query(max_length=200)] = None,
                   modified_after: Annotated[datetime | None, Query(description="on or after this instant")] = None,
+                  territory: Annotated[str | None, Query(max_length=80, description="a city, region or province"
+                                                         " of one of its locations (this directory's addition)")] = None,
+                  age: Annotated[int | None, Query(ge=0, le=120, description="within its age range (this"
+                                                   " directory's addition)")] = None,
+                  day: Annotated[Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"] | None,
+                                 Query(description="on its timetable (this directory's addition)")] = None,
+                  free_places: Annotated[bool, Query(description="only activities with a place free (this"
+                                                     " directory's addition)")] = False,
                   page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                   per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 50) -> dict[str, Any]:
     """Services, by name, a page at a time, each fully nested with its free places (`service_capacity`)."""
     if modified_after is not None and modified_after.tzinfo is None:
         raise HTTPException(422, "modified_after needs a time zone (for example 2026-12-01T00:00:00Z)")
     query = directory.Search(text=search, taxonomy_term_id=taxonomy_term_id, organization_id=organization_id,
-                             modified_after=modified_after)
+                             modified_after=modified_after, territory=territory, age=age, weekday=day,
+                             free_places=free_places)
     with state(request).pool.connection() as conn:
         found, total = directory.services(conn, query, limit=per_page, offset=(page - 1) * per_page)
     return hsds.page(found, total=total, number=page, per_page=per_page)

@@ -23,8 +23,15 @@ EXAMPLE = json.loads((hsds.HSDS_DIR / "examples" / "service_full.json").read_tex
 SPORT, ARTS = str(uuid.uuid4()), str(uuid.uuid4())
 
 
-def activity(name: str, *, term: str, organization: str, places: int | None = None, **changes) -> dict:
+def activity(name: str, *, term: str, organization: str, places: int | None = None, city: str = "Milano",
+             region: str = "Lombardia", days: str = "TH,FR", **changes) -> dict:
     record = copy.deepcopy(EXAMPLE) | {"id": str(uuid.uuid4()), "name": name, **changes}
+    if "maximum_age" not in changes:
+        del record["maximum_age"]  # open-ended unless given
+    at = record["service_at_locations"][0]
+    at["location"]["addresses"][0] |= {"city": city, "region": region, "state_province": region}
+    at["schedules"][0]["byday"] = days
+    record["schedules"] = []
     record["organization"] = record["organization"] | {"id": organization, "name": f"{name} (ente)"}
     record["attributes"] = [{"id": str(uuid.uuid4()), "link_id": record["id"], "link_type": "eligibility",
                              "link_entity": "service", "taxonomy_term_id": term}]
@@ -36,10 +43,12 @@ def activity(name: str, *, term: str, organization: str, places: int | None = No
 
 MILAN, LUGANO = str(uuid.uuid4()), str(uuid.uuid4())
 DIRECTORY = [
-    activity("Calcio di strada Milano", term=SPORT, organization=MILAN, places=3, last_modified="2026-10-01T08:00:00Z"),
-    activity("Laboratorio teatrale Lugano", term=ARTS, organization=LUGANO, places=0,
-             last_modified="2026-11-20T08:00:00Z"),
-    activity("Corso di fotografia Milano", term=ARTS, organization=MILAN, last_modified="2026-11-25T08:00:00Z"),
+    activity("Calcio di strada Milano", term=SPORT, organization=MILAN, places=3, last_modified="2026-10-01T08:00:00Z",
+             minimum_age=16, maximum_age=25, days="MO,WE"),
+    activity("Laboratorio teatrale Lugano", term=ARTS, organization=LUGANO, places=0, city="Lugano", region="Ticino",
+             last_modified="2026-11-20T08:00:00Z", minimum_age=15, maximum_age=30, days="SA"),
+    activity("Corso di fotografia Milano", term=ARTS, organization=MILAN, last_modified="2026-11-25T08:00:00Z",
+             minimum_age=18, days="2TU,-1FR"),
 ]
 
 
@@ -134,6 +143,16 @@ def test_services_page_by_page_by_name(hsds_api):
     ({"organization_id": LUGANO}, ["Laboratorio teatrale Lugano"]),
     ({"modified_after": "2026-11-20T08:00:00Z"}, ["Corso di fotografia Milano", "Laboratorio teatrale Lugano"]),
     ({"search": "milano", "taxonomy_term_id": SPORT}, ["Calcio di strada Milano"]),
+    # what a link worker looks for: where, for whom, when, with a place free
+    ({"territory": "ticino"}, ["Laboratorio teatrale Lugano"]),
+    ({"territory": "Milano"}, ["Calcio di strada Milano", "Corso di fotografia Milano"]),
+    ({"age": 16}, ["Calcio di strada Milano", "Laboratorio teatrale Lugano"]),
+    ({"age": 29}, ["Corso di fotografia Milano", "Laboratorio teatrale Lugano"]),
+    ({"day": "FR"}, ["Corso di fotografia Milano"]),
+    ({"day": "TU"}, ["Corso di fotografia Milano"]),
+    ({"day": "WE"}, ["Calcio di strada Milano"]),
+    ({"free_places": "true"}, ["Calcio di strada Milano"]),
+    ({"free_places": "true", "age": 15}, []),
 ])
 def test_services_are_searched(hsds_api, params, expected):
     assert names(hsds_api.get("/hsds/services", params=params).json()) == expected
@@ -152,6 +171,8 @@ def test_one_service_is_fully_nested_with_its_free_places(hsds_api):
     ("/hsds/services?page=0", 422),
     ("/hsds/services?modified_after=yesterday", 422),
     ("/hsds/services?modified_after=2026-11-20T08:00:00", 422),
+    ("/hsds/services?day=monday", 422),
+    ("/hsds/services?age=-1", 422),
 ])
 def test_bad_requests_get_a_clear_refusal(hsds_api, path, status):
     response = hsds_api.get(path)
