@@ -167,7 +167,7 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
     except directory.InvalidDirectory as e:
         print(f"error: nothing imported: {e}", file=sys.stderr)
         return 1
-    print(f"imported {count} services into the activity directory")
+    print(f"imported {count} service{'s' if count != 1 else ''} into the activity directory")
     return 0
 
 

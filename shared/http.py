@@ -24,6 +24,13 @@ from shared.roles import may
 
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/token")
 
+# Paths machines read (the API, the HSDS directory): their errors are JSON, never the operators' pages.
+MACHINE_PATHS = ("/api/", "/hsds/")
+
+
+def for_machines(path: str) -> bool:
+    return path.startswith(MACHINE_PATHS)
+
 # Query parameters every router shares: bounded so that no value reaches the database as one it
 # cannot take (a NUL in a text, an offset beyond bigint), refused with 422 instead.
 PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"

@@ -26,7 +26,7 @@ from services.api import web
 from shared.web.session import page, refused, sign_in_again
 from shared.web.words import install, words_of
 from shared import accounts
-from shared.http import HttpState
+from shared.http import HttpState, for_machines
 
 log = logging.getLogger("kit.api")
 
@@ -81,7 +81,7 @@ def create_app(state: HttpState) -> FastAPI:
 
     @app.exception_handler(accounts.AccountInactive)
     async def account_inactive(request: Request, exc: Exception) -> Response:
-        if request.url.path.startswith("/api/"):
+        if for_machines(request.url.path):
             return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_401_UNAUTHORIZED,
                                 headers={"WWW-Authenticate": "Bearer"})
         return sign_in_again(request)
@@ -95,7 +95,7 @@ def create_app(state: HttpState) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         body = request_problem(exc)
-        if request.url.path.startswith("/api/"):
+        if for_machines(request.url.path):
             return JSONResponse(body, status_code=422)
         if any(r["field"].startswith("path.") for r in body["reasons"]):  # /youths/not-an-id: nothing there
             return refused(request, 404)

@@ -10,4 +10,5 @@ SERVICE = Service(
     main="services.social_prescribing.wiring:main",
     schema="social_prescribing",
     routers=("services.social_prescribing.http:router",),
+    words="services.social_prescribing.words:WORDS",
 )

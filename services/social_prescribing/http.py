@@ -10,13 +10,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.social_prescribing import directory, hsds
-from shared.http import state
+from shared.http import PLAIN_TEXT, state
 
 router = APIRouter(prefix="/hsds", tags=["directory (HSDS 3.0)"])
 MAX_PER_PAGE = 100
+# Text that reaches the database is plain text (a NUL cannot be stored or compared there): 422, not 500
+Text = Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT)]
 
 
 @router.get("/")
@@ -34,13 +37,14 @@ def openapi() -> JSONResponse:
 
 @router.get("/services")
 def list_services(request: Request,
-                  search: Annotated[str | None, Query(max_length=200, description="words in the name, description"
-                                                      " or organisation name")] = None,
-                  taxonomy_term_id: Annotated[str | None, Query(max_length=200)] = None,
-                  organization_id: Annotated[str | None, Query(max_length=200)] = None,
+                  search: Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT, description="words in"
+                                                      " the name, description or organisation name")] = None,
+                  taxonomy_term_id: Text = None,
+                  organization_id: Text = None,
                   modified_after: Annotated[datetime | None, Query(description="on or after this instant")] = None,
-                  territory: Annotated[str | None, Query(max_length=80, description="a city, region or province"
-                                                         " of one of its locations (this directory's addition)")] = None,
+                  territory: Annotated[str | None, Query(max_length=80, pattern=PLAIN_TEXT, description="a city,"
+                                                         " region or province of one of its locations (this"
+                                                         " directory's addition)")] = None,
                   age: Annotated[int | None, Query(ge=0, le=120, description="within its age range (this"
                                                    " directory's addition)")] = None,
                   day: Annotated[Literal["MO", "TU", "WE", "TH", "FR", "SA", "SU"] | None,
@@ -51,7 +55,8 @@ def list_services(request: Request,
                   per_page: Annotated[int, Query(ge=1, le=MAX_PER_PAGE)] = 50) -> dict[str, Any]:
     """Services, by name, a page at a time, each fully nested with its free places (`service_capacity`)."""
     if modified_after is not None and modified_after.tzinfo is None:
-        raise HTTPException(422, "modified_after needs a time zone (for example 2026-12-01T00:00:00Z)")
+        raise RequestValidationError([{"loc": ("query", "modified_after"), "type": "timezone_aware",
+                                       "msg": "needs a time zone, for example 2026-12-01T00:00:00Z"}])
     query = directory.Search(text=search, taxonomy_term_id=taxonomy_term_id, organization_id=organization_id,
                              modified_after=modified_after, territory=territory, age=age, weekday=day,
                              free_places=free_places)
@@ -61,7 +66,8 @@ def list_services(request: Request,
 
 
 @router.get("/services/{service_id}")
-def one_service(request: Request, service_id: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+def one_service(request: Request, service_id: Annotated[str, Path(max_length=200, pattern=PLAIN_TEXT)]
+                ) -> dict[str, Any]:
     """One service, fully nested, with its free places."""
     with state(request).pool.connection() as conn:
         found = directory.service(conn, service_id)

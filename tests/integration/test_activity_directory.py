@@ -17,6 +17,7 @@ from entrypoints.cli import main as kit
 from services.social_prescribing import hsds
 from services.social_prescribing.http import router
 from shared.http import HttpState
+from tests.conftest import eventually
 
 pytestmark = pytest.mark.integration
 EXAMPLE = json.loads((hsds.HSDS_DIR / "examples" / "service_full.json").read_text())
@@ -172,8 +173,41 @@ def test_one_service_is_fully_nested_with_its_free_places(hsds_api):
     ("/hsds/services?modified_after=yesterday", 422),
     ("/hsds/services?modified_after=2026-11-20T08:00:00", 422),
     ("/hsds/services?day=monday", 422),
+    # what the database cannot take is refused before it gets there (a fuzzer found these as 500s)
+    ("/hsds/services?search=a%00b", 422),
+    ("/hsds/services?territory=%00", 422),
+    ("/hsds/services?taxonomy_term_id=%00", 422),
+    ("/hsds/services?organization_id=%01", 422),
+    ("/hsds/services/a%00b", 422),
     ("/hsds/services?age=-1", 422),
 ])
 def test_bad_requests_get_a_clear_refusal(hsds_api, path, status):
     response = hsds_api.get(path)
     assert response.status_code == status and response.json()["detail"]
+
+
+async def test_in_the_http_service_the_directorys_refusals_are_json_for_machines(platform, database_url):
+    """An HSDS client gets JSON it can act on (the API's documented 422 with reasons, a 404 with
+    a detail), not the operators' HTML pages."""
+    import httpx
+
+    from tests.integration.harness import running, services
+
+    settings = platform.settings
+    async with running(*services(settings, "social_prescribing", "api")):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30) as client:
+            async def up():
+                try:
+                    return (await client.get("/hsds/services")).status_code == 200
+                except httpx.HTTPError:
+                    return False
+            await eventually(up, timeout=30)
+            empty = (await client.get("/hsds/services")).json()
+            bad_day = await client.get("/hsds/services", params={"day": "monday"})
+            naive = await client.get("/hsds/services", params={"modified_after": "2026-11-20T08:00:00"})
+            missing = await client.get(f"/hsds/services/{uuid.uuid4()}")
+    assert empty["total_items"] == 0 and empty["empty"]  # the service made its tables: the API answers at once
+    for response, field in ((bad_day, "query.day"), (naive, "query.modified_after")):
+        assert response.status_code == 422 and response.headers["content-type"] == "application/json"
+        assert [r["field"] for r in response.json()["reasons"]] == [field]
+    assert missing.status_code == 404 and "no service" in missing.json()["detail"]

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from services.api.web import alerts, caseload, live, login, my_day, referrals, settings, youth
+from shared.http import for_machines
 from shared.web.session import STATIC, LoginRequired, add_templates, refused, to_login
 
 add_templates(Path(__file__).parent / "templates")
@@ -28,6 +29,6 @@ def mount(app: FastAPI) -> None:
 async def refusal_page(request: Request, exc: Exception) -> Response:
     """A page's 403 and 404 as pages in the operator's language; the API's stay JSON."""
     assert isinstance(exc, HTTPException)
-    if request.url.path.startswith(("/api/", "/static/")) or exc.status_code not in (403, 404):
+    if for_machines(request.url.path) or request.url.path.startswith("/static/") or exc.status_code not in (403, 404):
         return await http_exception_handler(request, exc)
     return refused(request, exc.status_code)
