@@ -14,6 +14,7 @@ from typing import Any
 from events.base import Message
 from events.envelope import CloudEvent, dataschema_for
 from events import intake as ev
+from events import social_prescribing as sp
 
 EXAMPLE_TIME = datetime(2026, 11, 2, 9, 30, tzinfo=timezone.utc)
 EXAMPLE_YOUTH = "2f1d5a8e-6c3b-4f7a-9d2e-8b1c0a7f6e54"
@@ -131,6 +132,30 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
 )}
 
 
+_ACTIVITY = {"activity_id": "5b0c4a6e-2d7f-4e8a-9c1b-3f2e1d0c9b8a"}  # an HSDS service id of the directory
+_REFERRAL = {"referral_id": "0d8e2f4a-6b1c-4d3e-8f5a-7c9b1e2d3f4a"}
+_PRESCRIPTION = {"prescription_id": "9e7d5c3b-1a2f-4e6d-8c0b-2a4f6e8d0c1b"}
+EXAMPLE_DATA |= {m.type_name: m for m in (
+    sp.ReferToSocialPrescribing(to_agency="rete-quartiere-mi7", birth_year=2005, reason="isolamento, nessuna attività",
+                                **_REFERRAL, **_Y),
+    sp.SocialPrescribingReferralReceived(from_agency=EXAMPLE_AGENCY, to_agency="rete-quartiere-mi7", birth_year=2005,
+                                         reason="isolamento, nessuna attività", **_REFERRAL, **_Y),
+    sp.AnswerSocialPrescribingReferral(decision="accepted", link_worker="lw-sara", **_REFERRAL, **_Y),
+    sp.SocialPrescribingReferralAccepted(link_worker="lw-sara", **_REFERRAL, **_Y),
+    sp.SocialPrescribingReferralDeclined(reason="fuori dal territorio servito", **_REFERRAL, **_Y),
+    sp.SetActivityPlaces(available=3, maximum=12, **_ACTIVITY),
+    sp.ActivityPlacesSet(available=3, maximum=12, **_ACTIVITY),
+    sp.PrescribeActivity(**_PRESCRIPTION, **_ACTIVITY, **_Y),
+    sp.ActivityPrescribed(placed=False, waitlist_position=2, expected_wait_days=21, **_PRESCRIPTION, **_ACTIVITY, **_Y),
+    sp.PlaceTaken(**_PRESCRIPTION, **_ACTIVITY),
+    sp.WaitlistJoined(position=2, **_PRESCRIPTION, **_ACTIVITY),
+    sp.EndPrescription(ending="dropped_out", reason="orari incompatibili con il lavoro", **_PRESCRIPTION, **_Y),
+    sp.PrescriptionEnded(ending="dropped_out", reason="orari incompatibili con il lavoro", days=24, **_PRESCRIPTION,
+                         **_ACTIVITY, **_Y),
+    sp.PlaceFreed(held_place=True, days=24, **_PRESCRIPTION, **_ACTIVITY),
+)}
+
+
 def envelope(data: Message, *, agency: str, id: str | None = None, subject: str | None = None,
              time: datetime | None = None, correlation_id: str | None = None,
              source: str | None = None, **ext: Any) -> CloudEvent:
@@ -161,7 +186,7 @@ def example(type_name: str) -> CloudEvent:
     return envelope(
         data, agency=agency, id="6b0a3c2e-1f4d-5e8a-9b7c-2d1e0f3a4b5c",
         subject=getattr(data, "engagement_id", None) if data.type_name.startswith("kit.intake.outreach") else
-        getattr(data, "youth_id", EXAMPLE_YOUTH),
+        getattr(data, "youth_id", None) or getattr(data, "activity_id", EXAMPLE_YOUTH),
         source=f"urn:kit:service:{model.context}",
         time=EXAMPLE_TIME, correlation_id="mi7-ingest-0001", kitcausationid="mi7-ingest-0001",
         kitrecordedtime=EXAMPLE_TIME, kitseq=1,

@@ -251,11 +251,14 @@ def _check_done(projection: Projection, stream: str, messages: Sequence[tuple[in
 
 
 def _flush(conn: psycopg.Connection, projections: Sequence[Projection]) -> None:
-    """A durable commit: it waits for the WAL up to it, so every page committed before is durable too."""
+    """A durable commit: it waits for the WAL up to it, so every page committed before is durable too.
+    The rows the reset added for a stream still empty go (at 0: nothing applied), as the live
+    service, which writes a position only once it applied something, would have it."""
     with conn.transaction():
         conn.execute("SET LOCAL synchronous_commit = on")
-        conn.execute("UPDATE views.positions SET position = position WHERE projection = ANY(%s)",
-                     ([p.name for p in projections],))
+        names = [p.name for p in projections]
+        conn.execute("DELETE FROM views.positions WHERE projection = ANY(%s) AND position = 0", (names,))
+        conn.execute("UPDATE views.positions SET position = position WHERE projection = ANY(%s)", (names,))
 
 
 # ---------------------------------------------------------------- NATS side

@@ -1,14 +1,20 @@
-"""The social prescribing service, declared once. So far: its activity directory (Open Referral
-HSDS 3.0, with live capacity), imported and exported with `kit directory` and read through the
-HSDS API at /hsds/. Referrals, link workers, prescriptions and wellbeing come as its commands."""
+"""The social prescribing service, declared once: referrals in (accepted with a link worker, or
+declined), prescriptions of activities against their places (or their waitlist), the end of a
+prescription; its activity directory (Open Referral HSDS 3.0, with live capacity), imported and
+exported with `kit directory` and read through the HSDS API at /hsds/."""
 
+from events import social_prescribing
+from events.registry import models_in
 from kit.service import Service
 
 SERVICE = Service(
     name="social_prescribing",
-    summary="the activity directory (HSDS 3.0 with live capacity) link workers prescribe from",
+    summary="referrals to link workers, prescriptions of activities against their places, the HSDS activity"
+            " directory with live capacity",
     main="services.social_prescribing.wiring:main",
+    messages=models_in(social_prescribing),
     schema="social_prescribing",
     routers=("services.social_prescribing.http:router",),
     words="services.social_prescribing.words:WORDS",
+    examples="events.builders:example",
 )

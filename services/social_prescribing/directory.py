@@ -3,7 +3,11 @@ imported), with the columns the searches need and each activity's capacity kept 
 
 An import checks every record first and writes them all in one transaction, or none: a file with
 one bad record leaves the directory as it was. Export writes the records back as HSDS, capacity
-included, so an export imports again unchanged."""
+included, so an export imports again unchanged.
+
+An activity's free places come from the file until the service keeps them itself (its first
+prescription, or its provider setting them): from then on they follow the service's events
+(`PlacesView`), and a later import changes the record but not the places."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from services.social_prescribing import hsds
+from services.social_prescribing.decisions import Activity
 
 SCHEMA = "social_prescribing"
 
@@ -33,6 +38,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.directory_services (
     weekdays text[] NOT NULL DEFAULT '{{}}',     -- the days its timetables name: MO ... SU
     record jsonb NOT NULL,               -- the HSDS service as imported, without its capacity
     capacity jsonb,                      -- its `service_capacity`, kept apart: it changes on its own
+    capacity_live boolean NOT NULL DEFAULT false,  -- kept by the service's places from then on (not by imports)
     last_modified timestamptz NOT NULL,  -- the record's, else when it was imported
     imported_at timestamptz NOT NULL
 );
@@ -135,7 +141,9 @@ def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> in
             " status = EXCLUDED.status, minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,"
             " taxonomy_term_ids = EXCLUDED.taxonomy_term_ids, search_text = EXCLUDED.search_text,"
             " territories = EXCLUDED.territories, weekdays = EXCLUDED.weekdays,"
-            " record = EXCLUDED.record, capacity = EXCLUDED.capacity, last_modified = EXCLUDED.last_modified,"
+            " record = EXCLUDED.record, last_modified = EXCLUDED.last_modified,"
+            f" capacity = CASE WHEN {SCHEMA}.directory_services.capacity_live THEN {SCHEMA}.directory_services.capacity"
+            " ELSE EXCLUDED.capacity END,"
             " imported_at = EXCLUDED.imported_at",
             [_row(record, now) for record in records])
     return len(records)
@@ -208,7 +216,31 @@ def service(conn: psycopg.Connection, service_id: str) -> dict[str, Any] | None:
     return _service(*row) if row else None
 
 
+def activity(conn: psycopg.Connection, activity_id: str) -> tuple[Activity, int | None, int | None] | None:
+    """What a prescription needs of an activity: its name, status and ages, and the places the
+    directory gives it (free, at most; None where it gives none)."""
+    row = conn.execute(
+        f"SELECT name, status, minimum_age, maximum_age, (capacity->0->>'available')::int,"
+        f" (capacity->0->>'maximum')::int FROM {SCHEMA}.directory_services WHERE id = %s", (activity_id,)).fetchone()
+    if row is None:
+        return None
+    name, status, low, high, available, maximum = row
+    return Activity(name, status, None if low is None else float(low), None if high is None else float(high)), \
+        available, maximum
+
+
 def export(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """The whole directory as an HSDS file: what `import_records` reads back unchanged."""
     create_tables(conn)
     return services(conn)[0]
+
+
+def set_live_capacity(conn: psycopg.Connection, activity_id: str, available: int | None, maximum: int | None,
+                      updated: datetime) -> None:
+    """The places the service keeps for an activity, as HSDS `service_capacity`; an activity whose
+    places are not limited (None) shows none."""
+    capacity = None if available is None else [{
+        "id": f"{activity_id}-places", "service_id": activity_id, "unit": {"name": "places"},
+        "available": available, "maximum": maximum, "updated": updated.isoformat().replace("+00:00", "Z")}]
+    conn.execute(f"UPDATE {SCHEMA}.directory_services SET capacity = %s, capacity_live = true WHERE id = %s",
+                 (Jsonb(capacity) if capacity is not None else None, activity_id))

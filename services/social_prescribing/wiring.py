@@ -1,7 +1,7 @@
-"""Composition root of the social prescribing service: its schema ready for the directory, so that
-the HSDS API answers (with an empty directory) before the first import, and the wellbeing
-instruments loaded (ONS4 and the licensee's plug-ins, `KIT_WELLBEING_INSTRUMENTS`): a broken
-plug-in file stops the service at start, saying where. It handles no commands yet."""
+"""Composition root of the social prescribing service: its store and handlers on the platform's
+command-service skeleton, the directory's places kept from its own log (`PlacesView`), and the
+wellbeing instruments loaded (ONS4 and the licensee's plug-ins, `KIT_WELLBEING_INSTRUMENTS`): a
+broken plug-in file stops the service at start, saying where."""
 
 from __future__ import annotations
 
@@ -11,21 +11,47 @@ import os
 
 import psycopg
 
+from kit.command_service import CommandService
 from kit.config import Settings, database_url
+from kit.db import ensure_schema, eventsourcing_env, pool
+from kit.runtime import Runtime
 from kit.service import Platform
-from services.social_prescribing.directory import create_tables
+from kit.store import Store
+from services.social_prescribing import directory
+from services.social_prescribing.handlers import SocialPrescribing
+from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
+from shared.agencies import load_register
+from shared.roles import ROLES
 
 log = logging.getLogger("kit.social_prescribing")
 
 
 def prepare(url: str) -> None:
     with psycopg.connect(url) as conn, conn.transaction():
-        create_tables(conn)
+        directory.create_tables(conn)
 
 
 async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> None:
     instruments = catalogue(os.environ.get("KIT_WELLBEING_INSTRUMENTS") or None)
     log.info("wellbeing instruments: %s", ", ".join(f"{i} v{v}" for i, v in instruments))
-    await asyncio.to_thread(prepare, database_url(settings))
-    await stop.wait()
+    url = database_url(settings)
+    ensure_schema(url, directory.SCHEMA)
+    await asyncio.to_thread(prepare, url)
+    store = Store(directory.SCHEMA, env=eventsourcing_env(url, directory.SCHEMA))
+    register = load_register()
+    reads = pool(url, min_size=1, max_size=2)
+
+    def activity(activity_id: str):
+        with reads.connection() as conn:
+            return directory.activity(conn, activity_id)
+
+    service = platform.service("social_prescribing")
+    runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
+                      handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None).handle,
+                      is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
+                      accepted_elsewhere=lambda: platform.command_owners)
+    try:
+        await CommandService(settings, platform, service, store, runtime, log_views=[PlacesView(store)]).run(stop)
+    finally:
+        reads.close()

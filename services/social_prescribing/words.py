@@ -1,8 +1,58 @@
-"""Social prescribing in words, Italian and English: so far what a refused questionnaire answer
-says (`services.social_prescribing.wellbeing`), shown by the pages beside the item it names."""
+"""Social prescribing in words, Italian and English: what its events mean on a youth's path, the
+fields and options of its commands, and why a command or a questionnaire answer is refused."""
 
 WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
+    # events and commands, as the timeline and the audit trail show them
+    "event.kit.social_prescribing.refer.v1": ("Invio alla prescrizione sociale", "Referral to social prescribing"),
+    "event.kit.social_prescribing.referral_received.v1": ("Invio alla prescrizione sociale ricevuto",
+                                                          "Referral to social prescribing received"),
+    "event.kit.social_prescribing.answer_referral.v1": ("Risposta all'invio alla prescrizione sociale",
+                                                        "Answer to a referral to social prescribing"),
+    "event.kit.social_prescribing.referral_accepted.v1": ("Invio accettato: assegnato un link worker",
+                                                          "Referral accepted: a link worker assigned"),
+    "event.kit.social_prescribing.referral_declined.v1": ("Invio alla prescrizione sociale rifiutato",
+                                                          "Referral to social prescribing declined"),
+    "event.kit.social_prescribing.set_activity_places.v1": ("Posti dell'attività aggiornati",
+                                                            "Activity places updated"),
+    "event.kit.social_prescribing.activity_places_set.v1": ("Posti dell'attività aggiornati",
+                                                            "Activity places updated"),
+    "event.kit.social_prescribing.prescribe_activity.v1": ("Prescrizione di un'attività", "Activity prescription"),
+    "event.kit.social_prescribing.activity_prescribed.v1": ("Attività prescritta", "Activity prescribed"),
+    "event.kit.social_prescribing.place_taken.v1": ("Posto occupato nell'attività", "Place taken in the activity"),
+    "event.kit.social_prescribing.waitlist_joined.v1": ("In lista d'attesa per l'attività",
+                                                        "On the activity's waitlist"),
+    "event.kit.social_prescribing.end_prescription.v1": ("Chiusura di una prescrizione", "End of a prescription"),
+    "event.kit.social_prescribing.prescription_ended.v1": ("Prescrizione conclusa", "Prescription ended"),
+    "event.kit.social_prescribing.place_freed.v1": ("Posto liberato nell'attività", "Place freed in the activity"),
+    # fields and options of its commands
+    "field.activity_id": ("Attività", "Activity"),
+    "field.available": ("Posti liberi", "Free places"),
+    "field.maximum": ("Posti in tutto", "Places in all"),
+    "field.ending": ("Esito", "Ending"),
+    "field.link_worker": ("Link worker", "Link worker"),
+    "field.prescription_id": ("Prescrizione", "Prescription"),
     "field.answers": ("Risposte", "Answers"),
+    "opt.dropped_out": ("abbandonata", "dropped out"),
+    "opt.withdrawn": ("ritirata dalla lista d'attesa", "withdrawn from the waitlist"),
+    # why a command is refused (services.social_prescribing.decisions)
+    "error.already_referred": ("ha già un invio in attesa o accettato", "already has a referral waiting or accepted"),
+    "error.unknown_referral": ("invio non trovato per questo giovane", "no such referral for this youth"),
+    "error.not_addressed_to_you": ("l'invio è per un altro ente", "the referral is for another agency"),
+    "error.already_answered": ("all'invio è già stata data risposta", "the referral was answered already"),
+    "error.unknown_activity": ("attività non presente nel catalogo", "no such activity in the directory"),
+    "error.more_than_maximum": ("più posti liberi che posti in tutto", "more free places than places in all"),
+    "error.no_accepted_referral": ("serve un invio alla prescrizione sociale accettato",
+                                   "needs an accepted referral to social prescribing"),
+    "error.not_your_youth": ("la prescrizione sociale del giovane è presso un altro ente",
+                             "the youth's social prescribing is with another agency"),
+    "error.activity_not_active": ("l'attività non è attiva", "the activity is not active"),
+    "error.already_prescribed": ("attività già prescritta al giovane", "activity already prescribed to the youth"),
+    "error.ineligible": ("il giovane non rientra nei limiti di età dell'attività",
+                         "the youth is outside the activity's age range"),
+    "error.unknown_prescription": ("prescrizione sconosciuta per questo giovane", "no such prescription for this youth"),
+    "error.already_ended": ("la prescrizione è già conclusa", "the prescription has ended already"),
+    "error.not_placed": ("in lista d'attesa: si ritira, non si conclude", "on the waitlist: withdrawn, not completed"),
+    # why a questionnaire answer is refused (services.social_prescribing.wellbeing)
     "error.int_type": ("deve essere un numero intero", "must be a whole number"),
     "error.unknown_item": ("domanda che il questionario non ha", "a question the questionnaire does not have"),
 }

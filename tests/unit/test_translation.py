@@ -18,7 +18,12 @@ from tests.conftest import PLATFORM
 
 INTAKE = PLATFORM.service("intake")
 translate = translator("intake", INTAKE.source, {m.type_name: m for m in INTAKE.messages})
-EVENTS = [m for m in EXAMPLE_DATA.values() if m.kind == "event"]
+EVENTS = [m for m in EXAMPLE_DATA.values() if m.kind == "event"]  # every service's that has examples there
+
+
+def translator_of(service_name: str):
+    service = PLATFORM.service(service_name)
+    return service, translator(service.name, service.source, {m.type_name: m for m in service.messages})
 
 
 @pytest.mark.parametrize("data", EVENTS, ids=lambda m: m.type_name)
@@ -28,14 +33,15 @@ def test_an_integration_event_is_byte_for_byte_what_the_envelope_model_writes(da
             "correlation_id": "corr-1", "causation_id": None}
     stored = YouthCase.Recorded(originator_id=aggregate, originator_version=3, timestamp=at,
                                 type_name=data.type_name, data=data.model_dump(mode="json"), meta=meta)
-    [out] = translate(stored, 42)
+    service, translate_its = translator_of(data.context)
+    [out] = translate_its(stored, 42)
     expected = CloudEvent(
-        specversion="1.0", id=integration_event_id(aggregate, 3), source=INTAKE.source, type=data.type_name,
+        specversion="1.0", id=integration_event_id(aggregate, 3), source=service.source, type=data.type_name,
         subject=str(aggregate), time=at, dataschema=dataschema_for(data.type_name), kitagency="comune-milano-m7",
         kitcorrelationid="corr-1", kitactor="op-1", kitrole="key_worker", kitrecordedtime=at,
         kitclassification=data.classification, kitseq=42, data=data.model_dump(mode="json"))
     assert out.payload == expected.to_json_bytes()
-    assert out.subject == f"kit.events.intake.{data.type_name.split('.')[2]}.v1" and out.ordered
+    assert out.subject == f"kit.events.{service.name}.{data.type_name.split('.')[2]}.v1" and out.ordered
 
 
 def test_a_receipt_goes_to_its_sender_and_the_platforms_own_go_nowhere():

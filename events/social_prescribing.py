@@ -1,0 +1,174 @@
+"""Social prescribing bounded context: a referral in (received, accepted with a link worker, or
+declined with a reason), prescriptions of activities from the directory against their places
+(a place, or the waitlist with its position), the end of a prescription (completed, dropped out,
+withdrawn), and the places an activity's provider says it has.
+
+Events about a youth are recorded on the youth's social prescribing case (their CloudEvent subject
+is the youth's pseudonym); events about an activity's places name prescriptions only by their own
+ids, never a youth, so the activity's history shows its places and nothing of who holds them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from events.base import Message
+from events.intake import AgencyCode, LocalId, OperatorRef, ShortText, YouthId
+
+ActivityId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                                  description="The activity's id in the directory (its HSDS service id).")]
+Places = Annotated[int, Field(ge=0, le=10_000)]
+Ending = Literal["completed", "dropped_out", "withdrawn"]
+
+
+class Command(Message):
+    kind = "command"
+    context = "social_prescribing"
+
+
+class Event(Message):
+    kind = "event"
+    context = "social_prescribing"
+
+
+class ReferToSocialPrescribing(Command):
+    type_name = "kit.social_prescribing.refer.v1"
+    summary = "Refer a youth to an agency's social prescribing (the sender is the referrer)."
+
+    youth_id: YouthId
+    referral_id: LocalId
+    to_agency: AgencyCode
+    birth_year: int = Field(ge=1990, le=2015, description="For the activities' age rules (15-30 at referral).")
+    reason: ShortText
+
+
+class SocialPrescribingReferralReceived(Event):
+    type_name = "kit.social_prescribing.referral_received.v1"
+    summary = "A referral to social prescribing was received."
+
+    youth_id: YouthId
+    referral_id: LocalId
+    from_agency: AgencyCode
+    to_agency: AgencyCode
+    birth_year: int
+    reason: str
+
+
+class AnswerSocialPrescribingReferral(Command):
+    type_name = "kit.social_prescribing.answer_referral.v1"
+    summary = "The receiving agency accepts a referral, naming the link worker, or declines it with a reason."
+
+    youth_id: YouthId
+    referral_id: LocalId
+    decision: Literal["accepted", "declined"]
+    link_worker: OperatorRef | None = Field(default=None, description="Required to accept.")
+    reason: ShortText | None = Field(default=None, description="Required to decline.")
+
+
+class SocialPrescribingReferralAccepted(Event):
+    type_name = "kit.social_prescribing.referral_accepted.v1"
+    summary = "A referral to social prescribing was accepted and a link worker assigned."
+
+    youth_id: YouthId
+    referral_id: LocalId
+    link_worker: str
+
+
+class SocialPrescribingReferralDeclined(Event):
+    type_name = "kit.social_prescribing.referral_declined.v1"
+    summary = "A referral to social prescribing was declined, with the reason."
+
+    youth_id: YouthId
+    referral_id: LocalId
+    reason: str
+
+
+class SetActivityPlaces(Command):
+    type_name = "kit.social_prescribing.set_activity_places.v1"
+    summary = "Say how many places an activity has free now, and at most (from its provider or the agency)."
+
+    activity_id: ActivityId
+    available: Places
+    maximum: Places | None = None
+
+
+class ActivityPlacesSet(Event):
+    type_name = "kit.social_prescribing.activity_places_set.v1"
+    summary = "An activity's places were set by its provider or the agency."
+
+    activity_id: ActivityId
+    available: int
+    maximum: int | None
+
+
+class PrescribeActivity(Command):
+    type_name = "kit.social_prescribing.prescribe_activity.v1"
+    summary = "Prescribe an activity of the directory to a youth whose referral the agency accepted."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    activity_id: ActivityId
+
+
+class ActivityPrescribed(Event):
+    type_name = "kit.social_prescribing.activity_prescribed.v1"
+    summary = "An activity was prescribed: with a place, or on its waitlist (position, expected wait)."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    activity_id: ActivityId
+    placed: bool
+    waitlist_position: int | None = None
+    expected_wait_days: int | None = Field(default=None, description="From the activity's own past stays; none"
+                                           " while it has too few.")
+
+
+class PlaceTaken(Event):
+    type_name = "kit.social_prescribing.place_taken.v1"
+    summary = "A prescription took one of the activity's places."
+
+    activity_id: ActivityId
+    prescription_id: LocalId
+
+
+class WaitlistJoined(Event):
+    type_name = "kit.social_prescribing.waitlist_joined.v1"
+    summary = "A prescription joined the activity's waitlist."
+
+    activity_id: ActivityId
+    prescription_id: LocalId
+    position: int
+
+
+class EndPrescription(Command):
+    type_name = "kit.social_prescribing.end_prescription.v1"
+    summary = "End a prescription: completed, dropped out (reason required) or withdrawn from the waitlist."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    ending: Ending
+    reason: ShortText | None = None
+
+
+class PrescriptionEnded(Event):
+    type_name = "kit.social_prescribing.prescription_ended.v1"
+    summary = "A prescription ended: completed, dropped out or withdrawn."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    activity_id: ActivityId
+    ending: Ending
+    reason: str | None = None
+    days: int = Field(description="Days from the prescription to its end.")
+
+
+class PlaceFreed(Event):
+    type_name = "kit.social_prescribing.place_freed.v1"
+    summary = "A prescription gave its place back (completed or dropped out), or left the waitlist."
+
+    activity_id: ActivityId
+    prescription_id: LocalId
+    held_place: bool
+    days: int
+

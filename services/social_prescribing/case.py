@@ -1,0 +1,102 @@
+"""The state social prescribing decides on, folded from its events (pure): a youth's case (the
+referral in, their prescriptions) and an activity's places (free, at most, who holds one by
+prescription id, the waitlist in order, how long past places were held)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Mapping
+
+from events import social_prescribing as sp
+
+
+@dataclass(frozen=True)
+class Referral:
+    referral_id: str
+    from_agency: str
+    to_agency: str
+    birth_year: int
+    status: str = "received"  # received | accepted | declined
+    link_worker: str | None = None
+
+
+@dataclass(frozen=True)
+class Prescription:
+    prescription_id: str
+    activity_id: str
+    placed: bool
+    on: date
+    ended: str | None = None  # completed | dropped_out | withdrawn
+
+
+@dataclass(frozen=True)
+class Case:
+    referral: Referral | None = None
+    prescriptions: Mapping[str, Prescription] = field(default_factory=lambda: MappingProxyType({}))
+
+    def open_prescriptions(self) -> list[Prescription]:
+        return [p for p in self.prescriptions.values() if p.ended is None]
+
+
+def _with(case: Case, prescription: Prescription) -> Case:
+    return replace(case, prescriptions=MappingProxyType({**case.prescriptions, prescription.prescription_id: prescription}))
+
+
+def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
+    case = case or Case()
+    match message:
+        case sp.SocialPrescribingReferralReceived():
+            return replace(case, referral=Referral(message.referral_id, message.from_agency, message.to_agency,
+                                                   message.birth_year))
+        case sp.SocialPrescribingReferralAccepted() if case.referral:
+            return replace(case, referral=replace(case.referral, status="accepted", link_worker=message.link_worker))
+        case sp.SocialPrescribingReferralDeclined() if case.referral:
+            return replace(case, referral=replace(case.referral, status="declined"))
+        case sp.ActivityPrescribed():
+            return _with(case, Prescription(message.prescription_id, message.activity_id, message.placed, at.date()))
+        case sp.PrescriptionEnded():
+            return _with(case, replace(case.prescriptions[message.prescription_id], ended=message.ending))
+    return case
+
+
+@dataclass(frozen=True)
+class Places:
+    """An activity's places. `available` None: the directory says nothing of its capacity, so
+    nothing limits a prescription."""
+
+    available: int | None = None
+    maximum: int | None = None
+    holders: frozenset[str] = frozenset()  # prescription ids holding a place
+    waitlist: tuple[str, ...] = ()  # prescription ids waiting, first first
+    stays: tuple[int, ...] = ()  # days each ended place was held
+
+    def expected_wait_days(self, position: int) -> int | None:
+        """A place frees every (average stay / places) days: position p waits about p times that.
+        None while fewer than three places have ended (too few to say)."""
+        if len(self.stays) < 3:
+            return None
+        places = self.maximum or max(1, len(self.holders))
+        return -(-position * sum(self.stays) // (len(self.stays) * places))  # rounded up
+
+
+def evolve_places(places: Places | None, message: sp.Event, at: datetime) -> Places:
+    places = places or Places()
+    match message:
+        case sp.ActivityPlacesSet():
+            return replace(places, available=message.available, maximum=message.maximum)
+        case sp.PlaceTaken():
+            available = None if places.available is None else max(0, places.available - 1)
+            return replace(places, available=available, holders=places.holders | {message.prescription_id})
+        case sp.WaitlistJoined():
+            return replace(places, waitlist=(*places.waitlist, message.prescription_id))
+        case sp.PlaceFreed() if message.held_place:
+            available = None if places.available is None else places.available + 1
+            if places.maximum is not None and available is not None:
+                available = min(available, places.maximum)
+            return replace(places, available=available, holders=places.holders - {message.prescription_id},
+                           stays=(*places.stays, message.days))
+        case sp.PlaceFreed():
+            return replace(places, waitlist=tuple(p for p in places.waitlist if p != message.prescription_id))
+    return places

@@ -1,0 +1,132 @@
+"""Social prescribing's decisions, pure: (state, command, who sends it, today) -> the events to
+record, or the reasons it is refused, each naming the field the sender can correct.
+
+A prescription's events go two ways: the youth's case records that the activity was prescribed or
+ended (its history is the youth's path), and the activity's places record a place taken or freed,
+or a waitlist joined or left, by prescription id only (its history names no youth)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from events import social_prescribing as sp
+from events.receipts import Reason
+from services.social_prescribing.case import Case, Places
+
+Decision = tuple[list[sp.Event], list[sp.Event]] | list[Reason]  # (the youth's events, the activity's) or why not
+
+
+@dataclass(frozen=True)
+class Activity:
+    """What the directory says of an activity, for a prescription."""
+
+    name: str
+    status: str
+    minimum_age: float | None = None
+    maximum_age: float | None = None
+
+
+def refuse(field: str, code: str, message: str) -> list[Reason]:
+    return [Reason(field=field, code=code, message=message)]
+
+
+def refer(case: Case | None, command: sp.ReferToSocialPrescribing, sender_agency: str,
+          known_agency: Callable[[str], bool] = lambda code: True) -> list[sp.Event] | list[Reason]:
+    if not known_agency(command.to_agency):
+        return refuse("data.to_agency", "unknown_agency", "no agency with this code in the register")
+    if case is not None and case.referral is not None and case.referral.status != "declined":
+        return refuse("data.youth_id", "already_referred",
+                      "the youth already has a referral to social prescribing that is waiting or accepted")
+    return [sp.SocialPrescribingReferralReceived(
+        youth_id=command.youth_id, referral_id=command.referral_id, from_agency=sender_agency,
+        to_agency=command.to_agency, birth_year=command.birth_year, reason=command.reason)]
+
+
+def answer(case: Case | None, command: sp.AnswerSocialPrescribingReferral, sender_agency: str
+           ) -> list[sp.Event] | list[Reason]:
+    referral = case.referral if case else None
+    if referral is None or referral.referral_id != command.referral_id:
+        return refuse("data.referral_id", "unknown_referral", "no referral with this id for this youth")
+    if referral.to_agency != sender_agency:
+        return refuse("data.referral_id", "not_addressed_to_you", "the referral was sent to another agency")
+    if referral.status != "received":
+        return refuse("data.referral_id", "already_answered", f"the referral was {referral.status} already")
+    if command.decision == "accepted":
+        if not command.link_worker:
+            return refuse("data.link_worker", "missing", "name the link worker who will follow the youth")
+        return [sp.SocialPrescribingReferralAccepted(youth_id=command.youth_id, referral_id=command.referral_id,
+                                                     link_worker=command.link_worker)]
+    if not command.reason:
+        return refuse("data.reason", "missing", "say why the referral is declined: the referrer reads it")
+    return [sp.SocialPrescribingReferralDeclined(youth_id=command.youth_id, referral_id=command.referral_id,
+                                                 reason=command.reason)]
+
+
+def set_places(command: sp.SetActivityPlaces, activity: Activity | None) -> list[sp.Event] | list[Reason]:
+    if activity is None:
+        return refuse("data.activity_id", "unknown_activity", "no activity with this id in the directory")
+    if command.maximum is not None and command.available > command.maximum:
+        return refuse("data.available", "more_than_maximum", "more places free than the activity has at most")
+    return [sp.ActivityPlacesSet(activity_id=command.activity_id, available=command.available,
+                                 maximum=command.maximum)]
+
+
+def ages_now(birth_year: int, today: date) -> tuple[int, int]:
+    """The youngest and oldest a youth born in that year can be today."""
+    return today.year - birth_year - 1, today.year - birth_year
+
+
+def prescribe(case: Case | None, places: Places, activity: Activity | None, command: sp.PrescribeActivity,
+              sender_agency: str, today: date) -> Decision:
+    referral = case.referral if case else None
+    if referral is None or referral.status != "accepted":
+        return refuse("data.youth_id", "no_accepted_referral",
+                      "prescribe to a youth whose referral to social prescribing was accepted")
+    if referral.to_agency != sender_agency:
+        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    assert case is not None
+    if command.prescription_id in case.prescriptions:
+        return refuse("data.prescription_id", "duplicate", "this prescription id is taken")
+    if activity is None:
+        return refuse("data.activity_id", "unknown_activity", "no activity with this id in the directory")
+    if activity.status != "active":
+        return refuse("data.activity_id", "activity_not_active", f"the activity is {activity.status}")
+    if any(p.activity_id == command.activity_id for p in case.open_prescriptions()):
+        return refuse("data.activity_id", "already_prescribed", "the youth already has this activity prescribed")
+    youngest, oldest = ages_now(referral.birth_year, today)
+    low, high = activity.minimum_age, activity.maximum_age
+    if (low is not None and oldest < low) or (high is not None and youngest > high):
+        rule = f"ages {low:g} to {high:g}" if low is not None and high is not None else (
+            f"ages {low:g} and over" if low is not None else f"ages up to {high:g}")
+        return refuse("data.activity_id", "ineligible",
+                      f"the activity is for {rule}; a youth born in {referral.birth_year} is {youngest} or {oldest}")
+    if places.available is None or places.available > 0:
+        return ([sp.ActivityPrescribed(youth_id=command.youth_id, prescription_id=command.prescription_id,
+                                       activity_id=command.activity_id, placed=True)],
+                [sp.PlaceTaken(activity_id=command.activity_id, prescription_id=command.prescription_id)])
+    position = len(places.waitlist) + 1
+    return ([sp.ActivityPrescribed(youth_id=command.youth_id, prescription_id=command.prescription_id,
+                                   activity_id=command.activity_id, placed=False, waitlist_position=position,
+                                   expected_wait_days=places.expected_wait_days(position))],
+            [sp.WaitlistJoined(activity_id=command.activity_id, prescription_id=command.prescription_id,
+                               position=position)])
+
+
+def end(case: Case | None, command: sp.EndPrescription, today: date) -> Decision:
+    prescription = case.prescriptions.get(command.prescription_id) if case else None
+    if prescription is None:
+        return refuse("data.prescription_id", "unknown_prescription", "no prescription with this id for this youth")
+    if prescription.ended is not None:
+        return refuse("data.prescription_id", "already_ended", f"the prescription ended already ({prescription.ended})")
+    if command.ending == "completed" and not prescription.placed:
+        return refuse("data.ending", "not_placed", "a prescription on the waitlist is withdrawn, not completed")
+    if command.ending == "dropped_out" and not command.reason:
+        return refuse("data.reason", "missing", "say why the youth dropped out: it counts in the outcomes")
+    days = max(0, (today - prescription.on).days)
+    return ([sp.PrescriptionEnded(youth_id=command.youth_id, prescription_id=command.prescription_id,
+                                  activity_id=prescription.activity_id, ending=command.ending, reason=command.reason,
+                                  days=days)],
+            [sp.PlaceFreed(activity_id=prescription.activity_id, prescription_id=command.prescription_id,
+                           held_place=prescription.placed, days=days)])

@@ -1,0 +1,96 @@
+"""Social prescribing's commands on the runtime: load the youth's case and the activity's places
+(and, for an activity the service has not kept places for yet, what the directory says), decide
+(pure, `decisions.py`), record."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+
+from events import social_prescribing as sp
+from events.envelope import CloudEvent
+from events.receipts import Reason
+from kit.runtime import Accepted, Rejected, Sender, Work
+from services.social_prescribing import decisions
+from services.social_prescribing.aggregates import ActivityPlaces, YouthCase, places_id
+from services.social_prescribing.case import Places
+from services.social_prescribing.decisions import Activity
+
+# activity id -> (what the directory says of it, its free places, at most), or None if it has no such activity
+Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
+
+
+class SocialPrescribing:
+    def __init__(self, directory: Directory, known_agency: Callable[[str], bool]):
+        self.directory, self.known_agency = directory, known_agency
+
+    def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
+               now: datetime) -> Accepted | Rejected:
+        if isinstance(command, sp.SetActivityPlaces):
+            return self._set_places(work, command, sender, now)
+        youth = uuid.UUID(command.youth_id)  # type: ignore[attr-defined]
+        case = work.get(youth)
+        state = case.state if case else None
+        if isinstance(command, sp.ReferToSocialPrescribing):
+            return self._record(work, youth, case, decisions.refer(state, command, sender.agency, self.known_agency), sender)
+        if isinstance(command, sp.AnswerSocialPrescribingReferral):
+            return self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
+        if isinstance(command, sp.PrescribeActivity):
+            found = self.directory(command.activity_id)
+            places, first = self._places(work, command.activity_id, found)
+            decided = decisions.prescribe(state, places, found[0] if found else None, command, sender.agency,
+                                          now.date())
+            return self._record_both(work, youth, case, command.activity_id, first, decided, sender)
+        if isinstance(command, sp.EndPrescription):
+            decided = decisions.end(state, command, now.date())
+            if isinstance(decided, list):
+                return Rejected(decided)
+            activity = decided[1][0].activity_id
+            _, first = self._places(work, activity, self.directory(activity))
+            return self._record_both(work, youth, case, activity, first, decided, sender)
+        raise TypeError(f"social prescribing has no handler for {command.type_name}")
+
+    @staticmethod
+    def _places(work: Work, activity_id: str, found) -> tuple[Places, list[sp.Event]]:
+        """The activity's places, and the events its history starts with if the service keeps its
+        places from now on (the directory's figures: nothing is recorded unless the command is)."""
+        history = work.get(places_id(activity_id))
+        if history is not None:
+            return history.state, []
+        if found is None or found[1] is None:
+            return Places(), []
+        first = sp.ActivityPlacesSet(activity_id=activity_id, available=found[1], maximum=found[2])
+        return Places(available=found[1], maximum=found[2]), [first]
+
+    def _set_places(self, work: Work, command: sp.SetActivityPlaces, sender: Sender, now: datetime
+                    ) -> Accepted | Rejected:
+        found = self.directory(command.activity_id)
+        decided = decisions.set_places(command, found[0] if found else None)
+        if decided and isinstance(decided[0], Reason):
+            return Rejected(decided)  # type: ignore[arg-type]
+        key = places_id(command.activity_id)
+        history = work.get(key)
+        ids = work.record(history, decided, sender) if history else work.start(ActivityPlaces, key, decided, sender)
+        return Accepted(ids, str(key))
+
+    @staticmethod
+    def _record(work: Work, youth: uuid.UUID, case, decided, sender: Sender) -> Accepted | Rejected:
+        if decided and isinstance(decided[0], Reason):
+            return Rejected(decided)
+        ids = work.record(case, decided, sender) if case else work.start(YouthCase, youth, decided, sender)
+        return Accepted(ids, str(youth))
+
+    def _record_both(self, work: Work, youth: uuid.UUID, case, activity_id: str, first: list[sp.Event],
+                     decided, sender: Sender) -> Accepted | Rejected:
+        if isinstance(decided, list):
+            return Rejected(decided)
+        youth_events, activity_events = decided
+        ids = self._record(work, youth, case, youth_events, sender).event_ids  # type: ignore[union-attr]
+        key = places_id(activity_id)
+        history = work.get(key)
+        if history is not None:
+            ids += work.record(history, activity_events, sender)
+        else:  # the service keeps the activity's places from now on
+            ids += work.start(ActivityPlaces, key, [*first, *activity_events], sender)
+        return Accepted(ids, str(youth))

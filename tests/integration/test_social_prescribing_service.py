@@ -1,0 +1,116 @@
+"""Social prescribing as partners use it, on the real servers: Milan refers a youth, the community
+association accepts with a link worker and prescribes from its directory: an activity with a place,
+a full one (waitlisted, with the position), one the youth is too old for (refused with the rule);
+the youth completes the first. The activity's free places in the directory (what /hsds/ shows)
+follow each step, the youth's events carry the youth's pseudonym and the activity's carry none."""
+
+import json
+import uuid
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+
+from events import social_prescribing as sp
+from events.builders import envelope
+from kit.streams import COMMANDS_STREAM, events_stream
+from services.social_prescribing import directory
+from tests.conftest import eventually
+from tests.integration.harness import publish_ingest, receipts, running, services
+from tests.integration.test_activity_directory import activity
+
+pytestmark = pytest.mark.integration
+MILANO, RETE = "comune-milano-m7", "rete-quartiere-mi7"
+YOUTH = str(uuid.uuid4())
+
+
+def send(agency: str, message: sp.Command, id: str) -> bytes:
+    return envelope(message, agency=agency, id=id).to_json_bytes()
+
+
+def places_of(url: str, activity_id: str) -> int | None:
+    with psycopg.connect(url) as conn:
+        found = directory.service(conn, activity_id)
+    return found["service_capacity"][0]["available"] if found.get("service_capacity") else None
+
+
+async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_complete(platform, nc, database_url):
+    org = str(uuid.uuid4())
+    football = activity("Calcio di strada", term=str(uuid.uuid4()), organization=org, places=1, minimum_age=16, maximum_age=25)
+    theatre = activity("Teatro", term=str(uuid.uuid4()), organization=org, places=0, minimum_age=16, maximum_age=30)
+    under_18s = activity("Doposcuola", term=str(uuid.uuid4()), organization=org, places=5, minimum_age=11, maximum_age=17)
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        directory.import_records(conn, [football, theatre, under_18s], datetime.now(timezone.utc))
+    js = nc.jetstream()
+    placed, waiting, refused = (str(uuid.uuid4()) for _ in range(3))
+    async with running(*services(platform.settings, "gateway", "social_prescribing")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands"}), timeout=30)
+        await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
+            youth_id=YOUTH, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005, reason="isolamento"),
+            "refer"))
+        assert [r["status"] for r in await receipts(js, MILANO, 1, timeout=30)] == ["accepted"]
+        referral = (await _events(js))[0].data["referral_id"]
+        steps = [
+            ("accept", sp.AnswerSocialPrescribingReferral(youth_id=YOUTH, referral_id=referral, decision="accepted",
+                                                          link_worker="lw-sara")),
+            ("football", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=placed, activity_id=football["id"])),
+            ("theatre", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=waiting, activity_id=theatre["id"])),
+            ("too-old", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=refused, activity_id=under_18s["id"])),
+        ]
+        for id, message in steps:
+            await publish_ingest(js, RETE, send(RETE, message, id))
+        got = {r["ingest_id"]: r for r in await receipts(js, RETE, len(steps), timeout=30)}
+        await eventually(lambda: places_of(database_url, football["id"]) == 0, timeout=10)
+        await publish_ingest(js, RETE, send(RETE, sp.EndPrescription(youth_id=YOUTH, prescription_id=placed,
+                                                                     ending="completed"), "done"))
+        assert [r["status"] for r in await receipts(js, RETE, len(steps) + 1, timeout=30,
+                                                    until=lambda rs: any(r["ingest_id"] == "done" for r in rs))
+                if r["ingest_id"] == "done"] == ["accepted"]
+        await eventually(lambda: places_of(database_url, football["id"]) == 1, timeout=10)
+        events = await _events(js)
+
+    assert [got[id]["status"] for id in ("accept", "football", "theatre", "too-old")] == [
+        "accepted", "accepted", "accepted", "rejected"]
+    [reason] = got["too-old"]["reasons"]
+    assert (reason["field"], reason["code"]) == ("data.activity_id", "ineligible")
+    assert "ages 11 to 17" in reason["message"]
+    prescribed = {e.data["prescription_id"]: e for e in events if e.type == sp.ActivityPrescribed.type_name}
+    assert prescribed[placed].data["placed"] and not prescribed[waiting].data["placed"]
+    assert prescribed[waiting].data["waitlist_position"] == 1
+    # the youth's events carry the youth; the activity's places name no youth
+    assert {e.subject for e in events if "youth_id" in e.data} == {YOUTH}
+    assert all(YOUTH not in json.dumps(e.data) and e.subject != YOUTH for e in events if "youth_id" not in e.data)
+    ended = [e for e in events if e.type == sp.PrescriptionEnded.type_name]
+    assert [(e.data["ending"], e.data["activity_id"]) for e in ended] == [("completed", football["id"])]
+    assert places_of(database_url, theatre["id"]) == 0  # still full: the waitlisted youth waits
+    # a later import changes the record, not the places the service now keeps
+    renamed = football | {"name": "Calcio di strada (nuovo orario)"}
+    renamed["service_capacity"] = [football["service_capacity"][0] | {"available": 9}]
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        directory.import_records(conn, [renamed], datetime.now(timezone.utc))
+    with psycopg.connect(database_url) as conn:
+        assert directory.service(conn, football["id"])["name"] == "Calcio di strada (nuovo orario)"
+    assert places_of(database_url, football["id"]) == 1
+
+
+async def _consumers(js, names: set[str]) -> bool:
+    try:
+        return {c.name for c in await js.consumers_info(COMMANDS_STREAM)} >= names
+    except Exception:  # noqa: BLE001 - the stream is not there yet
+        return False
+
+
+async def _events(js):
+    from events.envelope import CloudEvent
+
+    stream = events_stream("social_prescribing")
+
+    async def some():
+        try:
+            return (await js.stream_info(stream)).state.messages > 0
+        except Exception:  # noqa: BLE001 - not created yet
+            return False
+    await eventually(some, timeout=20)
+    info = await js.stream_info(stream)
+    return [CloudEvent.model_validate_json((await js.get_msg(stream, seq)).data)
+            for seq in range(1, info.state.last_seq + 1)]

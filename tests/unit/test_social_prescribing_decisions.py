@@ -1,0 +1,211 @@
+"""Social prescribing's decisions, given a state folded from events, when a command comes, then the
+events or the reasons (each naming the field to correct)."""
+
+import uuid
+from datetime import date, datetime, timezone
+
+import pytest
+
+from events import social_prescribing as sp
+from services.social_prescribing import decisions
+from services.social_prescribing.case import Places, evolve, evolve_places
+from services.social_prescribing.decisions import Activity
+
+MILAN, PROXIMO, AFOL = "comune-milano-m7", "proximo-milano", "afol-milano"
+YOUTH, REFERRAL, ACTIVITY = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+TODAY = date(2026, 12, 1)
+AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
+FOOTBALL = Activity("Calcio di strada", "active", minimum_age=16, maximum_age=25)
+
+
+def case_of(*events):
+    case = None
+    for event in events:
+        case = evolve(case, event, AT)
+    return case
+
+
+def places_of(*events):
+    places = None
+    for event in events:
+        places = evolve_places(places, event, AT)
+    return places or Places()
+
+
+def received(birth_year=2005):
+    return sp.SocialPrescribingReferralReceived(youth_id=YOUTH, referral_id=REFERRAL, from_agency=MILAN,
+                                                to_agency=PROXIMO, birth_year=birth_year, reason="isolamento")
+
+
+def accepted():
+    return sp.SocialPrescribingReferralAccepted(youth_id=YOUTH, referral_id=REFERRAL, link_worker="lw-sara")
+
+
+def prescribe(prescription=None, activity=ACTIVITY):
+    return sp.PrescribeActivity(youth_id=YOUTH, prescription_id=prescription or str(uuid.uuid4()), activity_id=activity)
+
+
+def codes(reasons):
+    return [(r.field, r.code) for r in reasons]
+
+
+# ---------------------------------------------------------------- referral in
+
+def test_given_no_referral_when_one_is_sent_then_it_is_received_from_the_sender():
+    command = sp.ReferToSocialPrescribing(youth_id=YOUTH, referral_id=REFERRAL, to_agency=PROXIMO, birth_year=2005,
+                                          reason="isolamento")
+    [event] = decisions.refer(None, command, MILAN)
+    assert (event.from_agency, event.to_agency, event.birth_year) == (MILAN, PROXIMO, 2005)
+    assert codes(decisions.refer(case_of(received()), command, MILAN)) == [("data.youth_id", "already_referred")]
+    declined = sp.SocialPrescribingReferralDeclined(youth_id=YOUTH, referral_id=REFERRAL, reason="fuori zona")
+    [again] = decisions.refer(case_of(received(), declined), command, MILAN)  # after a decline, a new referral
+    assert isinstance(again, sp.SocialPrescribingReferralReceived)
+
+
+def test_given_an_agency_not_in_the_register_when_referred_to_then_refused():
+    command = sp.ReferToSocialPrescribing(youth_id=YOUTH, referral_id=REFERRAL, to_agency="nowhere-agency",
+                                          birth_year=2005, reason="isolamento")
+    assert codes(decisions.refer(None, command, MILAN, known_agency=lambda code: code == PROXIMO)) == [
+        ("data.to_agency", "unknown_agency")]
+
+
+@pytest.mark.parametrize("answer, sender, expected", [
+    (dict(decision="accepted", link_worker="lw-sara"), PROXIMO, sp.SocialPrescribingReferralAccepted),
+    (dict(decision="declined", reason="fuori zona"), PROXIMO, sp.SocialPrescribingReferralDeclined),
+    (dict(decision="accepted"), PROXIMO, ("data.link_worker", "missing")),
+    (dict(decision="declined"), PROXIMO, ("data.reason", "missing")),
+    (dict(decision="accepted", link_worker="x"), AFOL, ("data.referral_id", "not_addressed_to_you")),
+])
+def test_given_a_received_referral_when_answered_then_accepted_declined_or_refused(answer, sender, expected):
+    command = sp.AnswerSocialPrescribingReferral(youth_id=YOUTH, referral_id=REFERRAL, **answer)
+    decided = decisions.answer(case_of(received()), command, sender)
+    if isinstance(expected, tuple):
+        assert codes(decided) == [expected]
+    else:
+        assert [type(e) for e in decided] == [expected]
+
+
+def test_given_an_answered_referral_when_answered_again_then_refused():
+    command = sp.AnswerSocialPrescribingReferral(youth_id=YOUTH, referral_id=REFERRAL, decision="declined", reason="x")
+    assert codes(decisions.answer(case_of(received(), accepted()), command, PROXIMO)) == [
+        ("data.referral_id", "already_answered")]
+    other = command.model_copy(update={"referral_id": str(uuid.uuid4())})
+    assert codes(decisions.answer(case_of(received()), other, PROXIMO)) == [("data.referral_id", "unknown_referral")]
+
+
+# ---------------------------------------------------------------- prescriptions and places
+
+def test_given_a_place_free_when_prescribed_then_the_youth_gets_it_and_the_activity_one_less():
+    places = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=1, maximum=10))
+    youth_events, activity_events = decisions.prescribe(case_of(received(), accepted()), places, FOOTBALL,
+                                                        prescribe(), PROXIMO, TODAY)
+    assert youth_events[0].placed and youth_events[0].waitlist_position is None
+    assert places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=1, maximum=10), *activity_events).available == 0
+
+
+def test_given_a_full_activity_when_prescribed_then_the_youth_waits_with_position_and_expected_wait():
+    full = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=2),
+                     sp.WaitlistJoined(activity_id=ACTIVITY, prescription_id=str(uuid.uuid4()), position=1),
+                     *[sp.PlaceFreed(activity_id=ACTIVITY, prescription_id=str(uuid.uuid4()), held_place=True, days=d)
+                       for d in (20, 40, 60)],
+                     sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=2))
+    [youth_event], [activity_event] = decisions.prescribe(case_of(received(), accepted()), full, FOOTBALL,
+                                                          prescribe(), PROXIMO, TODAY)
+    # a place frees every 40 / 2 = 20 days: the second in line waits about 40
+    assert (youth_event.placed, youth_event.waitlist_position, youth_event.expected_wait_days) == (False, 2, 40)
+    assert activity_event.position == 2
+
+
+def test_given_a_full_activity_without_history_then_the_wait_is_not_guessed():
+    full = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=8))
+    [youth_event], _ = decisions.prescribe(case_of(received(), accepted()), full, FOOTBALL, prescribe(), PROXIMO, TODAY)
+    assert (youth_event.waitlist_position, youth_event.expected_wait_days) == (1, None)
+
+
+def test_given_an_activity_without_known_capacity_then_nothing_limits_the_prescription():
+    [youth_event], [taken] = decisions.prescribe(case_of(received(), accepted()), Places(), FOOTBALL, prescribe(),
+                                                 PROXIMO, TODAY)
+    assert youth_event.placed and isinstance(taken, sp.PlaceTaken)
+
+
+@pytest.mark.parametrize("birth_year, activity, expected", [
+    (2012, FOOTBALL, "the activity is for ages 16 to 25; a youth born in 2012 is 13 or 14"),
+    (1996, FOOTBALL, "the activity is for ages 16 to 25; a youth born in 1996 is 29 or 30"),
+    (2009, Activity("Fotografia", "active", minimum_age=18), "the activity is for ages 18 and over; a youth born in"
+                                                            " 2009 is 16 or 17"),
+])
+def test_given_an_age_rule_the_youth_cannot_meet_then_refused_with_the_rule(birth_year, activity, expected):
+    reasons = decisions.prescribe(case_of(received(birth_year), accepted()), Places(), activity, prescribe(), PROXIMO,
+                                  TODAY)
+    assert codes(reasons) == [("data.activity_id", "ineligible")] and reasons[0].message == expected
+
+
+def test_given_a_youth_who_may_be_old_enough_then_the_birth_year_alone_does_not_refuse():
+    # born in 2010: 15 or 16 today; the rule says 16 and over
+    youth_events, _ = decisions.prescribe(case_of(received(2010), accepted()), Places(), FOOTBALL, prescribe(),
+                                          PROXIMO, TODAY)
+    assert youth_events[0].placed
+
+
+@pytest.mark.parametrize("given, activity, sender, expected", [
+    ((received(),), FOOTBALL, PROXIMO, ("data.youth_id", "no_accepted_referral")),
+    ((), FOOTBALL, PROXIMO, ("data.youth_id", "no_accepted_referral")),
+    ((received(), accepted()), FOOTBALL, AFOL, ("data.youth_id", "not_your_youth")),
+    ((received(), accepted()), None, PROXIMO, ("data.activity_id", "unknown_activity")),
+    ((received(), accepted()), Activity("x", "temporarily closed"), PROXIMO, ("data.activity_id", "activity_not_active")),
+    ((received(), accepted(), sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=str(uuid.uuid4()),
+                                                    activity_id=ACTIVITY, placed=True)),
+     FOOTBALL, PROXIMO, ("data.activity_id", "already_prescribed")),
+])
+def test_given_what_is_missing_when_prescribed_then_refused_naming_the_field(given, activity, sender, expected):
+    assert codes(decisions.prescribe(case_of(*given), Places(), activity, prescribe(), sender, TODAY)) == [expected]
+
+
+# ---------------------------------------------------------------- the end of a prescription
+
+PLACED, WAITING = str(uuid.uuid4()), str(uuid.uuid4())
+WITH_TWO = (received(), accepted(),
+            sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=PLACED, activity_id=ACTIVITY, placed=True),
+            sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=WAITING, activity_id=str(uuid.uuid4()), placed=False,
+                                  waitlist_position=1))
+
+
+def end(prescription, ending, reason=None):
+    return sp.EndPrescription(youth_id=YOUTH, prescription_id=prescription, ending=ending, reason=reason)
+
+
+def test_given_a_placed_prescription_when_completed_then_its_place_is_freed_with_the_days_held():
+    [ended], [freed] = decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), TODAY)
+    assert (ended.ending, ended.days, freed.held_place, freed.days) == ("completed", 30, True, 30)
+    places = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=5),
+                       sp.PlaceTaken(activity_id=ACTIVITY, prescription_id=PLACED), freed)
+    assert (places.available, places.holders, places.stays) == (1, frozenset(), (30,))
+
+
+def test_given_a_waitlisted_prescription_when_withdrawn_then_it_leaves_the_waitlist():
+    _, [freed] = decisions.end(case_of(*WITH_TWO), end(WAITING, "withdrawn"), TODAY)
+    assert not freed.held_place
+    places = places_of(sp.WaitlistJoined(activity_id=freed.activity_id, prescription_id=WAITING, position=1), freed)
+    assert places.waitlist == () and places.stays == ()
+
+
+@pytest.mark.parametrize("command, expected", [
+    (end(WAITING, "completed"), ("data.ending", "not_placed")),
+    (end(PLACED, "dropped_out"), ("data.reason", "missing")),
+    (end(str(uuid.uuid4()), "completed"), ("data.prescription_id", "unknown_prescription")),
+])
+def test_given_an_ending_that_does_not_fit_then_refused(command, expected):
+    assert codes(decisions.end(case_of(*WITH_TWO), command, TODAY)) == [expected]
+
+
+def test_given_an_ended_prescription_when_ended_again_then_refused():
+    [ended], _ = decisions.end(case_of(*WITH_TWO), end(PLACED, "dropped_out", "trasloco"), TODAY)
+    assert codes(decisions.end(case_of(*WITH_TWO, ended), end(PLACED, "completed"), TODAY)) == [
+        ("data.prescription_id", "already_ended")]
+
+
+def test_given_more_places_than_the_maximum_when_set_then_refused():
+    assert codes(decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=9, maximum=8), FOOTBALL)) \
+        == [("data.available", "more_than_maximum")]
+    assert codes(decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=1), None)) == [
+        ("data.activity_id", "unknown_activity")]
