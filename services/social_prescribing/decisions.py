@@ -26,6 +26,7 @@ class Activity:
     status: str
     minimum_age: float | None = None
     maximum_age: float | None = None
+    provider_agency: str | None = None  # the platform agency that runs it, if any
 
 
 def refuse(field: str, code: str, message: str) -> list[Reason]:
@@ -64,9 +65,17 @@ def answer(case: Case | None, command: sp.AnswerSocialPrescribingReferral, sende
                                                  reason=command.reason)]
 
 
-def set_places(command: sp.SetActivityPlaces, activity: Activity | None) -> list[sp.Event] | list[Reason]:
+def set_places(command: sp.SetActivityPlaces, activity: Activity | None, sender_agency: str
+               ) -> list[sp.Event] | list[Reason]:
+    """Only the agency that runs the activity says how many places it has."""
     if activity is None:
         return refuse("data.activity_id", "unknown_activity", "no activity with this id in the directory")
+    if activity.provider_agency is None:
+        return refuse("data.activity_id", "no_provider_agency", "the activity's organisation names no agency of the"
+                      " platform (an organisation identifier with scheme kit-agency): its places come from the"
+                      " directory file")
+    if activity.provider_agency != sender_agency:
+        return refuse("data.activity_id", "not_your_activity", "another agency runs this activity")
     if command.maximum is not None and command.available > command.maximum:
         return refuse("data.available", "more_than_maximum", "more places free than the activity has at most")
     return [sp.ActivityPlacesSet(activity_id=command.activity_id, available=command.available,

@@ -28,6 +28,7 @@ CREATE SCHEMA IF NOT EXISTS {SCHEMA};
 CREATE TABLE IF NOT EXISTS {SCHEMA}.directory_services (
     id text PRIMARY KEY,                 -- the HSDS service id
     organization_id text,
+    provider_agency text,                -- the platform agency that runs it (organisation identifier "kit-agency")
     name text NOT NULL,
     status text NOT NULL,
     minimum_age numeric,
@@ -71,6 +72,18 @@ def taxonomy_term_ids(record: dict[str, Any]) -> list[str]:
 
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+AGENCY_SCHEME = "kit-agency"
+
+
+def provider_agency(record: dict[str, Any]) -> str | None:
+    """The platform agency that runs the activity, if its organisation names one: an HSDS
+    organisation identifier with `identifier_scheme` "kit-agency" and the agency's code. Only that
+    agency's system may set the activity's places."""
+    organization = record.get("organization") or {}
+    for identifier in organization.get("organization_identifiers") or []:
+        if identifier.get("identifier_scheme") == AGENCY_SCHEME and isinstance(identifier.get("identifier"), str):
+            return identifier["identifier"]
+    return None
 
 
 def _locations(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -107,6 +120,7 @@ def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     modified = record.get("last_modified")
     return {
         "id": record["id"], "organization_id": record.get("organization_id") or organization.get("id"),
+        "provider_agency": provider_agency(record),
         "name": record["name"], "status": record["status"],
         "minimum_age": record.get("minimum_age"), "maximum_age": record.get("maximum_age"),
         "taxonomy_term_ids": taxonomy_term_ids(record),
@@ -132,12 +146,13 @@ def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> in
     create_tables(conn)
     with conn.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {SCHEMA}.directory_services (id, organization_id, name, status, minimum_age, maximum_age,"
+            f"INSERT INTO {SCHEMA}.directory_services (id, organization_id, provider_agency, name, status, minimum_age, maximum_age,"
             " taxonomy_term_ids, search_text, territories, weekdays, record, capacity, last_modified, imported_at)"
-            " VALUES (%(id)s, %(organization_id)s, %(name)s, %(status)s, %(minimum_age)s, %(maximum_age)s,"
+            " VALUES (%(id)s, %(organization_id)s, %(provider_agency)s, %(name)s, %(status)s, %(minimum_age)s, %(maximum_age)s,"
             " %(taxonomy_term_ids)s, %(search_text)s, %(territories)s, %(weekdays)s, %(record)s, %(capacity)s,"
             " %(last_modified)s, %(imported_at)s)"
             " ON CONFLICT (id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,"
+            " provider_agency = EXCLUDED.provider_agency,"
             " status = EXCLUDED.status, minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,"
             " taxonomy_term_ids = EXCLUDED.taxonomy_term_ids, search_text = EXCLUDED.search_text,"
             " territories = EXCLUDED.territories, weekdays = EXCLUDED.weekdays,"
@@ -220,13 +235,13 @@ def activity(conn: psycopg.Connection, activity_id: str) -> tuple[Activity, int 
     """What a prescription needs of an activity: its name, status and ages, and the places the
     directory gives it (free, at most; None where it gives none)."""
     row = conn.execute(
-        f"SELECT name, status, minimum_age, maximum_age, (capacity->0->>'available')::int,"
+        f"SELECT name, status, minimum_age, maximum_age, provider_agency, (capacity->0->>'available')::int,"
         f" (capacity->0->>'maximum')::int FROM {SCHEMA}.directory_services WHERE id = %s", (activity_id,)).fetchone()
     if row is None:
         return None
-    name, status, low, high, available, maximum = row
-    return Activity(name, status, None if low is None else float(low), None if high is None else float(high)), \
-        available, maximum
+    name, status, low, high, provider, available, maximum = row
+    return Activity(name, status, None if low is None else float(low), None if high is None else float(high),
+                    provider), available, maximum
 
 
 def export(conn: psycopg.Connection) -> list[dict[str, Any]]:

@@ -66,7 +66,7 @@ class SocialPrescribing:
     def _set_places(self, work: Work, command: sp.SetActivityPlaces, sender: Sender, now: datetime
                     ) -> Accepted | Rejected:
         found = self.directory(command.activity_id)
-        decided = decisions.set_places(command, found[0] if found else None)
+        decided = decisions.set_places(command, found[0] if found else None, sender.agency)
         if decided and isinstance(decided[0], Reason):
             return Rejected(decided)  # type: ignore[arg-type]
         key = places_id(command.activity_id)

@@ -37,6 +37,9 @@ def places_of(url: str, activity_id: str) -> int | None:
 async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_complete(platform, nc, database_url):
     org = str(uuid.uuid4())
     football = activity("Calcio di strada", term=str(uuid.uuid4()), organization=org, places=1, minimum_age=16, maximum_age=25)
+    football["organization"]["organization_identifiers"] = [{  # run by the association: its system sets the places
+        "id": str(uuid.uuid4()), "organization_id": org, "identifier_scheme": "kit-agency",
+        "identifier_type": "KiT platform agency code", "identifier": RETE}]
     theatre = activity("Teatro", term=str(uuid.uuid4()), organization=org, places=0, minimum_age=16, maximum_age=30)
     under_18s = activity("Doposcuola", term=str(uuid.uuid4()), organization=org, places=5, minimum_age=11, maximum_age=17)
     with psycopg.connect(database_url) as conn, conn.transaction():
@@ -67,6 +70,13 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
                                                     until=lambda rs: any(r["ingest_id"] == "done" for r in rs))
                 if r["ingest_id"] == "done"] == ["accepted"]
         await eventually(lambda: places_of(database_url, football["id"]) == 1, timeout=10)
+        # the association's system says it has 5 places now; Milan's may not say it for them
+        await publish_ingest(js, RETE, send(RETE, sp.SetActivityPlaces(activity_id=football["id"], available=5,
+                                                                       maximum=10), "places"))
+        await publish_ingest(js, MILANO, send(MILANO, sp.SetActivityPlaces(activity_id=football["id"], available=0),
+                                              "not-ours"))
+        await eventually(lambda: places_of(database_url, football["id"]) == 5, timeout=10)
+        theirs = {r["ingest_id"]: r for r in await receipts(js, MILANO, 2, timeout=30)}
         events = await _events(js)
 
     assert [got[id]["status"] for id in ("accept", "football", "theatre", "too-old")] == [
@@ -83,6 +93,8 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     ended = [e for e in events if e.type == sp.PrescriptionEnded.type_name]
     assert [(e.data["ending"], e.data["activity_id"]) for e in ended] == [("completed", football["id"])]
     assert places_of(database_url, theatre["id"]) == 0  # still full: the waitlisted youth waits
+    assert [(r["field"], r["code"]) for r in theirs["not-ours"]["reasons"]] == [("data.activity_id", "not_your_activity")]
+    assert places_of(database_url, football["id"]) == 5
     # a later import changes the record, not the places the service now keeps
     renamed = football | {"name": "Calcio di strada (nuovo orario)"}
     renamed["service_capacity"] = [football["service_capacity"][0] | {"available": 9}]
@@ -90,7 +102,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         directory.import_records(conn, [renamed], datetime.now(timezone.utc))
     with psycopg.connect(database_url) as conn:
         assert directory.service(conn, football["id"])["name"] == "Calcio di strada (nuovo orario)"
-    assert places_of(database_url, football["id"]) == 1
+    assert places_of(database_url, football["id"]) == 5
 
 
 async def _consumers(js, names: set[str]) -> bool:

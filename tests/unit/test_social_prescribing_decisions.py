@@ -15,7 +15,7 @@ MILAN, PROXIMO, AFOL = "comune-milano-m7", "proximo-milano", "afol-milano"
 YOUTH, REFERRAL, ACTIVITY = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
 TODAY = date(2026, 12, 1)
 AT = datetime(2026, 11, 1, tzinfo=timezone.utc)
-FOOTBALL = Activity("Calcio di strada", "active", minimum_age=16, maximum_age=25)
+FOOTBALL = Activity("Calcio di strada", "active", minimum_age=16, maximum_age=25, provider_agency=PROXIMO)
 
 
 def case_of(*events):
@@ -204,8 +204,19 @@ def test_given_an_ended_prescription_when_ended_again_then_refused():
         ("data.prescription_id", "already_ended")]
 
 
-def test_given_more_places_than_the_maximum_when_set_then_refused():
-    assert codes(decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=9, maximum=8), FOOTBALL)) \
-        == [("data.available", "more_than_maximum")]
-    assert codes(decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=1), None)) == [
-        ("data.activity_id", "unknown_activity")]
+@pytest.mark.parametrize("command, activity, sender, expected", [
+    (dict(available=9, maximum=8), FOOTBALL, PROXIMO, ("data.available", "more_than_maximum")),
+    (dict(available=1), None, PROXIMO, ("data.activity_id", "unknown_activity")),
+    (dict(available=1), FOOTBALL, AFOL, ("data.activity_id", "not_your_activity")),  # another provider's
+    (dict(available=1), Activity("x", "active"), PROXIMO, ("data.activity_id", "no_provider_agency")),
+])
+def test_given_who_runs_the_activity_when_its_places_are_set_then_only_its_agency_may(command, activity, sender,
+                                                                                       expected):
+    places = sp.SetActivityPlaces(activity_id=ACTIVITY, **command)
+    assert codes(decisions.set_places(places, activity, sender)) == [expected]
+
+
+def test_given_the_activity_s_own_agency_when_it_sets_its_places_then_they_are_set():
+    [event] = decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=4, maximum=10), FOOTBALL,
+                                   PROXIMO)
+    assert (event.available, event.maximum) == (4, 10)
