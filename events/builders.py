@@ -153,6 +153,9 @@ EXAMPLE_DATA |= {m.type_name: m for m in (
     sp.PrescriptionEnded(ending="dropped_out", reason="orari incompatibili con il lavoro", days=24, **_PRESCRIPTION,
                          **_ACTIVITY, **_Y),
     sp.PlaceFreed(held_place=True, days=24, **_PRESCRIPTION, **_ACTIVITY),
+    sp.RecordAttendance(session_on=date(2026, 11, 10), present=True, **_PRESCRIPTION, **_ACTIVITY),
+    sp.AttendanceRecorded(session_on=date(2026, 11, 10), present=True, by="provider", **_PRESCRIPTION, **_ACTIVITY,
+                          **_Y),
 )}
 
 

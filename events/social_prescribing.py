@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from events.base import Message
+from events.bounds import Day
 from events.intake import AgencyCode, LocalId, OperatorRef, ShortText, YouthId
 
 ActivityId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -172,3 +173,26 @@ class PlaceFreed(Event):
     held_place: bool
     days: int
 
+
+
+class RecordAttendance(Command):
+    type_name = "kit.social_prescribing.record_attendance.v1"
+    summary = ("Record whether a participant came to a session: from the activity's provider (who knows the"
+               " participant only by the prescription id) or the youth's link worker.")
+
+    activity_id: ActivityId
+    prescription_id: LocalId = Field(description="The participant's code: the prescription id, never the youth's.")
+    session_on: Day
+    present: bool
+
+
+class AttendanceRecorded(Event):
+    type_name = "kit.social_prescribing.attendance_recorded.v1"
+    summary = "A participant's attendance at a session was recorded (by the provider or the link worker)."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    activity_id: ActivityId
+    session_on: Day
+    present: bool
+    by: Literal["provider", "link_worker"]

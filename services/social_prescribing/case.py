@@ -29,6 +29,7 @@ class Prescription:
     placed: bool
     on: date
     ended: str | None = None  # completed | dropped_out | withdrawn
+    sessions: Mapping[date, bool] = field(default_factory=lambda: MappingProxyType({}))  # day -> present
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
             return _with(case, Prescription(message.prescription_id, message.activity_id, message.placed, at.date()))
         case sp.PrescriptionEnded():
             return _with(case, replace(case.prescriptions[message.prescription_id], ended=message.ending))
+        case sp.AttendanceRecorded():
+            prescription = case.prescriptions[message.prescription_id]
+            sessions = MappingProxyType({**prescription.sessions, message.session_on: message.present})
+            return _with(case, replace(prescription, sessions=sessions))
     return case
 
 

@@ -139,3 +139,31 @@ def end(case: Case | None, command: sp.EndPrescription, today: date) -> Decision
                                   days=days)],
             [sp.PlaceFreed(activity_id=prescription.activity_id, prescription_id=command.prescription_id,
                            held_place=prescription.placed, days=days)])
+
+
+def attend(case: Case | None, command: sp.RecordAttendance, youth_id: str | None, activity: Activity | None,
+           sender_agency: str, today: date) -> list[sp.Event] | list[Reason]:
+    """A session's attendance, from the activity's provider or the youth's social prescribing
+    agency. To anyone else, a prescription of another activity looks like none at all."""
+    prescription = case.prescriptions.get(command.prescription_id) if case else None
+    unknown = refuse("data.prescription_id", "unknown_prescription", "no participant with this code in this activity")
+    if prescription is None or prescription.activity_id != command.activity_id or activity is None:
+        return unknown
+    assert case is not None and case.referral is not None and youth_id is not None
+    if sender_agency == activity.provider_agency:
+        by = "provider"
+    elif sender_agency == case.referral.to_agency:
+        by = "link_worker"
+    else:
+        return unknown
+    if not prescription.placed:
+        return refuse("data.prescription_id", "not_placed", "the participant is on the waitlist: no session yet")
+    if command.session_on > today:
+        return refuse("data.session_on", "in_the_future", "record a session once it took place")
+    if command.session_on < prescription.on:
+        return refuse("data.session_on", "before_prescription", "the session is before the prescription")
+    if command.session_on in prescription.sessions:
+        return refuse("data.session_on", "already_recorded", "this session's attendance is recorded already")
+    return [sp.AttendanceRecorded(youth_id=youth_id, prescription_id=command.prescription_id,
+                                  activity_id=command.activity_id, session_on=command.session_on,
+                                  present=command.present, by=by)]  # type: ignore[arg-type]

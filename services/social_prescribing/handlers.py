@@ -13,7 +13,8 @@ from events.envelope import CloudEvent
 from events.receipts import Reason
 from kit.runtime import Accepted, Rejected, Sender, Work
 from services.social_prescribing import decisions
-from services.social_prescribing.aggregates import ActivityPlaces, YouthCase, places_id
+from services.social_prescribing.aggregates import (ActivityPlaces, PrescriptionKey, YouthCase, places_id,
+                                                    prescription_key_id)
 from services.social_prescribing.case import Places
 from services.social_prescribing.decisions import Activity
 
@@ -29,6 +30,8 @@ class SocialPrescribing:
                now: datetime) -> Accepted | Rejected:
         if isinstance(command, sp.SetActivityPlaces):
             return self._set_places(work, command, sender, now)
+        if isinstance(command, sp.RecordAttendance):
+            return self._attend(work, command, sender, now)
         youth = uuid.UUID(command.youth_id)  # type: ignore[attr-defined]
         case = work.get(youth)
         state = case.state if case else None
@@ -37,11 +40,16 @@ class SocialPrescribing:
         if isinstance(command, sp.AnswerSocialPrescribingReferral):
             return self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
         if isinstance(command, sp.PrescribeActivity):
+            if work.get(prescription_key_id(command.prescription_id)) is not None:
+                return Rejected(decisions.refuse("data.prescription_id", "duplicate", "this prescription id is taken"))
             found = self.directory(command.activity_id)
             places, first = self._places(work, command.activity_id, found)
             decided = decisions.prescribe(state, places, found[0] if found else None, command, sender.agency,
                                           now.date())
-            return self._record_both(work, youth, case, command.activity_id, first, decided, sender)
+            outcome = self._record_both(work, youth, case, command.activity_id, first, decided, sender)
+            if isinstance(outcome, Accepted):
+                work.add(PrescriptionKey(prescription_id=command.prescription_id, youth_id=command.youth_id))
+            return outcome
         if isinstance(command, sp.EndPrescription):
             decided = decisions.end(state, command, now.date())
             if isinstance(decided, list):
@@ -62,6 +70,17 @@ class SocialPrescribing:
             return Places(), []
         first = sp.ActivityPlacesSet(activity_id=activity_id, available=found[1], maximum=found[2])
         return Places(available=found[1], maximum=found[2]), [first]
+
+    def _attend(self, work: Work, command: sp.RecordAttendance, sender: Sender, now: datetime) -> Accepted | Rejected:
+        """Answered by the prescription id only: the provider's receipt names no youth."""
+        key = work.get(prescription_key_id(command.prescription_id))
+        case = work.get(uuid.UUID(key.youth_id)) if key is not None else None
+        found = self.directory(command.activity_id)
+        decided = decisions.attend(case.state if case else None, command, key.youth_id if key else None,
+                                   found[0] if found else None, sender.agency, now.date())
+        if decided and isinstance(decided[0], Reason):
+            return Rejected(decided)  # type: ignore[arg-type]
+        return Accepted(work.record(case, decided, sender), command.prescription_id)
 
     def _set_places(self, work: Work, command: sp.SetActivityPlaces, sender: Sender, now: datetime
                     ) -> Accepted | Rejected:

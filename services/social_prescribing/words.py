@@ -24,6 +24,9 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "event.kit.social_prescribing.end_prescription.v1": ("Chiusura di una prescrizione", "End of a prescription"),
     "event.kit.social_prescribing.prescription_ended.v1": ("Prescrizione conclusa", "Prescription ended"),
     "event.kit.social_prescribing.place_freed.v1": ("Posto liberato nell'attività", "Place freed in the activity"),
+    "event.kit.social_prescribing.record_attendance.v1": ("Registrazione di una presenza", "Attendance record"),
+    "event.kit.social_prescribing.attendance_recorded.v1": ("Presenza a un incontro registrata",
+                                                            "Attendance at a session recorded"),
     # fields and options of its commands
     "field.activity_id": ("Attività", "Activity"),
     "field.available": ("Posti liberi", "Free places"),
@@ -32,6 +35,10 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "field.link_worker": ("Link worker", "Link worker"),
     "field.prescription_id": ("Prescrizione", "Prescription"),
     "field.answers": ("Risposte", "Answers"),
+    "field.session_on": ("Giorno dell'incontro", "Day of the session"),
+    "field.present": ("Presente", "Present"),
+    "opt.provider": ("ente che gestisce l'attività", "the activity's provider"),
+    "opt.link_worker": ("link worker", "link worker"),
     "opt.dropped_out": ("abbandonata", "dropped out"),
     "opt.withdrawn": ("ritirata dalla lista d'attesa", "withdrawn from the waitlist"),
     # why a command is refused (services.social_prescribing.decisions)
@@ -55,6 +62,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "error.unknown_prescription": ("prescrizione sconosciuta per questo giovane", "no such prescription for this youth"),
     "error.already_ended": ("la prescrizione è già conclusa", "the prescription has ended already"),
     "error.not_placed": ("in lista d'attesa: si ritira, non si conclude", "on the waitlist: withdrawn, not completed"),
+    "error.before_prescription": ("incontro precedente alla prescrizione", "a session before the prescription"),
+    "error.already_recorded": ("già registrato", "already recorded"),
     # why a questionnaire answer is refused (services.social_prescribing.wellbeing)
     "error.int_type": ("deve essere un numero intero", "must be a whole number"),
     "error.unknown_item": ("domanda che il questionario non ha", "a question the questionnaire does not have"),

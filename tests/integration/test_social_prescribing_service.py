@@ -20,7 +20,8 @@ from tests.integration.harness import publish_ingest, receipts, running, service
 from tests.integration.test_activity_directory import activity
 
 pytestmark = pytest.mark.integration
-MILANO, RETE = "comune-milano-m7", "rete-quartiere-mi7"
+MILANO, RETE = "comune-milano-m7", "rete-quartiere-mi7"  # the referrer; the link workers' association
+COOP, AFOL = "coop-giovani-milano", "afol-milano"  # the football's provider; an agency with no part in it
 YOUTH = str(uuid.uuid4())
 
 
@@ -37,9 +38,9 @@ def places_of(url: str, activity_id: str) -> int | None:
 async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_complete(platform, nc, database_url):
     org = str(uuid.uuid4())
     football = activity("Calcio di strada", term=str(uuid.uuid4()), organization=org, places=1, minimum_age=16, maximum_age=25)
-    football["organization"]["organization_identifiers"] = [{  # run by the association: its system sets the places
+    football["organization"]["organization_identifiers"] = [{  # run by the cooperative: its system sets the places
         "id": str(uuid.uuid4()), "organization_id": org, "identifier_scheme": "kit-agency",
-        "identifier_type": "KiT platform agency code", "identifier": RETE}]
+        "identifier_type": "KiT platform agency code", "identifier": COOP}]
     theatre = activity("Teatro", term=str(uuid.uuid4()), organization=org, places=0, minimum_age=16, maximum_age=30)
     under_18s = activity("Doposcuola", term=str(uuid.uuid4()), organization=org, places=5, minimum_age=11, maximum_age=17)
     with psycopg.connect(database_url) as conn, conn.transaction():
@@ -64,14 +65,21 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
             await publish_ingest(js, RETE, send(RETE, message, id))
         got = {r["ingest_id"]: r for r in await receipts(js, RETE, len(steps), timeout=30)}
         await eventually(lambda: places_of(database_url, football["id"]) == 0, timeout=10)
+        # the provider records a session by the participant's code; another agency cannot
+        session = sp.RecordAttendance(activity_id=football["id"], prescription_id=placed,
+                                      session_on=datetime.now(timezone.utc).date(), present=True)
+        await publish_ingest(js, COOP, send(COOP, session, "came"))
+        await publish_ingest(js, AFOL, send(AFOL, session, "not-theirs"))
+        came = (await receipts(js, COOP, 1, timeout=30))[0]
+        not_theirs = (await receipts(js, AFOL, 1, timeout=30))[0]
         await publish_ingest(js, RETE, send(RETE, sp.EndPrescription(youth_id=YOUTH, prescription_id=placed,
                                                                      ending="completed"), "done"))
         assert [r["status"] for r in await receipts(js, RETE, len(steps) + 1, timeout=30,
                                                     until=lambda rs: any(r["ingest_id"] == "done" for r in rs))
                 if r["ingest_id"] == "done"] == ["accepted"]
         await eventually(lambda: places_of(database_url, football["id"]) == 1, timeout=10)
-        # the association's system says it has 5 places now; Milan's may not say it for them
-        await publish_ingest(js, RETE, send(RETE, sp.SetActivityPlaces(activity_id=football["id"], available=5,
+        # the cooperative's system says it has 5 places now; Milan's may not say it for them
+        await publish_ingest(js, COOP, send(COOP, sp.SetActivityPlaces(activity_id=football["id"], available=5,
                                                                        maximum=10), "places"))
         await publish_ingest(js, MILANO, send(MILANO, sp.SetActivityPlaces(activity_id=football["id"], available=0),
                                               "not-ours"))
@@ -95,6 +103,11 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     assert places_of(database_url, theatre["id"]) == 0  # still full: the waitlisted youth waits
     assert [(r["field"], r["code"]) for r in theirs["not-ours"]["reasons"]] == [("data.activity_id", "not_your_activity")]
     assert places_of(database_url, football["id"]) == 5
+    # the provider's receipt names the participant's code, never the youth; the youth's path has the session
+    assert came["status"] == "accepted" and came["subject"] == placed and YOUTH not in json.dumps(came)
+    assert (not_theirs["status"], not_theirs["reasons"][0]["code"]) == ("rejected", "unknown_prescription")
+    [attended] = [e for e in events if e.type == sp.AttendanceRecorded.type_name]
+    assert (attended.subject, attended.data["by"], attended.data["present"]) == (YOUTH, "provider", True)
     # a later import changes the record, not the places the service now keeps
     renamed = football | {"name": "Calcio di strada (nuovo orario)"}
     renamed["service_capacity"] = [football["service_capacity"][0] | {"available": 9}]

@@ -220,3 +220,45 @@ def test_given_the_activity_s_own_agency_when_it_sets_its_places_then_they_are_s
     [event] = decisions.set_places(sp.SetActivityPlaces(activity_id=ACTIVITY, available=4, maximum=10), FOOTBALL,
                                    PROXIMO)
     assert (event.available, event.maximum) == (4, 10)
+
+
+# ---------------------------------------------------------------- attendance
+
+def attendance(prescription=PLACED, day=date(2026, 11, 20), activity=ACTIVITY):
+    return sp.RecordAttendance(activity_id=activity, prescription_id=prescription, session_on=day, present=True)
+
+
+def test_given_a_placed_participant_when_the_provider_records_a_session_then_it_is_on_the_youth_s_case():
+    [event] = decisions.attend(case_of(*WITH_TWO), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)
+    assert (event.youth_id, event.present, event.by) == (YOUTH, True, "provider")
+    assert case_of(*WITH_TWO, event).prescriptions[PLACED].sessions == {date(2026, 11, 20): True}
+
+
+def test_given_the_youth_s_own_agency_not_running_the_activity_then_the_link_worker_records_it():
+    run_elsewhere = Activity("Calcio", "active", provider_agency=AFOL)
+    [event] = decisions.attend(case_of(*WITH_TWO), attendance(), YOUTH, run_elsewhere, PROXIMO, TODAY)
+    assert event.by == "link_worker"
+
+
+@pytest.mark.parametrize("command, sender, expected", [
+    # another agency learns nothing: the code of another activity's participant is like no code at all
+    (attendance(), MILAN, ("data.prescription_id", "unknown_prescription")),
+    (attendance(activity=str(uuid.uuid4())), PROXIMO, ("data.prescription_id", "unknown_prescription")),
+    (attendance(prescription=str(uuid.uuid4())), PROXIMO, ("data.prescription_id", "unknown_prescription")),
+    (attendance(prescription=WAITING), PROXIMO, ("data.prescription_id", "unknown_prescription")),  # other activity
+    (attendance(day=date(2026, 12, 2)), PROXIMO, ("data.session_on", "in_the_future")),
+    (attendance(day=date(2026, 10, 30)), PROXIMO, ("data.session_on", "before_prescription")),
+])
+def test_given_a_session_that_does_not_fit_then_refused(command, sender, expected):
+    assert codes(decisions.attend(case_of(*WITH_TWO), command, YOUTH, FOOTBALL, sender, TODAY)) == [expected]
+
+
+def test_given_a_waitlisted_participant_or_a_session_recorded_already_then_refused():
+    waiting_here = sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=WAITING, activity_id=ACTIVITY, placed=False,
+                                         waitlist_position=1)
+    case = case_of(received(), accepted(), waiting_here)
+    assert codes(decisions.attend(case, attendance(prescription=WAITING), YOUTH, FOOTBALL, PROXIMO, TODAY)) == [
+        ("data.prescription_id", "not_placed")]
+    [first] = decisions.attend(case_of(*WITH_TWO), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)
+    assert codes(decisions.attend(case_of(*WITH_TWO, first), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)) == [
+        ("data.session_on", "already_recorded")]
