@@ -196,3 +196,36 @@ class AttendanceRecorded(Event):
     session_on: Day
     present: bool
     by: Literal["provider", "link_worker"]
+
+
+class RecordWellbeing(Command):
+    type_name = "kit.social_prescribing.record_wellbeing.v1"
+    summary = "Record a youth's answers to a wellbeing questionnaire (ONS4 or a licensed plug-in): baseline, then follow-ups."
+
+    youth_id: YouthId
+    questionnaire_id: LocalId
+    instrument: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$", description="e.g. ons4")
+    version: str = Field(pattern=r"^[A-Za-z0-9._-]{1,16}$", description="e.g. 1")
+    occasion: Literal["baseline", "follow_up"]
+    taken_on: Day
+    answers: dict[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")], int] = Field(
+        max_length=50, description="item id -> answer (a whole number in the item's range)")
+
+
+class WellbeingRecorded(Event):
+    type_name = "kit.social_prescribing.wellbeing_recorded.v1"
+    summary = "A wellbeing questionnaire was scored; a follow-up carries its change from the baseline."
+
+    youth_id: YouthId
+    questionnaire_id: LocalId
+    instrument: str
+    version: str
+    occasion: Literal["baseline", "follow_up"]
+    taken_on: Day
+    answers: dict[str, int]
+    bands: dict[str, str] = Field(default_factory=dict)
+    raw_total: int | None = None
+    total: float | None = None
+    change: dict[str, int] | None = Field(default=None, description="Follow-up minus baseline, per item.")
+    change_direction: dict[str, str] | None = Field(default=None, description="improved, worsened or no_change.")
+    total_change: float | None = None

@@ -36,6 +36,8 @@ class Prescription:
 class Case:
     referral: Referral | None = None
     prescriptions: Mapping[str, Prescription] = field(default_factory=lambda: MappingProxyType({}))
+    baselines: Mapping[tuple[str, str], sp.WellbeingRecorded] = field(default_factory=lambda: MappingProxyType({}))
+    questionnaires: frozenset[str] = frozenset()  # ids recorded
 
     def open_prescriptions(self) -> list[Prescription]:
         return [p for p in self.prescriptions.values() if p.ended is None]
@@ -59,6 +61,11 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
             return _with(case, Prescription(message.prescription_id, message.activity_id, message.placed, at.date()))
         case sp.PrescriptionEnded():
             return _with(case, replace(case.prescriptions[message.prescription_id], ended=message.ending))
+        case sp.WellbeingRecorded():
+            baselines = case.baselines
+            if message.occasion == "baseline":
+                baselines = MappingProxyType({**baselines, (message.instrument, message.version): message})
+            return replace(case, baselines=baselines, questionnaires=case.questionnaires | {message.questionnaire_id})
         case sp.AttendanceRecorded():
             prescription = case.prescriptions[message.prescription_id]
             sessions = MappingProxyType({**prescription.sessions, message.session_on: message.present})

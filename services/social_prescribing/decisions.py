@@ -7,12 +7,13 @@ or a waitlist joined or left, by prescription id only (its history names no yout
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
 from events import social_prescribing as sp
 from events.receipts import Reason
+from services.social_prescribing import wellbeing
 from services.social_prescribing.case import Case, Places
 
 Decision = tuple[list[sp.Event], list[sp.Event]] | list[Reason]  # (the youth's events, the activity's) or why not
@@ -167,3 +168,44 @@ def attend(case: Case | None, command: sp.RecordAttendance, youth_id: str | None
     return [sp.AttendanceRecorded(youth_id=youth_id, prescription_id=command.prescription_id,
                                   activity_id=command.activity_id, session_on=command.session_on,
                                   present=command.present, by=by)]  # type: ignore[arg-type]
+
+
+def record_wellbeing(case: Case | None, command: sp.RecordWellbeing, sender_agency: str, today: date,
+                     instruments: Mapping[tuple[str, str], wellbeing.Instrument]) -> list[sp.Event] | list[Reason]:
+    """Scored answers of a youth the agency follows: the first of an instrument version is the
+    baseline, each later one a follow-up with its change from it."""
+    referral = case.referral if case else None
+    if referral is None or referral.status != "accepted":
+        return refuse("data.youth_id", "no_accepted_referral",
+                      "record wellbeing for a youth whose referral to social prescribing was accepted")
+    if referral.to_agency != sender_agency:
+        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    assert case is not None
+    if command.questionnaire_id in case.questionnaires:
+        return refuse("data.questionnaire_id", "duplicate", "this questionnaire id is taken")
+    instrument = instruments.get((command.instrument, command.version))
+    if instrument is None:
+        known = ", ".join(f"{i} v{v}" for i, v in sorted(instruments))
+        return refuse("data.instrument", "unknown_instrument", f"no such instrument version here; known: {known}")
+    if command.taken_on > today:
+        return refuse("data.taken_on", "in_the_future", "record a questionnaire once it was answered")
+    baseline = case.baselines.get(instrument.key)
+    if command.occasion == "baseline" and baseline is not None:
+        return refuse("data.occasion", "baseline_exists", "the youth has a baseline for this instrument: this is a"
+                      " follow-up")
+    if command.occasion == "follow_up" and baseline is None:
+        return refuse("data.occasion", "no_baseline", "record the baseline of this instrument first")
+    scored = wellbeing.score(instrument, command.answers)
+    if isinstance(scored, list):
+        return scored
+    measured = {}
+    if baseline is not None:
+        before = wellbeing.Scored(baseline.instrument, baseline.version, baseline.answers, baseline.bands,
+                                  baseline.raw_total, baseline.total)
+        moved = wellbeing.change(instrument, before, scored)
+        measured = {"change": dict(moved.items), "change_direction": dict(moved.direction),
+                    "total_change": moved.total}
+    return [sp.WellbeingRecorded(youth_id=command.youth_id, questionnaire_id=command.questionnaire_id,
+                                 instrument=instrument.id, version=instrument.version, occasion=command.occasion,
+                                 taken_on=command.taken_on, answers=dict(scored.answers), bands=dict(scored.bands),
+                                 raw_total=scored.raw_total, total=scored.total, **measured)]

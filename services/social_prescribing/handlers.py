@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from events import social_prescribing as sp
@@ -17,14 +17,16 @@ from services.social_prescribing.aggregates import (ActivityPlaces, Prescription
                                                     prescription_key_id)
 from services.social_prescribing.case import Places
 from services.social_prescribing.decisions import Activity
+from services.social_prescribing.wellbeing import Instrument
 
 # activity id -> (what the directory says of it, its free places, at most), or None if it has no such activity
 Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
 
 
 class SocialPrescribing:
-    def __init__(self, directory: Directory, known_agency: Callable[[str], bool]):
-        self.directory, self.known_agency = directory, known_agency
+    def __init__(self, directory: Directory, known_agency: Callable[[str], bool],
+                 instruments: Mapping[tuple[str, str], Instrument]):
+        self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -37,6 +39,9 @@ class SocialPrescribing:
         state = case.state if case else None
         if isinstance(command, sp.ReferToSocialPrescribing):
             return self._record(work, youth, case, decisions.refer(state, command, sender.agency, self.known_agency), sender)
+        if isinstance(command, sp.RecordWellbeing):
+            return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, now.date(),
+                                                                              self.instruments), sender)
         if isinstance(command, sp.AnswerSocialPrescribingReferral):
             return self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
         if isinstance(command, sp.PrescribeActivity):

@@ -48,7 +48,8 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
 
     service = platform.service("social_prescribing")
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
-                      handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None).handle,
+                      handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
+                                                instruments).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:

@@ -29,6 +29,11 @@ def send(agency: str, message: sp.Command, id: str) -> bytes:
     return envelope(message, agency=agency, id=id).to_json_bytes()
 
 
+def wellbeing(occasion: str, answers: dict) -> sp.RecordWellbeing:
+    return sp.RecordWellbeing(youth_id=YOUTH, questionnaire_id=str(uuid.uuid4()), instrument="ons4", version="1",
+                              occasion=occasion, taken_on=datetime.now(timezone.utc).date(), answers=answers)
+
+
 def places_of(url: str, activity_id: str) -> int | None:
     with psycopg.connect(url) as conn:
         found = directory.service(conn, activity_id)
@@ -60,6 +65,12 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
             ("football", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=placed, activity_id=football["id"])),
             ("theatre", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=waiting, activity_id=theatre["id"])),
             ("too-old", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=refused, activity_id=under_18s["id"])),
+            ("ons4-baseline", wellbeing("baseline", {"life_satisfaction": 3, "worthwhile": 5, "happiness": 7,
+                                                     "anxiety": 8})),
+            ("ons4-bad", wellbeing("follow_up", {"life_satisfaction": 12, "worthwhile": 5, "happiness": 6,
+                                                 "anxiety": 4})),
+            ("ons4-later", wellbeing("follow_up", {"life_satisfaction": 6, "worthwhile": 5, "happiness": 6,
+                                                   "anxiety": 4})),
         ]
         for id, message in steps:
             await publish_ingest(js, RETE, send(RETE, message, id))
@@ -89,6 +100,12 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
 
     assert [got[id]["status"] for id in ("accept", "football", "theatre", "too-old")] == [
         "accepted", "accepted", "accepted", "rejected"]
+    # ONS4 twice: the answer out of range refused naming its item; the follow-up carries the change
+    assert [(r["field"], r["code"]) for r in got["ons4-bad"]["reasons"]] == [
+        ("data.answers.life_satisfaction", "out_of_range")]
+    scored = [e.data for e in events if e.type == sp.WellbeingRecorded.type_name]
+    assert [(d["occasion"], d["change"]) for d in scored] == [
+        ("baseline", None), ("follow_up", {"life_satisfaction": 3, "worthwhile": 0, "happiness": -1, "anxiety": -4})]
     [reason] = got["too-old"]["reasons"]
     assert (reason["field"], reason["code"]) == ("data.activity_id", "ineligible")
     assert "ages 11 to 17" in reason["message"]

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from events import social_prescribing as sp
-from services.social_prescribing import decisions
+from services.social_prescribing import decisions, wellbeing
 from services.social_prescribing.case import Places, evolve, evolve_places
 from services.social_prescribing.decisions import Activity
 
@@ -262,3 +262,43 @@ def test_given_a_waitlisted_participant_or_a_session_recorded_already_then_refus
     [first] = decisions.attend(case_of(*WITH_TWO), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)
     assert codes(decisions.attend(case_of(*WITH_TWO, first), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)) == [
         ("data.session_on", "already_recorded")]
+
+
+# ---------------------------------------------------------------- wellbeing
+INSTRUMENTS = wellbeing.catalogue(None)
+QUESTIONNAIRE = {"life_satisfaction": 3, "worthwhile": 5, "happiness": 7, "anxiety": 8}
+
+
+def questionnaire(occasion="baseline", answers=QUESTIONNAIRE, instrument="ons4", day=date(2026, 11, 5)):
+    return sp.RecordWellbeing(youth_id=YOUTH, questionnaire_id=str(uuid.uuid4()), instrument=instrument, version="1",
+                              occasion=occasion, taken_on=day, answers=answers)
+
+
+def test_given_a_baseline_and_a_follow_up_then_the_follow_up_carries_the_change():
+    [baseline] = decisions.record_wellbeing(case_of(received(), accepted()), questionnaire(), PROXIMO, TODAY,
+                                            INSTRUMENTS)
+    assert baseline.bands["anxiety"] == "high" and baseline.change is None
+    later = {"life_satisfaction": 6, "worthwhile": 5, "happiness": 6, "anxiety": 4}
+    [follow_up] = decisions.record_wellbeing(case_of(received(), accepted(), baseline),
+                                             questionnaire("follow_up", later), PROXIMO, TODAY, INSTRUMENTS)
+    assert follow_up.change == {"life_satisfaction": 3, "worthwhile": 0, "happiness": -1, "anxiety": -4}
+    assert follow_up.change_direction["anxiety"] == "improved" and follow_up.change_direction["happiness"] == "worsened"
+
+
+@pytest.mark.parametrize("given, command, expected", [
+    ((received(), accepted()), questionnaire(answers=QUESTIONNAIRE | {"anxiety": 11}),
+     [("data.answers.anxiety", "out_of_range")]),
+    ((received(), accepted()), questionnaire("follow_up"), [("data.occasion", "no_baseline")]),
+    ((received(), accepted()), questionnaire(instrument="swemwbs"), [("data.instrument", "unknown_instrument")]),
+    ((received(), accepted()), questionnaire(day=date(2026, 12, 5)), [("data.taken_on", "in_the_future")]),
+    ((received(),), questionnaire(), [("data.youth_id", "no_accepted_referral")]),
+])
+def test_given_a_questionnaire_that_does_not_fit_then_refused_naming_the_item_or_field(given, command, expected):
+    assert codes(decisions.record_wellbeing(case_of(*given), command, PROXIMO, TODAY, INSTRUMENTS)) == expected
+
+
+def test_given_a_baseline_when_another_baseline_comes_then_it_is_refused():
+    [baseline] = decisions.record_wellbeing(case_of(received(), accepted()), questionnaire(), PROXIMO, TODAY,
+                                            INSTRUMENTS)
+    assert codes(decisions.record_wellbeing(case_of(received(), accepted(), baseline), questionnaire(), PROXIMO, TODAY,
+                                            INSTRUMENTS)) == [("data.occasion", "baseline_exists")]
