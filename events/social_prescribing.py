@@ -162,6 +162,8 @@ class PrescriptionEnded(Event):
     ending: Ending
     reason: str | None = None
     days: int = Field(description="Days from the prescription to its end.")
+    sessions_attended: int = Field(default=0, description="Sessions the youth came to (the outcome the referrer sees).")
+    sessions_recorded: int = Field(default=0, description="Sessions whose attendance was recorded.")
 
 
 class PlaceFreed(Event):
@@ -196,6 +198,9 @@ class AttendanceRecorded(Event):
     session_on: Day
     present: bool
     by: Literal["provider", "link_worker"]
+    first_attendance: bool = Field(default=False, description="The youth's first session attended of any activity.")
+    days_from_referral: int | None = Field(default=None, description="On the first attendance: days since the"
+                                           " referral was received (the time to first activity attended).")
 
 
 class RecordWellbeing(Command):

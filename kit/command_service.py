@@ -40,6 +40,8 @@ def sender_of(subject: str) -> str:
 class CommandService:
     def __init__(self, settings: Settings, platform: Platform, service: Service, store: Store, runtime: Runtime,
                  *, log_views: Sequence[LogView] = (), jobs: Sequence[Job] = ()):
+        if store.name != service.name:  # receipts and the relay derive event ids from the store's name alike
+            raise ValueError(f"the {service.name} service keeps its store under its own name, not {store.name!r}")
         self.settings, self.platform, self.service = settings, platform, service
         self.store, self.runtime = store, runtime
         self.log_views, self.jobs = log_views, jobs

@@ -193,13 +193,13 @@ class Work:
     def start(self, cls: type[History], aggregate_id: uuid.UUID, events: Sequence[Message], sender: Sender) -> list[str]:
         history = cls.start(aggregate_id, events[0], sender.meta())
         self.add(history)
-        return [integration_event_id(aggregate_id, 1), *self.record(history, events[1:], sender)]
+        return [integration_event_id(aggregate_id, 1, self.store.name), *self.record(history, events[1:], sender)]
 
     def record(self, history: History, events: Iterable[Message], sender: Sender) -> list[str]:
         ids = []
         for message in events:
             history.record(message, sender.meta())
-            ids.append(integration_event_id(history.id, history.version))
+            ids.append(integration_event_id(history.id, history.version, self.store.name))
         return ids
 
     def to_save(self) -> list[Any]:

@@ -33,9 +33,17 @@ def receipt_id(agency: str, ingest_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"receipt/{agency}/{ingest_id}")
 
 
-def integration_event_id(originator_id: uuid.UUID, originator_version: int) -> str:
-    """Deterministic, so a republished event keeps its CloudEvent id and its Nats-Msg-Id."""
-    return str(uuid.uuid5(NAMESPACE, f"event/{originator_id}/{originator_version}"))
+# Stores whose integration event ids were published before the ids named their store: theirs stay
+# as they were (a republished event must keep its id).
+UNNAMED_EVENT_IDS = frozenset({"intake"})
+
+
+def integration_event_id(originator_id: uuid.UUID, originator_version: int, store: str) -> str:
+    """Deterministic, so a republished event keeps its CloudEvent id and its Nats-Msg-Id; named by
+    the store, because two services keep histories under the same id (a youth's, in each)."""
+    if store in UNNAMED_EVENT_IDS:
+        return str(uuid.uuid5(NAMESPACE, f"event/{originator_id}/{originator_version}"))
+    return str(uuid.uuid5(NAMESPACE, f"event/{store}/{originator_id}/{originator_version}"))
 
 
 class History(Aggregate):

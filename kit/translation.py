@@ -35,7 +35,7 @@ def translator(service: str, source: str, messages: dict[str, type[Message]]) ->
         the two equal), built without validating again what the decision validated when it stored
         it: the relay's work per event is a fraction of the model's."""
         type_name, meta = domain_event.type_name, domain_event.meta
-        event_id = integration_event_id(domain_event.originator_id, domain_event.originator_version)
+        event_id = integration_event_id(domain_event.originator_id, domain_event.originator_version, service)
         envelope = {
             "specversion": "1.0", "id": event_id, "source": source, "type": type_name,
             "subject": str(domain_event.originator_id), "time": domain_event.timestamp,

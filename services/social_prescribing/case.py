@@ -20,6 +20,7 @@ class Referral:
     birth_year: int
     status: str = "received"  # received | accepted | declined
     link_worker: str | None = None
+    received_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Case:
     def open_prescriptions(self) -> list[Prescription]:
         return [p for p in self.prescriptions.values() if p.ended is None]
 
+    def has_attended(self) -> bool:
+        return any(any(p.sessions.values()) for p in self.prescriptions.values())
+
 
 def _with(case: Case, prescription: Prescription) -> Case:
     return replace(case, prescriptions=MappingProxyType({**case.prescriptions, prescription.prescription_id: prescription}))
@@ -52,7 +56,7 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
     match message:
         case sp.SocialPrescribingReferralReceived():
             return replace(case, referral=Referral(message.referral_id, message.from_agency, message.to_agency,
-                                                   message.birth_year))
+                                                   message.birth_year, received_on=at.date()))
         case sp.SocialPrescribingReferralAccepted() if case.referral:
             return replace(case, referral=replace(case.referral, status="accepted", link_worker=message.link_worker))
         case sp.SocialPrescribingReferralDeclined() if case.referral:

@@ -137,7 +137,8 @@ def end(case: Case | None, command: sp.EndPrescription, today: date) -> Decision
     days = max(0, (today - prescription.on).days)
     return ([sp.PrescriptionEnded(youth_id=command.youth_id, prescription_id=command.prescription_id,
                                   activity_id=prescription.activity_id, ending=command.ending, reason=command.reason,
-                                  days=days)],
+                                  days=days, sessions_attended=sum(prescription.sessions.values()),
+                                  sessions_recorded=len(prescription.sessions))],
             [sp.PlaceFreed(activity_id=prescription.activity_id, prescription_id=command.prescription_id,
                            held_place=prescription.placed, days=days)])
 
@@ -165,9 +166,13 @@ def attend(case: Case | None, command: sp.RecordAttendance, youth_id: str | None
         return refuse("data.session_on", "before_prescription", "the session is before the prescription")
     if command.session_on in prescription.sessions:
         return refuse("data.session_on", "already_recorded", "this session's attendance is recorded already")
+    first = command.present and not case.has_attended()
+    received = case.referral.received_on
     return [sp.AttendanceRecorded(youth_id=youth_id, prescription_id=command.prescription_id,
                                   activity_id=command.activity_id, session_on=command.session_on,
-                                  present=command.present, by=by)]  # type: ignore[arg-type]
+                                  present=command.present, by=by, first_attendance=first,  # type: ignore[arg-type]
+                                  days_from_referral=(command.session_on - received).days if first and received
+                                  else None)]
 
 
 def record_wellbeing(case: Case | None, command: sp.RecordWellbeing, sender_agency: str, today: date,

@@ -51,6 +51,17 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "opt.link_worker": ("link worker", "link worker"),
     "opt.dropped_out": ("abbandonata", "dropped out"),
     "opt.withdrawn": ("ritirata dalla lista d'attesa", "withdrawn from the waitlist"),
+    # what a step of the youth's path says (services.api.web.youth.details_of): the closed loop
+    "sessions_attended_n": ("presente a {n} incontri su {of}", "came to {n} sessions of {of}"),
+    "first_attendance_after_days": ("prima attività frequentata {n} giorni dopo l'invio",
+                                    "first activity attended {n} days after the referral"),
+    "opt.improved": ("migliorato", "improved"),
+    "opt.worsened": ("peggiorato", "worsened"),
+    "opt.no_change": ("invariato", "no change"),
+    "wellbeing.life_satisfaction": ("soddisfazione per la vita", "life satisfaction"),
+    "wellbeing.worthwhile": ("valore delle cose fatte", "worthwhile"),
+    "wellbeing.happiness": ("felicità", "happiness"),
+    "wellbeing.anxiety": ("ansia", "anxiety"),
     # why a command is refused (services.social_prescribing.decisions)
     "error.already_referred": ("ha già un invio in attesa o accettato", "already has a referral waiting or accepted"),
     "error.unknown_referral": ("invio non trovato per questo giovane", "no such referral for this youth"),

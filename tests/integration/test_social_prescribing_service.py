@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from events import social_prescribing as sp
-from events.builders import envelope
+from events.builders import envelope, register_youth
 from kit.streams import COMMANDS_STREAM, events_stream
 from services.social_prescribing import directory
 from tests.conftest import eventually
@@ -156,3 +156,56 @@ async def _events(js):
     info = await js.stream_info(stream)
     return [CloudEvent.model_validate_json((await js.get_msg(stream, seq)).data)
             for seq in range(1, info.state.last_seq + 1)]
+
+
+async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(platform, nc, database_url):
+    """Closed loop: Milan registers a youth (intake) and refers them; the association prescribes, the
+    provider records a session, the prescription is completed. Milan's view of the youth's path
+    (views.timeline, what its pages and API read) has each step, and the end says how it went."""
+    org = str(uuid.uuid4())
+    walk = activity("Gruppo di cammino", term=str(uuid.uuid4()), organization=org, places=4, minimum_age=15,
+                    maximum_age=30)
+    walk["organization"]["organization_identifiers"] = [{"id": str(uuid.uuid4()), "identifier_scheme": "kit-agency",
+                                                         "identifier_type": "KiT platform agency code",
+                                                         "identifier": COOP}]
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        directory.import_records(conn, [walk], datetime.now(timezone.utc))
+    js = nc.jetstream()
+    prescription, today = str(uuid.uuid4()), datetime.now(timezone.utc).date()
+    async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await publish_ingest(js, MILANO, register_youth(MILANO, birth_year=2004, id="reg").to_json_bytes())
+        [registered] = await receipts(js, MILANO, 1, timeout=30)
+        youth = registered["subject"]
+        await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
+            youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
+            "refer"))
+        await receipts(js, MILANO, 2, timeout=30)
+        referral = next(e for e in await _events(js) if e.subject == youth).data["referral_id"]
+        for agency, id, message in [
+            (RETE, "accept", sp.AnswerSocialPrescribingReferral(youth_id=youth, referral_id=referral,
+                                                                decision="accepted", link_worker="lw-sara")),
+            (RETE, "prescribe", sp.PrescribeActivity(youth_id=youth, prescription_id=prescription,
+                                                     activity_id=walk["id"])),
+            (COOP, "came", sp.RecordAttendance(activity_id=walk["id"], prescription_id=prescription,
+                                               session_on=today, present=True)),
+            (RETE, "done", sp.EndPrescription(youth_id=youth, prescription_id=prescription, ending="completed")),
+        ]:
+            await publish_ingest(js, agency, send(agency, message, id))
+            [answer] = [r for r in await receipts(js, agency, 100, timeout=30, until=lambda rs, id=id: any(
+                r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+            assert answer["status"] == "accepted", answer
+
+        def path() -> list[tuple[str, dict]]:
+            with psycopg.connect(database_url) as conn:
+                return conn.execute("SELECT type, data FROM views.timeline WHERE youth_id = %s ORDER BY stream_seq,"
+                                    " happened_at", (youth,)).fetchall()
+        await eventually(lambda: any(t == sp.PrescriptionEnded.type_name for t, _ in path()), timeout=20)
+
+    steps = {t: d for t, d in path()}
+    assert {sp.SocialPrescribingReferralReceived.type_name, sp.SocialPrescribingReferralAccepted.type_name,
+            sp.ActivityPrescribed.type_name, sp.AttendanceRecorded.type_name} <= set(steps)
+    assert steps[sp.AttendanceRecorded.type_name]["first_attendance"]
+    assert steps[sp.AttendanceRecorded.type_name]["days_from_referral"] == 0
+    ended = steps[sp.PrescriptionEnded.type_name]
+    assert (ended["ending"], ended["sessions_attended"], ended["sessions_recorded"]) == ("completed", 1, 1)

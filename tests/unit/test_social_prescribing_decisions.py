@@ -302,3 +302,18 @@ def test_given_a_baseline_when_another_baseline_comes_then_it_is_refused():
                                             INSTRUMENTS)
     assert codes(decisions.record_wellbeing(case_of(received(), accepted(), baseline), questionnaire(), PROXIMO, TODAY,
                                             INSTRUMENTS)) == [("data.occasion", "baseline_exists")]
+
+
+# ---------------------------------------------------------------- the closed loop: what goes back to the referrer
+
+def test_given_sessions_then_the_first_attended_measures_the_time_from_referral_and_the_end_counts_them():
+    [absent] = decisions.attend(case_of(*WITH_TWO), attendance(day=date(2026, 11, 13)).model_copy(
+        update={"present": False}), YOUTH, FOOTBALL, PROXIMO, TODAY)
+    assert not absent.first_attendance and absent.days_from_referral is None
+    [first] = decisions.attend(case_of(*WITH_TWO, absent), attendance(), YOUTH, FOOTBALL, PROXIMO, TODAY)
+    assert (first.first_attendance, first.days_from_referral) == (True, 19)  # received 1/11, came 20/11
+    [second] = decisions.attend(case_of(*WITH_TWO, absent, first), attendance(day=date(2026, 11, 27)), YOUTH,
+                                FOOTBALL, PROXIMO, TODAY)
+    assert not second.first_attendance
+    [ended], _ = decisions.end(case_of(*WITH_TWO, absent, first, second), end(PLACED, "completed"), TODAY)
+    assert (ended.sessions_attended, ended.sessions_recorded) == (2, 3)

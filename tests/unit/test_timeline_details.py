@@ -1,7 +1,9 @@
 """A step of the youth's path says, besides its name, its options in words, the agencies it names
 and the Project of Life's version; nothing for fields it does not have."""
 from services.api.web.youth import details_of
-from shared.web.words import translator
+from kit.service import load
+from shared.web.words import Catalogue, translator, words_of
+from tests.conftest import PLATFORM
 
 NAMES = {"afol-milano": "AFOL Metropolitana"}
 
@@ -22,3 +24,14 @@ def test_a_referral_names_the_agency_and_a_project_its_version():
 
 def test_a_step_without_such_fields_says_nothing_more():
     assert details_of({"youth_id": "x", "status": None}, translator("it"), NAMES.get) == ""
+
+
+def test_a_prescription_s_end_says_its_outcome_and_a_follow_up_its_change():
+    t = Catalogue(words_of(PLATFORM.services, load)).translator("en")  # every service's words, as the app has them
+    ended = {"ending": "completed", "sessions_attended": 7, "sessions_recorded": 8, "days": 60}
+    assert details_of(ended, t, NAMES.get) == "Completed, came to 7 sessions of 8"
+    first = {"present": True, "by": "provider", "first_attendance": True, "days_from_referral": 12}
+    assert details_of(first, t, NAMES.get) == "first activity attended 12 days after the referral"
+    follow_up = {"instrument": "ons4", "version": "1", "occasion": "follow_up",
+                 "change_direction": {"anxiety": "improved", "happiness": "worsened", "calm": "no_change"}}
+    assert details_of(follow_up, t, NAMES.get) == "follow-up, anxiety: improved, happiness: worsened, calm: no change"

@@ -11,7 +11,7 @@ import pytest
 from events.builders import EXAMPLE_DATA
 from events.envelope import CloudEvent, dataschema_for
 from kit.runtime import PLATFORM_AGENCY
-from kit.store import Receipt, integration_event_id
+from kit.store import NAMESPACE, Receipt, integration_event_id
 from kit.translation import translator
 from services.intake.aggregates import YouthCase
 from tests.conftest import PLATFORM
@@ -36,7 +36,7 @@ def test_an_integration_event_is_byte_for_byte_what_the_envelope_model_writes(da
     service, translate_its = translator_of(data.context)
     [out] = translate_its(stored, 42)
     expected = CloudEvent(
-        specversion="1.0", id=integration_event_id(aggregate, 3), source=service.source, type=data.type_name,
+        specversion="1.0", id=integration_event_id(aggregate, 3, service.name), source=service.source, type=data.type_name,
         subject=str(aggregate), time=at, dataschema=dataschema_for(data.type_name), kitagency="comune-milano-m7",
         kitcorrelationid="corr-1", kitactor="op-1", kitrole="key_worker", kitrecordedtime=at,
         kitclassification=data.classification, kitseq=42, data=data.model_dump(mode="json"))
@@ -50,3 +50,11 @@ def test_a_receipt_goes_to_its_sender_and_the_platforms_own_go_nowhere():
     assert out.subject == "kit.receipts.ngo-lugano" and json.loads(out.payload) == answer and not out.ordered
     own = Receipt(agency=PLATFORM_AGENCY, ingest_id="lost-contact:x", receipt=answer).collect_events()[0]
     assert translate(own, 8) == []
+
+
+def test_two_services_histories_under_one_youth_id_publish_distinct_event_ids():
+    """Intake and social prescribing both keep a history under the youth's id: the integration
+    event ids (the views' and the audit log's keys) must still differ; intake's stay as published."""
+    youth = uuid.uuid4()
+    assert integration_event_id(youth, 1, "social_prescribing") != integration_event_id(youth, 1, "intake")
+    assert integration_event_id(youth, 1, "intake") == str(uuid.uuid5(NAMESPACE, f"event/{youth}/1"))

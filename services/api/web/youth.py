@@ -59,7 +59,7 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
 
 
 DETAIL_OPTIONS = ("contact_type", "channel", "outcome", "service", "status", "destination", "situation",
-                  "lifecycle_status", "purpose")
+                  "lifecycle_status", "purpose", "ending", "occasion")
 DETAIL_AGENCIES = ("to_agency", "lead_agency")
 
 
@@ -68,8 +68,16 @@ def details_of(data: dict[str, Any], t: Callable[..., str], agency_name: Callabl
     names, the Project of Life's version."""
     words = [t("opt." + data[k]) for k in DETAIL_OPTIONS if isinstance(data.get(k), str)]
     words += [f"{t('field.' + k)}: {agency_name(data[k])}" for k in DETAIL_AGENCIES if isinstance(data.get(k), str)]
-    if data.get("version"):
+    if data.get("version") and not data.get("instrument"):  # a Project of Life's version
         words.append(t("version_n", n=data["version"]))
+    if isinstance(data.get("sessions_recorded"), int) and data["sessions_recorded"]:  # a prescription's outcome
+        words.append(t("sessions_attended_n", n=data.get("sessions_attended", 0), of=data["sessions_recorded"]))
+    if data.get("first_attendance") and isinstance(data.get("days_from_referral"), int):
+        words.append(t("first_attendance_after_days", n=data["days_from_referral"]))
+    if isinstance(data.get("change_direction"), dict):  # a wellbeing follow-up (a plug-in's items by their id)
+        known = getattr(t, "has", lambda key: True)
+        words += [f"{t('wellbeing.' + item) if known('wellbeing.' + item) else item}: {t('opt.' + way)}"
+                  for item, way in data["change_direction"].items()]
     return ", ".join(words)
 
 
