@@ -252,10 +252,13 @@ def export(conn: psycopg.Connection) -> list[dict[str, Any]]:
 
 def set_live_capacity(conn: psycopg.Connection, activity_id: str, available: int | None, maximum: int | None,
                       updated: datetime) -> None:
-    """The places the service keeps for an activity, as HSDS `service_capacity`; an activity whose
-    places are not limited (None) shows none."""
+    """The places the service keeps for an activity, as HSDS `service_capacity` (keeping the id and
+    unit the directory gave them, if it did); an activity whose places are not limited shows none."""
+    row = conn.execute(f"SELECT capacity->0 FROM {SCHEMA}.directory_services WHERE id = %s", (activity_id,)).fetchone()
+    given = (row[0] if row else None) or {}
     capacity = None if available is None else [{
-        "id": f"{activity_id}-places", "service_id": activity_id, "unit": {"name": "places"},
-        "available": available, "maximum": maximum, "updated": updated.isoformat().replace("+00:00", "Z")}]
+        "id": given.get("id") or f"{activity_id}-places", "service_id": activity_id,
+        "unit": given.get("unit") or {"name": "places"}, "available": available, "maximum": maximum,
+        "updated": updated.isoformat().replace("+00:00", "Z")}]
     conn.execute(f"UPDATE {SCHEMA}.directory_services SET capacity = %s, capacity_live = true WHERE id = %s",
                  (Jsonb(capacity) if capacity is not None else None, activity_id))

@@ -120,6 +120,9 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     assert places_of(database_url, theatre["id"]) == 0  # still full: the waitlisted youth waits
     assert [(r["field"], r["code"]) for r in theirs["not-ours"]["reasons"]] == [("data.activity_id", "not_your_activity")]
     assert places_of(database_url, football["id"]) == 5
+    with psycopg.connect(database_url) as conn:  # the directory's own id and unit for the places are kept
+        live = directory.service(conn, football["id"])["service_capacity"][0]
+    assert (live["id"], live["unit"]) == (football["service_capacity"][0]["id"], {"name": "posti"})
     # the provider's receipt names the participant's code, never the youth; the youth's path has the session
     assert came["status"] == "accepted" and came["subject"] == placed and YOUTH not in json.dumps(came)
     assert (not_theirs["status"], not_theirs["reasons"][0]["code"]) == ("rejected", "unknown_prescription")
