@@ -16,5 +16,7 @@ SERVICE = Service(
     schema="social_prescribing",
     routers=("services.social_prescribing.http:router",),
     words="services.social_prescribing.words:WORDS",
+    shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
+                              " referral and every command about a youth need the agencies' access, fail-closed"),),
     examples="events.builders:example",
 )

@@ -12,10 +12,11 @@ from events import social_prescribing as sp
 from events.envelope import CloudEvent
 from events.receipts import Reason
 from kit.runtime import Accepted, Rejected, Sender, Work
-from services.social_prescribing import decisions
+from services.social_prescribing import consent, decisions
 from services.social_prescribing.aggregates import (ActivityPlaces, PrescriptionKey, YouthCase, places_id,
                                                     prescription_key_id)
 from services.social_prescribing.case import Places
+from services.social_prescribing.consent import MayAccess
 from services.social_prescribing.decisions import Activity
 from services.social_prescribing.wellbeing import Instrument
 
@@ -25,8 +26,9 @@ Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
 
 class SocialPrescribing:
     def __init__(self, directory: Directory, known_agency: Callable[[str], bool],
-                 instruments: Mapping[tuple[str, str], Instrument]):
+                 instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
+        self.may_access = may_access
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -35,6 +37,11 @@ class SocialPrescribing:
         if isinstance(command, sp.RecordAttendance):
             return self._attend(work, command, sender, now)
         youth = uuid.UUID(command.youth_id)  # type: ignore[attr-defined]
+        refused = (consent.referral_refusal(self.may_access, command.youth_id, sender.agency, command.to_agency, now)
+                   if isinstance(command, sp.ReferToSocialPrescribing)
+                   else consent.access_refusal(self.may_access, command.youth_id, sender.agency, now))  # type: ignore[attr-defined]
+        if refused:
+            return Rejected(refused)
         case = work.get(youth)
         state = case.state if case else None
         if isinstance(command, sp.ReferToSocialPrescribing):
@@ -85,6 +92,10 @@ class SocialPrescribing:
                                    found[0] if found else None, sender.agency, now.date())
         if decided and isinstance(decided[0], Reason):
             return Rejected(decided)  # type: ignore[arg-type]
+        if decided[0].by == "link_worker":  # the youth's agency: while the youth's consent lets it  # type: ignore[union-attr]
+            refused = consent.access_refusal(self.may_access, key.youth_id, sender.agency, now)  # type: ignore[union-attr]
+            if refused:
+                return Rejected(refused)
         return Accepted(work.record(case, decided, sender), command.prescription_id)
 
     def _set_places(self, work: Work, command: sp.SetActivityPlaces, sender: Sender, now: datetime

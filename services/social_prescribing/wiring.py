@@ -17,6 +17,7 @@ from kit.db import ensure_schema, eventsourcing_env, pool
 from kit.runtime import Runtime
 from kit.service import Platform
 from kit.store import Store
+from projections.access import may_access_youth
 from services.social_prescribing import directory
 from services.social_prescribing.handlers import SocialPrescribing
 from services.social_prescribing.places_view import PlacesView
@@ -46,10 +47,16 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
         with reads.connection() as conn:
             return directory.activity(conn, activity_id)
 
+    def may_access(youth_id: str, agency: str, at) -> bool:
+        if register.agency(agency) is None:
+            return False
+        with reads.connection() as conn:
+            return may_access_youth(conn, youth_id, agency=agency, agency_category=register.category_of(agency), at=at)
+
     service = platform.service("social_prescribing")
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
                       handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
-                                                instruments).handle,
+                                                instruments, may_access).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:

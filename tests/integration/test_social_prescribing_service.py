@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from events import social_prescribing as sp
-from events.builders import envelope, register_youth
+from events.builders import consent, envelope, register_youth
 from kit.streams import COMMANDS_STREAM, events_stream
 from services.social_prescribing import directory
 from tests.conftest import eventually
@@ -22,15 +22,34 @@ from tests.integration.test_activity_directory import activity
 pytestmark = pytest.mark.integration
 MILANO, RETE = "comune-milano-m7", "rete-quartiere-mi7"  # the referrer; the link workers' association
 COOP, AFOL = "coop-giovani-milano", "afol-milano"  # the football's provider; an agency with no part in it
-YOUTH = str(uuid.uuid4())
+
+
+async def registered(js, database_url: str, *, share_with: str | None = RETE, id: str = "reg") -> str:
+    """A youth Milan registers through intake, consenting to case management by Milan and (unless
+    None) to sharing with `share_with`; once the views hold the consents."""
+    consents = [consent()] + ([consent("sharing", recipient=share_with)] if share_with else [])
+    await publish_ingest(js, MILANO, register_youth(MILANO, birth_year=2004, id=id, consents=consents).to_json_bytes())
+    [answer] = [r for r in await receipts(js, MILANO, 100, timeout=30, until=lambda rs: any(
+        r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+    youth = answer["subject"]
+
+    def projected() -> bool:
+        with psycopg.connect(database_url) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM views.consents WHERE youth_id = %s",
+                                    (youth,)).fetchone()[0] == len(consents)
+            except psycopg.errors.UndefinedTable:
+                return False
+    await eventually(projected, timeout=30)
+    return youth
 
 
 def send(agency: str, message: sp.Command, id: str) -> bytes:
     return envelope(message, agency=agency, id=id).to_json_bytes()
 
 
-def wellbeing(occasion: str, answers: dict) -> sp.RecordWellbeing:
-    return sp.RecordWellbeing(youth_id=YOUTH, questionnaire_id=str(uuid.uuid4()), instrument="ons4", version="1",
+def wellbeing(youth: str, occasion: str, answers: dict) -> sp.RecordWellbeing:
+    return sp.RecordWellbeing(youth_id=youth, questionnaire_id=str(uuid.uuid4()), instrument="ons4", version="1",
                               occasion=occasion, taken_on=datetime.now(timezone.utc).date(), answers=answers)
 
 
@@ -52,24 +71,25 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         directory.import_records(conn, [football, theatre, under_18s], datetime.now(timezone.utc))
     js = nc.jetstream()
     placed, waiting, refused = (str(uuid.uuid4()) for _ in range(3))
-    async with running(*services(platform.settings, "gateway", "social_prescribing")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands"}), timeout=30)
+    async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
-            youth_id=YOUTH, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005, reason="isolamento"),
+            youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005, reason="isolamento"),
             "refer"))
-        assert [r["status"] for r in await receipts(js, MILANO, 1, timeout=30)] == ["accepted"]
+        assert [r["status"] for r in await receipts(js, MILANO, 2, timeout=30)] == ["accepted", "accepted"]
         referral = (await _events(js))[0].data["referral_id"]
         steps = [
-            ("accept", sp.AnswerSocialPrescribingReferral(youth_id=YOUTH, referral_id=referral, decision="accepted",
+            ("accept", sp.AnswerSocialPrescribingReferral(youth_id=youth, referral_id=referral, decision="accepted",
                                                           link_worker="lw-sara")),
-            ("football", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=placed, activity_id=football["id"])),
-            ("theatre", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=waiting, activity_id=theatre["id"])),
-            ("too-old", sp.PrescribeActivity(youth_id=YOUTH, prescription_id=refused, activity_id=under_18s["id"])),
-            ("ons4-baseline", wellbeing("baseline", {"life_satisfaction": 3, "worthwhile": 5, "happiness": 7,
+            ("football", sp.PrescribeActivity(youth_id=youth, prescription_id=placed, activity_id=football["id"])),
+            ("theatre", sp.PrescribeActivity(youth_id=youth, prescription_id=waiting, activity_id=theatre["id"])),
+            ("too-old", sp.PrescribeActivity(youth_id=youth, prescription_id=refused, activity_id=under_18s["id"])),
+            ("ons4-baseline", wellbeing(youth, "baseline", {"life_satisfaction": 3, "worthwhile": 5, "happiness": 7,
                                                      "anxiety": 8})),
-            ("ons4-bad", wellbeing("follow_up", {"life_satisfaction": 12, "worthwhile": 5, "happiness": 6,
+            ("ons4-bad", wellbeing(youth, "follow_up", {"life_satisfaction": 12, "worthwhile": 5, "happiness": 6,
                                                  "anxiety": 4})),
-            ("ons4-later", wellbeing("follow_up", {"life_satisfaction": 6, "worthwhile": 5, "happiness": 6,
+            ("ons4-later", wellbeing(youth, "follow_up", {"life_satisfaction": 6, "worthwhile": 5, "happiness": 6,
                                                    "anxiety": 4})),
         ]
         for id, message in steps:
@@ -83,7 +103,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         await publish_ingest(js, AFOL, send(AFOL, session, "not-theirs"))
         came = (await receipts(js, COOP, 1, timeout=30))[0]
         not_theirs = (await receipts(js, AFOL, 1, timeout=30))[0]
-        await publish_ingest(js, RETE, send(RETE, sp.EndPrescription(youth_id=YOUTH, prescription_id=placed,
+        await publish_ingest(js, RETE, send(RETE, sp.EndPrescription(youth_id=youth, prescription_id=placed,
                                                                      ending="completed"), "done"))
         assert [r["status"] for r in await receipts(js, RETE, len(steps) + 1, timeout=30,
                                                     until=lambda rs: any(r["ingest_id"] == "done" for r in rs))
@@ -95,7 +115,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         await publish_ingest(js, MILANO, send(MILANO, sp.SetActivityPlaces(activity_id=football["id"], available=0),
                                               "not-ours"))
         await eventually(lambda: places_of(database_url, football["id"]) == 5, timeout=10)
-        theirs = {r["ingest_id"]: r for r in await receipts(js, MILANO, 2, timeout=30)}
+        theirs = {r["ingest_id"]: r for r in await receipts(js, MILANO, 3, timeout=30)}
         events = await _events(js)
 
     assert [got[id]["status"] for id in ("accept", "football", "theatre", "too-old")] == [
@@ -113,8 +133,8 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     assert prescribed[placed].data["placed"] and not prescribed[waiting].data["placed"]
     assert prescribed[waiting].data["waitlist_position"] == 1
     # the youth's events carry the youth; the activity's places name no youth
-    assert {e.subject for e in events if "youth_id" in e.data} == {YOUTH}
-    assert all(YOUTH not in json.dumps(e.data) and e.subject != YOUTH for e in events if "youth_id" not in e.data)
+    assert {e.subject for e in events if "youth_id" in e.data} == {youth}
+    assert all(youth not in json.dumps(e.data) and e.subject != youth for e in events if "youth_id" not in e.data)
     ended = [e for e in events if e.type == sp.PrescriptionEnded.type_name]
     assert [(e.data["ending"], e.data["activity_id"]) for e in ended] == [("completed", football["id"])]
     assert places_of(database_url, theatre["id"]) == 0  # still full: the waitlisted youth waits
@@ -124,10 +144,10 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         live = directory.service(conn, football["id"])["service_capacity"][0]
     assert (live["id"], live["unit"]) == (football["service_capacity"][0]["id"], {"name": "posti"})
     # the provider's receipt names the participant's code, never the youth; the youth's path has the session
-    assert came["status"] == "accepted" and came["subject"] == placed and YOUTH not in json.dumps(came)
+    assert came["status"] == "accepted" and came["subject"] == placed and youth not in json.dumps(came)
     assert (not_theirs["status"], not_theirs["reasons"][0]["code"]) == ("rejected", "unknown_prescription")
     [attended] = [e for e in events if e.type == sp.AttendanceRecorded.type_name]
-    assert (attended.subject, attended.data["by"], attended.data["present"]) == (YOUTH, "provider", True)
+    assert (attended.subject, attended.data["by"], attended.data["present"]) == (youth, "provider", True)
     # a later import changes the record, not the places the service now keeps
     renamed = football | {"name": "Calcio di strada (nuovo orario)"}
     renamed["service_capacity"] = [football["service_capacity"][0] | {"available": 9}]
@@ -177,9 +197,7 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
     prescription, today = str(uuid.uuid4()), datetime.now(timezone.utc).date()
     async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views")):
         await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
-        await publish_ingest(js, MILANO, register_youth(MILANO, birth_year=2004, id="reg").to_json_bytes())
-        [registered] = await receipts(js, MILANO, 1, timeout=30)
-        youth = registered["subject"]
+        youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
             youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
             "refer"))
@@ -212,3 +230,23 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
     assert steps[sp.AttendanceRecorded.type_name]["days_from_referral"] == 0
     ended = steps[sp.PrescriptionEnded.type_name]
     assert (ended["ending"], ended["sessions_attended"], ended["sessions_recorded"]) == ("completed", 1, 1)
+
+
+async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_the_referrer_may_not_see_is_refused(
+        platform, nc, database_url):
+    js = nc.jetstream()
+    async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        not_shared = await registered(js, database_url, share_with=None)  # consent to Milan only
+
+        def refer(youth: str) -> sp.ReferToSocialPrescribing:
+            return sp.ReferToSocialPrescribing(youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE,
+                                               birth_year=2004, reason="isolamento")
+        await publish_ingest(js, MILANO, send(MILANO, refer(not_shared), "no-consent"))
+        await publish_ingest(js, MILANO, send(MILANO, refer(str(uuid.uuid4())), "nobody"))
+        await publish_ingest(js, AFOL, send(AFOL, refer(not_shared), "not-afols"))  # AFOL may not see the youth
+        got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 3, timeout=30)}
+        afol = (await receipts(js, AFOL, 1, timeout=30))[0]
+    assert [(r["field"], r["code"]) for r in got["no-consent"]["reasons"]] == [("data.to_agency", "no_consent_to_share")]
+    assert [(r["field"], r["code"]) for r in got["nobody"]["reasons"]] == [("data.youth_id", "unknown_youth")]
+    assert [(r["field"], r["code"]) for r in afol["reasons"]] == [("data.youth_id", "unknown_youth")]
