@@ -23,6 +23,8 @@ SERVICE = Service(
                               " identity never travels on the bus"),
         ("intake.search_tokens", "the keyed blind index of names and nicknames (HMAC tokens of word prefixes), to find a youth without names in clear; intake writes it, where the plaintext is"),
         ("audit.*", "the audit log, read by the audit service's own routes, which this service hosts"),
+        ("social_prescribing.*", "the activity directory and the link workers' caseloads, read by the social"
+                                 " prescribing service's own routes, which this service hosts"),
     ),
     words="services.api.web.words:WORDS",
     workers=api_workers,

@@ -214,3 +214,12 @@ def record_wellbeing(case: Case | None, command: sp.RecordWellbeing, sender_agen
                                  instrument=instrument.id, version=instrument.version, occasion=command.occasion,
                                  taken_on=command.taken_on, answers=dict(scored.answers), bands=dict(scored.bands),
                                  raw_total=scored.raw_total, total=scored.total, **measured)]
+
+
+def caseload_notice(link_worker: str, active: int, threshold: int) -> list[Reason]:
+    """Accepting for a link worker at or above the threshold is allowed, with a notice saying so."""
+    if active < threshold:
+        return []
+    return [Reason(field="data.link_worker", code="caseload_over_threshold",
+                   message=f"{link_worker} already follows {active} active youths; the agency's warning threshold"
+                           f" is {threshold}")]

@@ -14,7 +14,7 @@ SERVICE = Service(
     main="services.social_prescribing.wiring:main",
     messages=models_in(social_prescribing),
     schema="social_prescribing",
-    routers=("services.social_prescribing.http:router",),
+    routers=("services.social_prescribing.http:router", "services.social_prescribing.http:operators"),
     words="services.social_prescribing.words:WORDS",
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
                               " referral and every command about a youth need the agencies' access, fail-closed"),),

@@ -16,6 +16,7 @@ from services.social_prescribing import consent, decisions
 from services.social_prescribing.aggregates import (ActivityPlaces, PrescriptionKey, YouthCase, places_id,
                                                     prescription_key_id)
 from services.social_prescribing.case import Places
+from services.social_prescribing.caseload import DEFAULT_THRESHOLD
 from services.social_prescribing.consent import MayAccess
 from services.social_prescribing.decisions import Activity
 from services.social_prescribing.wellbeing import Instrument
@@ -26,9 +27,11 @@ Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
 
 class SocialPrescribing:
     def __init__(self, directory: Directory, known_agency: Callable[[str], bool],
-                 instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess):
+                 instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess,
+                 caseload: Callable[[str, str], int] = lambda agency, link_worker: 0,
+                 caseload_threshold: int = DEFAULT_THRESHOLD):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
-        self.may_access = may_access
+        self.may_access, self.caseload, self.caseload_threshold = may_access, caseload, caseload_threshold
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -50,7 +53,11 @@ class SocialPrescribing:
             return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, now.date(),
                                                                               self.instruments), sender)
         if isinstance(command, sp.AnswerSocialPrescribingReferral):
-            return self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
+            outcome = self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
+            if isinstance(outcome, Accepted) and command.decision == "accepted" and command.link_worker:
+                outcome.notices.extend(decisions.caseload_notice(
+                    command.link_worker, self.caseload(sender.agency, command.link_worker), self.caseload_threshold))
+            return outcome
         if isinstance(command, sp.PrescribeActivity):
             if work.get(prescription_key_id(command.prescription_id)) is not None:
                 return Rejected(decisions.refuse("data.prescription_id", "duplicate", "this prescription id is taken"))

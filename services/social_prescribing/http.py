@@ -13,8 +13,10 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.social_prescribing import directory, hsds
-from shared.http import PLAIN_TEXT, state
+import os
+
+from services.social_prescribing import caseload, directory, hsds
+from shared.http import PLAIN_TEXT, CaseReader, state
 
 router = APIRouter(prefix="/hsds", tags=["directory (HSDS 3.0)"])
 MAX_PER_PAGE = 100
@@ -74,3 +76,19 @@ def one_service(request: Request, service_id: Annotated[str, Path(max_length=200
     if found is None:
         raise HTTPException(404, f"no service {service_id} in the directory")
     return found
+
+
+operators = APIRouter(prefix="/api/v1/social_prescribing", tags=["social_prescribing reads"])
+
+
+@operators.get("/caseload")
+def link_workers_caseload(request: Request, operator: CaseReader) -> dict[str, Any]:
+    """The operator's agency's link workers, busiest first, with how many active youths each follows
+    (accepted, with no prescription yet or one still running) and whether that is at or over the
+    warning threshold (`KIT_LINK_WORKER_CASELOAD`, about 40). Counts only: no youth is read."""
+    threshold = caseload.threshold(os.environ)
+    with state(request).pool.connection() as conn:
+        rows = caseload.by_link_worker(conn, operator.agency)
+    return {"agency": operator.agency, "threshold": threshold,
+            "link_workers": [{"link_worker": lw, "active_youths": n, "over_threshold": n >= threshold}
+                             for lw, n in rows]}

@@ -18,7 +18,7 @@ from kit.runtime import Runtime
 from kit.service import Platform
 from kit.store import Store
 from projections.access import may_access_youth
-from services.social_prescribing import directory
+from services.social_prescribing import caseload, directory
 from services.social_prescribing.handlers import SocialPrescribing
 from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
@@ -47,6 +47,10 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
         with reads.connection() as conn:
             return directory.activity(conn, activity_id)
 
+    def active_youths(agency: str, link_worker: str) -> int:
+        with reads.connection() as conn:
+            return caseload.active_count(conn, agency, link_worker)
+
     def may_access(youth_id: str, agency: str, at) -> bool:
         if register.agency(agency) is None:
             return False
@@ -56,10 +60,12 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     service = platform.service("social_prescribing")
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
                       handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
-                                                instruments, may_access).handle,
+                                                instruments, may_access, active_youths,
+                                                caseload.threshold(os.environ)).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:
-        await CommandService(settings, platform, service, store, runtime, log_views=[PlacesView(store)]).run(stop)
+        views = [PlacesView(store), caseload.CaseloadView(store)]
+        await CommandService(settings, platform, service, store, runtime, log_views=views).run(stop)
     finally:
         reads.close()

@@ -71,6 +71,9 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "error.no_provider_agency": ("l'ente che gestisce l'attività non è sulla piattaforma",
                                  "the activity's organisation is not an agency of the platform"),
     "error.not_your_activity": ("l'attività è gestita da un altro ente", "another agency runs this activity"),
+    "error.caseload_over_threshold": ("il link worker segue già molti giovani attivi: oltre la soglia di attenzione",
+                                      "the link worker already follows many active youths: over the warning"
+                                      " threshold"),
     "error.more_than_maximum": ("più posti liberi che posti in tutto", "more free places than places in all"),
     "error.no_accepted_referral": ("serve un invio alla prescrizione sociale accettato",
                                    "needs an accepted referral to social prescribing"),

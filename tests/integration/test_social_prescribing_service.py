@@ -250,3 +250,60 @@ async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_t
     assert [(r["field"], r["code"]) for r in got["no-consent"]["reasons"]] == [("data.to_agency", "no_consent_to_share")]
     assert [(r["field"], r["code"]) for r in got["nobody"]["reasons"]] == [("data.youth_id", "unknown_youth")]
     assert [(r["field"], r["code"]) for r in afol["reasons"]] == [("data.youth_id", "unknown_youth")]
+
+
+async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_notice_and_the_agency_sees_the_loads(
+        platform, nc, database_url, monkeypatch):
+    import httpx
+
+    from shared import accounts
+
+    monkeypatch.setenv("KIT_LINK_WORKER_CASELOAD", "2")
+    with psycopg.connect(database_url) as conn:
+        accounts.create_tables(conn)
+        accounts.add_operator(conn, agency=RETE, role="supervisor", username="sup-rete", password="correct horse battery")
+    js = nc.jetstream()
+    settings = platform.settings
+    async with running(*services(settings, "gateway", "intake", "views", "social_prescribing", "api")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        answers = []
+        for n in range(3):
+            youth = await registered(js, database_url, id=f"reg-{n}")
+            referral = str(uuid.uuid4())
+            await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
+                youth_id=youth, referral_id=referral, to_agency=RETE, birth_year=2004, reason="isolamento"),
+                f"refer-{n}"))
+            await publish_ingest(js, RETE, send(RETE, sp.AnswerSocialPrescribingReferral(
+                youth_id=youth, referral_id=referral, decision="accepted", link_worker="lw-sara"), f"accept-{n}"))
+            [answer] = [r for r in await receipts(js, RETE, 100, timeout=30, until=lambda rs, n=n: any(
+                r["ingest_id"] == f"accept-{n}" for r in rs)) if r["ingest_id"] == f"accept-{n}"]
+            answers.append(answer)
+
+            def counted(expected: int = n + 1) -> bool:
+                with psycopg.connect(database_url) as conn:
+                    return caseload_of(conn) == expected
+            await eventually(counted, timeout=15)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30) as client:
+            async def signed_in():
+                try:
+                    response = await client.post("/api/v1/token", data={"username": "sup-rete",
+                                                                         "password": "correct horse battery"})
+                except httpx.HTTPError:
+                    return None
+                return response.json()["access_token"] if response.status_code == 200 else None
+            token = await eventually(signed_in, timeout=30)
+            loads = (await client.get("/api/v1/social_prescribing/caseload",
+                                      headers={"Authorization": f"Bearer {token}"})).json()
+
+    assert [a["status"] for a in answers] == ["accepted"] * 3
+    assert [[(n["field"], n["code"]) for n in a["notices"]] for a in answers] == [
+        [], [], [("data.link_worker", "caseload_over_threshold")]]  # the third, with 2 already followed
+    assert loads == {"agency": RETE, "threshold": 2,
+                     "link_workers": [{"link_worker": "lw-sara", "active_youths": 3, "over_threshold": True}]}
+
+
+def caseload_of(conn) -> int:
+    try:
+        return conn.execute("SELECT count(*) FROM social_prescribing.caseload WHERE active").fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return 0

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 import pytest
 
 from events import social_prescribing as sp
-from services.social_prescribing import decisions, wellbeing
+from services.social_prescribing import caseload, decisions, wellbeing
 from services.social_prescribing.case import Places, evolve, evolve_places
 from services.social_prescribing.decisions import Activity
 
@@ -317,3 +317,34 @@ def test_given_sessions_then_the_first_attended_measures_the_time_from_referral_
     assert not second.first_attendance
     [ended], _ = decisions.end(case_of(*WITH_TWO, absent, first, second), end(PLACED, "completed"), TODAY)
     assert (ended.sessions_attended, ended.sessions_recorded) == (2, 3)
+
+
+# ---------------------------------------------------------------- link workers' caseloads
+
+@pytest.mark.parametrize("active, expected", [(39, []), (40, [("data.link_worker", "caseload_over_threshold")]),
+                                              (55, [("data.link_worker", "caseload_over_threshold")])])
+def test_given_a_link_worker_s_active_youths_when_one_more_is_accepted_then_a_notice_from_the_threshold(active,
+                                                                                                        expected):
+    notices = decisions.caseload_notice("lw-sara", active, threshold=40)
+    assert codes(notices) == expected
+    assert all(f"follows {active} active youths" in n.message for n in notices)
+
+
+def test_a_youth_is_active_once_accepted_until_every_prescription_ended():
+    assert not caseload.is_active(case_of(received()))
+    assert caseload.is_active(case_of(received(), accepted()))
+    assert caseload.is_active(case_of(*WITH_TWO))
+    ends = [decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), TODAY)[0][0]]
+    ends.append(decisions.end(case_of(*WITH_TWO, *ends), end(WAITING, "withdrawn"), TODAY)[0][0])
+    assert not caseload.is_active(case_of(*WITH_TWO, *ends))
+
+
+@pytest.mark.parametrize("value, expected", [(None, 40), ("25", 25)])
+def test_the_threshold_comes_from_the_environment(value, expected):
+    assert caseload.threshold({"KIT_LINK_WORKER_CASELOAD": value} if value else {}) == expected
+
+
+@pytest.mark.parametrize("value", ["0", "forty", "-3"])
+def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_saying_so(value):
+    with pytest.raises(ValueError, match="KIT_LINK_WORKER_CASELOAD"):
+        caseload.threshold({"KIT_LINK_WORKER_CASELOAD": value})
