@@ -204,6 +204,7 @@ class AttendanceRecorded(Event):
 
 
 class RecordWellbeing(Command):
+    classification = "special-category"
     type_name = "kit.social_prescribing.record_wellbeing.v1"
     summary = "Record a youth's answers to a wellbeing questionnaire (ONS4 or a licensed plug-in): baseline, then follow-ups."
 
@@ -220,6 +221,7 @@ class RecordWellbeing(Command):
 class WellbeingRecorded(Event):
     type_name = "kit.social_prescribing.wellbeing_recorded.v1"
     summary = "A wellbeing questionnaire was scored; a follow-up carries its change from the baseline."
+    classification = "special-category"  # health data (GDPR art. 9): withheld from roles without need to know
 
     youth_id: YouthId
     questionnaire_id: LocalId

@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 
 import os
 
-from services.social_prescribing import caseload, directory, hsds
+import uuid
+
+from services.social_prescribing import caseload, dataset, directory, hsds
 from shared.http import PLAIN_TEXT, CaseReader, state
 
 router = APIRouter(prefix="/hsds", tags=["directory (HSDS 3.0)"])
@@ -92,3 +94,16 @@ def link_workers_caseload(request: Request, operator: CaseReader) -> dict[str, A
     return {"agency": operator.agency, "threshold": threshold,
             "link_workers": [{"link_worker": lw, "active_youths": n, "over_threshold": n >= threshold}
                              for lw, n in rows]}
+
+
+@operators.get("/youths/{youth_id}/dataset")
+def minimum_dataset(request: Request, youth_id: uuid.UUID, operator: CaseReader) -> dict[str, Any]:
+    """The youth's social prescribing record as a minimum dataset in four parts (who, needs and
+    concerns, support offered, outcomes), as far as consent and the operator's role allow; the read
+    is logged as any read of the youth's path. 404 for a youth the agency may not see."""
+    reads = state(request).extras["reads"]
+    try:
+        path = reads.timeline(operator, str(youth_id))
+    except LookupError:  # not visible to the agency: answered as no such youth
+        raise HTTPException(404, "no youth with this id") from None
+    return dataset.minimum_dataset(str(youth_id), path)

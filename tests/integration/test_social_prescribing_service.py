@@ -8,6 +8,7 @@ import json
 import uuid
 from datetime import datetime, timezone
 
+import httpx
 import psycopg
 import pytest
 
@@ -15,6 +16,7 @@ from events import social_prescribing as sp
 from events.builders import consent, envelope, register_youth
 from kit.streams import COMMANDS_STREAM, events_stream
 from services.social_prescribing import directory
+from shared import accounts
 from tests.conftest import eventually
 from tests.integration.harness import publish_ingest, receipts, running, services
 from tests.integration.test_activity_directory import activity
@@ -42,6 +44,17 @@ async def registered(js, database_url: str, *, share_with: str | None = RETE, id
                 return False
     await eventually(projected, timeout=30)
     return youth
+
+
+PASSWORD = "correct horse battery"
+
+
+async def token(client, username: str) -> str | None:
+    try:
+        response = await client.post("/api/v1/token", data={"username": username, "password": PASSWORD})
+    except httpx.HTTPError:
+        return None
+    return response.json()["access_token"] if response.status_code == 200 else None
 
 
 def send(agency: str, message: sp.Command, id: str) -> bytes:
@@ -195,7 +208,11 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
         directory.import_records(conn, [walk], datetime.now(timezone.utc))
     js = nc.jetstream()
     prescription, today = str(uuid.uuid4()), datetime.now(timezone.utc).date()
-    async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views")):
+    with psycopg.connect(database_url) as conn:
+        accounts.create_tables(conn)
+        for agency, username in ((MILANO, "giulia"), (AFOL, "marco")):
+            accounts.add_operator(conn, agency=agency, role="key_worker", username=username, password=PASSWORD)
+    async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views", "api")):
         await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
@@ -222,6 +239,13 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
                 return conn.execute("SELECT type, data FROM views.timeline WHERE youth_id = %s ORDER BY stream_seq,"
                                     " happened_at", (youth,)).fetchall()
         await eventually(lambda: any(t == sp.PrescriptionEnded.type_name for t, _ in path()), timeout=20)
+        # the referrer reads the minimum dataset; an agency the youth did not consent to gets no such youth
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.settings.http_port}", timeout=30) as client:
+            giulia, marco = [await eventually(lambda u=u: token(client, u), timeout=30) for u in ("giulia", "marco")]
+            read = await client.get(f"/api/v1/social_prescribing/youths/{youth}/dataset",
+                                    headers={"Authorization": f"Bearer {giulia}"})
+            hidden = await client.get(f"/api/v1/social_prescribing/youths/{youth}/dataset",
+                                      headers={"Authorization": f"Bearer {marco}"})
 
     steps = {t: d for t, d in path()}
     assert {sp.SocialPrescribingReferralReceived.type_name, sp.SocialPrescribingReferralAccepted.type_name,
@@ -230,6 +254,15 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
     assert steps[sp.AttendanceRecorded.type_name]["days_from_referral"] == 0
     ended = steps[sp.PrescriptionEnded.type_name]
     assert (ended["ending"], ended["sessions_attended"], ended["sessions_recorded"]) == ("completed", 1, 1)
+    assert read.status_code == 200 and hidden.status_code == 404
+    found = read.json()
+    assert (found["who"]["referred_by"], found["who"]["link_worker"]) == (MILANO, "lw-sara")
+    assert found["support_offered"]["activities_completed"] == 1
+    assert found["support_offered"]["activities"][0]["sessions_attended"] == 1
+    assert found["outcomes"]["days_from_referral_to_first_activity"] == 0
+    with psycopg.connect(database_url) as conn:  # the read is in the access log, under the reader's agency
+        logged = conn.execute("SELECT agency FROM api.access_log WHERE youth_id = %s", (youth,)).fetchall()
+    assert (MILANO,) in logged
 
 
 async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_the_referrer_may_not_see_is_refused(
@@ -254,14 +287,10 @@ async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_t
 
 async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_notice_and_the_agency_sees_the_loads(
         platform, nc, database_url, monkeypatch):
-    import httpx
-
-    from shared import accounts
-
     monkeypatch.setenv("KIT_LINK_WORKER_CASELOAD", "2")
     with psycopg.connect(database_url) as conn:
         accounts.create_tables(conn)
-        accounts.add_operator(conn, agency=RETE, role="supervisor", username="sup-rete", password="correct horse battery")
+        accounts.add_operator(conn, agency=RETE, role="supervisor", username="sup-rete", password=PASSWORD)
     js = nc.jetstream()
     settings = platform.settings
     async with running(*services(settings, "gateway", "intake", "views", "social_prescribing", "api")):
@@ -284,16 +313,9 @@ async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_noti
                     return caseload_of(conn) == expected
             await eventually(counted, timeout=15)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30) as client:
-            async def signed_in():
-                try:
-                    response = await client.post("/api/v1/token", data={"username": "sup-rete",
-                                                                         "password": "correct horse battery"})
-                except httpx.HTTPError:
-                    return None
-                return response.json()["access_token"] if response.status_code == 200 else None
-            token = await eventually(signed_in, timeout=30)
+            token_ = await eventually(lambda: token(client, "sup-rete"), timeout=30)
             loads = (await client.get("/api/v1/social_prescribing/caseload",
-                                      headers={"Authorization": f"Bearer {token}"})).json()
+                                      headers={"Authorization": f"Bearer {token_}"})).json()
 
     assert [a["status"] for a in answers] == ["accepted"] * 3
     assert [[(n["field"], n["code"]) for n in a["notices"]] for a in answers] == [

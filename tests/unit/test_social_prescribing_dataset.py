@@ -1,0 +1,73 @@
+"""A youth's social prescribing record as the minimum dataset's four parts, folded from the path
+an operator may read: given the steps, then who, needs, support offered and outcomes."""
+
+import uuid
+from datetime import date
+
+from events import social_prescribing as sp
+from services.social_prescribing.dataset import minimum_dataset
+
+YOUTH, REFERRAL = str(uuid.uuid4()), str(uuid.uuid4())
+FOOTBALL, THEATRE = str(uuid.uuid4()), str(uuid.uuid4())
+PLACED, WAITING = str(uuid.uuid4()), str(uuid.uuid4())
+
+
+def step(event, day: str, withheld: bool = False) -> dict:
+    return {"type": event.type_name, "data": {} if withheld else event.model_dump(mode="json"),
+            "happened_at": f"{day}T10:00:00+00:00", "withheld": withheld}
+
+
+PATH = [
+    {"type": "kit.intake.youth_registered.v1", "data": {}, "happened_at": "2026-09-01T09:00:00+00:00"},
+    step(sp.SocialPrescribingReferralReceived(youth_id=YOUTH, referral_id=REFERRAL, from_agency="comune-milano-m7",
+                                              to_agency="rete-quartiere-mi7", birth_year=2004,
+                                              reason="isolamento, nessuna attività"), "2026-10-01"),
+    step(sp.SocialPrescribingReferralAccepted(youth_id=YOUTH, referral_id=REFERRAL, link_worker="lw-sara"),
+         "2026-10-02"),
+    step(sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL, placed=True),
+         "2026-10-05"),
+    step(sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=WAITING, activity_id=THEATRE, placed=False,
+                               waitlist_position=3), "2026-10-05"),
+    step(sp.AttendanceRecorded(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL,
+                               session_on=date(2026, 10, 12), present=True, by="provider", first_attendance=True,
+                               days_from_referral=11), "2026-10-12"),
+    step(sp.AttendanceRecorded(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL,
+                               session_on=date(2026, 10, 19), present=False, by="provider"), "2026-10-19"),
+    step(sp.WellbeingRecorded(youth_id=YOUTH, questionnaire_id=str(uuid.uuid4()), instrument="ons4", version="1",
+                              occasion="baseline", taken_on=date(2026, 10, 5),
+                              answers={"life_satisfaction": 3, "worthwhile": 5, "happiness": 7, "anxiety": 8}),
+         "2026-10-05"),
+    step(sp.PrescriptionEnded(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL, ending="completed",
+                              days=56, sessions_attended=1, sessions_recorded=2), "2026-11-30"),
+]
+
+
+def test_given_a_path_then_the_four_parts():
+    found = minimum_dataset(YOUTH, PATH)
+    assert found["who"] == {"youth_pseudonym": YOUTH, "birth_year": 2004, "referred_by": "comune-milano-m7",
+                            "social_prescribing_agency": "rete-quartiere-mi7", "referred_on": "2026-10-01",
+                            "referral_status": "accepted", "link_worker": "lw-sara"}
+    assert found["needs_and_concerns"] == {"referral_reason": "isolamento, nessuna attività",
+                                           "what_matters_recorded": False}
+    offered = found["support_offered"]
+    assert (offered["activities_referred_to"], offered["activities_started"], offered["activities_completed"]) == (
+        2, 1, 1)
+    football = next(a for a in offered["activities"] if a["activity_id"] == FOOTBALL)
+    assert (football["started_on"], football["sessions_attended"], football["sessions_recorded"],
+            football["ending"], football["ended_on"]) == ("2026-10-12", 1, 2, "completed", "2026-11-30")
+    outcomes = found["outcomes"]
+    assert outcomes["days_from_referral_to_first_activity"] == 11 and outcomes["dropped_out"] == 0
+    assert outcomes["wellbeing"][0]["baseline"]["answers"]["anxiety"] == 8 and outcomes["wellbeing"][0]["latest"] is None
+
+
+def test_given_a_reader_without_need_to_know_then_wellbeing_stays_withheld_and_is_counted():
+    withheld = [step(sp.WellbeingRecorded(youth_id=YOUTH, questionnaire_id=str(uuid.uuid4()), instrument="ons4",
+                                          version="1", occasion="baseline", taken_on=date(2026, 10, 5),
+                                          answers={"anxiety": 8}), "2026-10-05", withheld=True)]
+    found = minimum_dataset(YOUTH, PATH[:3] + withheld)
+    assert found["outcomes"]["wellbeing"] == [] and found["outcomes"]["withheld_entries"] == 1
+
+
+def test_given_no_social_prescribing_then_empty_parts_not_errors():
+    found = minimum_dataset(YOUTH, PATH[:1])
+    assert found["who"] == {"youth_pseudonym": YOUTH} and found["support_offered"]["activities"] == []
