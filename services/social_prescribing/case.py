@@ -116,3 +116,19 @@ def evolve_places(places: Places | None, message: sp.Event, at: datetime) -> Pla
         case sp.PlaceFreed():
             return replace(places, waitlist=tuple(p for p in places.waitlist if p != message.prescription_id))
     return places
+
+
+def audit_summary(case: Case, at: datetime) -> dict:
+    """The youth's social prescribing as an auditor's replay shows it at an instant (wellbeing
+    answers are not repeated here: the path shows each, as special-category data)."""
+    referral = case.referral
+    return {
+        "referred_by": referral.from_agency if referral else None,
+        "social_prescribing_agency": referral.to_agency if referral else None,
+        "referral_status": referral.status if referral else None,
+        "link_worker": referral.link_worker if referral else None,
+        "prescriptions": {pid: {"activity_id": p.activity_id, "placed": p.placed, "ended": p.ended,
+                                "sessions_attended": sum(p.sessions.values()), "sessions_recorded": len(p.sessions)}
+                          for pid, p in case.prescriptions.items()},
+        "wellbeing_baselines": sorted(f"{instrument} v{version}" for instrument, version in case.baselines),
+    }

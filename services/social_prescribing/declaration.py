@@ -5,7 +5,8 @@ exported with `kit directory` and read through the HSDS API at /hsds/."""
 
 from events import social_prescribing
 from events.registry import models_in
-from kit.service import Service
+from kit.service import Fold, Service
+from services.social_prescribing.case import audit_summary, evolve
 
 SERVICE = Service(
     name="social_prescribing",
@@ -19,4 +20,6 @@ SERVICE = Service(
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
                               " referral and every command about a youth need the agencies' access, fail-closed"),),
     examples="events.builders:example",
+    fold=Fold(starts_with=social_prescribing.SocialPrescribingReferralReceived.type_name, evolve=evolve,
+              summary=audit_summary),
 )

@@ -51,6 +51,18 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "opt.link_worker": ("link worker", "link worker"),
     "opt.dropped_out": ("abbandonata", "dropped out"),
     "opt.withdrawn": ("ritirata dalla lista d'attesa", "withdrawn from the waitlist"),
+    # the auditor's replay of the state at an instant (services.audit.web.readable_state)
+    "audit.service.social_prescribing": ("Prescrizione sociale", "Social prescribing"),
+    "audit.state.referred_by": ("Inviato da", "Referred by"),
+    "audit.state.social_prescribing_agency": ("Ente della prescrizione sociale", "Social prescribing agency"),
+    "audit.state.referral_status": ("Stato dell'invio", "Referral status"),
+    "audit.state.link_worker": ("Link worker", "Link worker"),
+    "audit.state.prescriptions": ("Prescrizioni", "Prescriptions"),
+    "audit.state.placed": ("Con posto", "With a place"),
+    "audit.state.ended": ("Esito", "Ending"),
+    "audit.state.sessions_attended": ("Incontri frequentati", "Sessions attended"),
+    "audit.state.sessions_recorded": ("Incontri registrati", "Sessions recorded"),
+    "audit.state.wellbeing_baselines": ("Questionari iniziali sul benessere", "Wellbeing baselines"),
     # what a step of the youth's path says (services.api.web.youth.details_of): the closed loop
     "sessions_attended_n": ("presente a {n} incontri su {of}", "came to {n} sessions of {of}"),
     "first_attendance_after_days": ("prima attività frequentata {n} giorni dopo l'invio",

@@ -65,6 +65,20 @@ def test_an_auditor_replays_proves_and_survives_an_erasure(tmp_path: Path):
         assert earlier.status_code == 200 and earlier.json()["services"]["intake"]["lead_agency"] is None
         now = anna.get(f"/api/v1/audit/youths/{youth}/state?at={datetime.now(timezone.utc).isoformat().replace('+', '%2B')}")
         assert now.json()["services"]["intake"]["lead_agency"] == MILANO
+        # another service's part of the same youth: Milan's own social prescribing takes the youth on
+        referral = str(uuid.uuid4())
+        for name, body in (("refer", {"referral_id": referral, "to_agency": MILANO, "birth_year": 2005,
+                                      "reason": "isolamento"}),
+                           ("answer_referral", {"referral_id": referral, "decision": "accepted",
+                                                "link_worker": "giulia"})):
+            sent = httpx.post(f"{base}/api/v1/social_prescribing/commands/{name}", json={"youth_id": youth, **body},
+                              headers=giulia.headers, timeout=30)
+            assert sent.status_code == 200, sent.text
+        later = anna.eventually(
+            f"/api/v1/audit/youths/{youth}/state?at={(datetime.now(timezone.utc) + timedelta(seconds=5)).isoformat().replace('+', '%2B')}",
+            lambda r: r.status_code == 200 and "social_prescribing" in r.json()["services"], timeout=30).json()
+        assert later["services"]["social_prescribing"]["referral_status"] == "accepted"
+        assert later["services"]["intake"]["lead_agency"] == MILANO  # each service's state beside the other's
         # access-log queries, exportable
         who = anna.get(f"/api/v1/audit/access?youth_id={youth}").json()
         assert {r["username"] for r in who} >= {"giulia"}

@@ -33,10 +33,11 @@ def full_case():
 
 def test_given_every_declared_fold_when_its_summary_is_shown_then_each_field_and_service_has_words():
     folded = [s.name for s in PLATFORM.services if s.fold]
-    assert folded == ["intake"]  # a new fold: give its summary's fields `audit.state.<field>` words too
-    for lang in ("it", "en"):
+    assert folded == ["intake", "social_prescribing"]  # a new fold: give its summary's fields words too
+    summaries = [audit_summary(full_case(), NOW), social_prescribing_summary()]
+    for lang, summary in ((lang, summary) for lang in ("it", "en") for summary in summaries):
         t = CATALOGUE.translator(lang)
-        shown = readable_state(t, audit_summary(full_case(), NOW), name_of, ROME)
+        shown = readable_state(t, summary, name_of, ROME)
         texts = [f["label"] for f in shown] + [c for f in shown for c in f.get("columns", [])]
         texts += [f["text"] for f in shown if "text" in f] + [v for f in shown for r in f.get("rows", []) for v in r]
         assert [x for x in texts if MISSING.split("{")[0] in x] == [], lang
@@ -75,3 +76,27 @@ def test_given_a_step_of_the_path_when_shown_then_it_is_a_sentence():
 def test_given_a_typed_date_when_parsed_then_both_forms_are_taken_and_nothing_else():
     assert parse_day("05/03/2026") == parse_day("2026-03-05") == parse_day(" 05/03/2026 ") == date(2026, 3, 5)
     assert [parse_day(x) for x in ("31/02/2026", "ieri", "", None, "03/05/26", "01/01/1800", "01/01/2300")] == [None] * 7
+
+
+def social_prescribing_summary() -> dict:
+    """A youth referred, accepted, with one prescription ended and one on a waitlist, and a baseline."""
+    import uuid
+
+    from events import social_prescribing as sp
+    from services.social_prescribing.case import audit_summary as summary_of, evolve
+
+    youth, activity = str(uuid.uuid4()), str(uuid.uuid4())
+    placed, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    case = None
+    for event in (
+        sp.SocialPrescribingReferralReceived(youth_id=youth, referral_id=str(uuid.uuid4()), from_agency="comune-milano-m7",
+                                             to_agency="rete-quartiere-mi7", birth_year=2004, reason="isolamento"),
+        sp.SocialPrescribingReferralAccepted(youth_id=youth, referral_id=str(uuid.uuid4()), link_worker="lw-sara"),
+        sp.ActivityPrescribed(youth_id=youth, prescription_id=placed, activity_id=activity, placed=True),
+        sp.ActivityPrescribed(youth_id=youth, prescription_id=waiting, activity_id=activity, placed=False,
+                              waitlist_position=1),
+        sp.PrescriptionEnded(youth_id=youth, prescription_id=placed, activity_id=activity, ending="dropped_out",
+                             reason="orari", days=20),
+    ):
+        case = evolve(case, event, NOW)
+    return summary_of(case, NOW)

@@ -348,3 +348,16 @@ def test_the_threshold_comes_from_the_environment(value, expected):
 def test_a_threshold_that_is_not_a_positive_whole_number_is_refused_saying_so(value):
     with pytest.raises(ValueError, match="KIT_LINK_WORKER_CASELOAD"):
         caseload.threshold({"KIT_LINK_WORKER_CASELOAD": value})
+
+
+# ---------------------------------------------------------------- the auditor's replay
+
+def test_the_auditor_s_replay_shows_the_referral_and_each_prescription_at_an_instant():
+    from services.social_prescribing.case import audit_summary
+
+    summary = audit_summary(case_of(*WITH_TWO), datetime(2026, 11, 15, tzinfo=timezone.utc))
+    assert (summary["referred_by"], summary["social_prescribing_agency"], summary["referral_status"],
+            summary["link_worker"]) == (MILAN, PROXIMO, "accepted", "lw-sara")
+    assert summary["prescriptions"][PLACED] == {"activity_id": ACTIVITY, "placed": True, "ended": None,
+                                                "sessions_attended": 0, "sessions_recorded": 0}
+    assert summary["prescriptions"][WAITING]["placed"] is False and summary["wellbeing_baselines"] == []
