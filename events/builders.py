@@ -156,6 +156,7 @@ EXAMPLE_DATA |= {m.type_name: m for m in (
     sp.RecordAttendance(session_on=date(2026, 11, 10), present=True, **_PRESCRIPTION, **_ACTIVITY),
     sp.AttendanceRecorded(session_on=date(2026, 11, 10), present=True, by="provider", **_PRESCRIPTION, **_ACTIVITY,
                           **_Y),
+    sp.WaitlistPlaceGiven(**_PRESCRIPTION, **_ACTIVITY, **_Y),
     sp.RecordWellbeing(questionnaire_id="3c5e7a9b-1d2f-4a6c-8e0b-4d6f8a0c2e4b", instrument="ons4", version="1",
                        occasion="follow_up", taken_on=date(2026, 11, 30),
                        answers={"life_satisfaction": 6, "worthwhile": 5, "happiness": 6, "anxiety": 4}, **_Y),

@@ -236,3 +236,12 @@ class WellbeingRecorded(Event):
     change: dict[str, int] | None = Field(default=None, description="Follow-up minus baseline, per item.")
     change_direction: dict[str, str] | None = Field(default=None, description="improved, worsened or no_change.")
     total_change: float | None = None
+
+
+class WaitlistPlaceGiven(Event):
+    type_name = "kit.social_prescribing.waitlist_place_given.v1"
+    summary = "A place freed in the activity went to the youth first on its waitlist."
+
+    youth_id: YouthId
+    prescription_id: LocalId
+    activity_id: ActivityId

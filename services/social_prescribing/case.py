@@ -70,6 +70,8 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
             if message.occasion == "baseline":
                 baselines = MappingProxyType({**baselines, (message.instrument, message.version): message})
             return replace(case, baselines=baselines, questionnaires=case.questionnaires | {message.questionnaire_id})
+        case sp.WaitlistPlaceGiven():
+            return _with(case, replace(case.prescriptions[message.prescription_id], placed=True))
         case sp.AttendanceRecorded():
             prescription = case.prescriptions[message.prescription_id]
             sessions = MappingProxyType({**prescription.sessions, message.session_on: message.present})
@@ -104,7 +106,9 @@ def evolve_places(places: Places | None, message: sp.Event, at: datetime) -> Pla
             return replace(places, available=message.available, maximum=message.maximum)
         case sp.PlaceTaken():
             available = None if places.available is None else max(0, places.available - 1)
-            return replace(places, available=available, holders=places.holders | {message.prescription_id})
+            waitlist = tuple(p for p in places.waitlist if p != message.prescription_id)  # given from the waitlist
+            return replace(places, available=available, holders=places.holders | {message.prescription_id},
+                           waitlist=waitlist)
         case sp.WaitlistJoined():
             return replace(places, waitlist=(*places.waitlist, message.prescription_id))
         case sp.PlaceFreed() if message.held_place:

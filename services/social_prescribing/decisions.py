@@ -223,3 +223,10 @@ def caseload_notice(link_worker: str, active: int, threshold: int) -> list[Reaso
     return [Reason(field="data.link_worker", code="caseload_over_threshold",
                    message=f"{link_worker} already follows {active} active youths; the agency's warning threshold"
                            f" is {threshold}")]
+
+
+def first_in_line(places: Places) -> list[str]:
+    """The waitlisted prescriptions the free places go to now, first come first served."""
+    if places.available is None:
+        return list(places.waitlist)
+    return list(places.waitlist[:places.available])

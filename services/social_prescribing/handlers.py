@@ -114,6 +114,7 @@ class SocialPrescribing:
         key = places_id(command.activity_id)
         history = work.get(key)
         ids = work.record(history, decided, sender) if history else work.start(ActivityPlaces, key, decided, sender)
+        self._give_freed_places(work, work.get(key), command.activity_id, sender)
         return Accepted(ids, str(key))
 
     @staticmethod
@@ -135,4 +136,19 @@ class SocialPrescribing:
             ids += work.record(history, activity_events, sender)
         else:  # the service keeps the activity's places from now on
             ids += work.start(ActivityPlaces, key, [*first, *activity_events], sender)
+            history = work.get(key)
+        self._give_freed_places(work, history, activity_id, sender)
         return Accepted(ids, str(youth))
+
+    @staticmethod
+    def _give_freed_places(work: Work, places: ActivityPlaces, activity_id: str, sender: Sender) -> None:
+        """A place free while youths wait goes to the first of them: the activity records it taken,
+        that youth's case records it given (on their path, and their link worker sees it)."""
+        for prescription_id in decisions.first_in_line(places.state):
+            key = work.get(prescription_key_id(prescription_id))
+            case = work.get(uuid.UUID(key.youth_id)) if key is not None else None
+            if case is None:
+                continue
+            work.record(places, [sp.PlaceTaken(activity_id=activity_id, prescription_id=prescription_id)], sender)
+            work.record(case, [sp.WaitlistPlaceGiven(youth_id=key.youth_id, prescription_id=prescription_id,
+                                                     activity_id=activity_id)], sender)

@@ -24,6 +24,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "event.kit.social_prescribing.end_prescription.v1": ("Chiusura di una prescrizione", "End of a prescription"),
     "event.kit.social_prescribing.prescription_ended.v1": ("Prescrizione conclusa", "Prescription ended"),
     "event.kit.social_prescribing.place_freed.v1": ("Posto liberato nell'attività", "Place freed in the activity"),
+    "event.kit.social_prescribing.waitlist_place_given.v1": ("Posto liberato assegnato dalla lista d'attesa",
+                                                             "A freed place given from the waitlist"),
     "event.kit.social_prescribing.record_attendance.v1": ("Registrazione di una presenza", "Attendance record"),
     "event.kit.social_prescribing.attendance_recorded.v1": ("Presenza a un incontro registrata",
                                                             "Attendance at a session recorded"),

@@ -329,3 +329,48 @@ def caseload_of(conn) -> int:
         return conn.execute("SELECT count(*) FROM social_prescribing.caseload WHERE active").fetchone()[0]
     except psycopg.errors.UndefinedTable:
         return 0
+
+
+async def test_a_place_freed_goes_to_the_first_youth_on_the_waitlist(platform, nc, database_url):
+    org = str(uuid.uuid4())
+    choir = activity("Coro", term=str(uuid.uuid4()), organization=org, places=1, minimum_age=15, maximum_age=30)
+    choir["organization"]["organization_identifiers"] = [{"id": str(uuid.uuid4()), "identifier_scheme": "kit-agency",
+                                                          "identifier_type": "KiT platform agency code",
+                                                          "identifier": COOP}]
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        directory.import_records(conn, [choir], datetime.now(timezone.utc))
+    js = nc.jetstream()
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
+        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        youths = [await registered(js, database_url, id=f"reg-{n}") for n in range(2)]
+        steps = []
+        for n, (youth, prescription) in enumerate(zip(youths, (first, second))):
+            referral = str(uuid.uuid4())
+            steps += [
+                (MILANO, f"refer-{n}", sp.ReferToSocialPrescribing(youth_id=youth, referral_id=referral, to_agency=RETE,
+                                                                   birth_year=2004, reason="isolamento")),
+                (RETE, f"accept-{n}", sp.AnswerSocialPrescribingReferral(youth_id=youth, referral_id=referral,
+                                                                         decision="accepted", link_worker="lw-sara")),
+                (RETE, f"prescribe-{n}", sp.PrescribeActivity(youth_id=youth, prescription_id=prescription,
+                                                              activity_id=choir["id"])),
+            ]
+        steps += [(RETE, "first-done", sp.EndPrescription(youth_id=youths[0], prescription_id=first,
+                                                          ending="completed")),
+                  (COOP, "second-came", sp.RecordAttendance(activity_id=choir["id"], prescription_id=second,
+                                                            session_on=datetime.now(timezone.utc).date(),
+                                                            present=True))]
+        for agency, id, message in steps:
+            await publish_ingest(js, agency, send(agency, message, id))
+            [answer] = [r for r in await receipts(js, agency, 100, timeout=30, until=lambda rs, id=id: any(
+                r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+            assert answer["status"] == "accepted", (id, answer)
+        await eventually(lambda: places_of(database_url, choir["id"]) == 0, timeout=10)
+        events = await _events(js)
+
+    prescribed = {e.data["prescription_id"]: e.data for e in events if e.type == sp.ActivityPrescribed.type_name}
+    assert (prescribed[first]["placed"], prescribed[second]["placed"], prescribed[second]["waitlist_position"]) == (
+        True, False, 1)
+    [given] = [e for e in events if e.type == sp.WaitlistPlaceGiven.type_name]
+    assert (given.subject, given.data["prescription_id"]) == (youths[1], second)  # on the second youth's path
+    assert places_of(database_url, choir["id"]) == 0  # the freed place is taken again at once

@@ -361,3 +361,25 @@ def test_the_auditor_s_replay_shows_the_referral_and_each_prescription_at_an_ins
     assert summary["prescriptions"][PLACED] == {"activity_id": ACTIVITY, "placed": True, "ended": None,
                                                 "sessions_attended": 0, "sessions_recorded": 0}
     assert summary["prescriptions"][WAITING]["placed"] is False and summary["wellbeing_baselines"] == []
+
+
+# ---------------------------------------------------------------- a freed place goes to the first in line
+
+def test_given_youths_waiting_when_places_are_free_then_they_go_first_come_first_served():
+    first, second, third = (str(uuid.uuid4()) for _ in range(3))
+    waiting = [sp.WaitlistJoined(activity_id=ACTIVITY, prescription_id=p, position=i + 1)
+               for i, p in enumerate((first, second, third))]
+    full = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=5), *waiting)
+    assert decisions.first_in_line(full) == []
+    two_free = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=5), *waiting,
+                         sp.ActivityPlacesSet(activity_id=ACTIVITY, available=2, maximum=5))
+    assert decisions.first_in_line(two_free) == [first, second]
+    given = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=5), *waiting,
+                      sp.ActivityPlacesSet(activity_id=ACTIVITY, available=2, maximum=5),
+                      sp.PlaceTaken(activity_id=ACTIVITY, prescription_id=first))
+    assert (given.waitlist, given.available, first in given.holders) == ((second, third), 1, True)
+
+
+def test_given_a_place_given_from_the_waitlist_then_the_youth_s_prescription_has_a_place():
+    case = case_of(*WITH_TWO, sp.WaitlistPlaceGiven(youth_id=YOUTH, prescription_id=WAITING, activity_id=ACTIVITY))
+    assert case.prescriptions[WAITING].placed
