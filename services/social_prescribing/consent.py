@@ -17,6 +17,7 @@ from datetime import datetime
 from events.receipts import Reason
 
 MayAccess = Callable[[str, str, datetime], bool]  # (youth id, agency, at) -> allowed
+BirthYearOf = Callable[[str], int | None]  # youth id -> the birth year the youth is registered with, if known
 
 
 def referral_refusal(may_access: MayAccess, youth_id: str, referrer: str, receiver: str,
@@ -27,6 +28,16 @@ def referral_refusal(may_access: MayAccess, youth_id: str, referrer: str, receiv
         return [Reason(field="data.to_agency", code="no_consent_to_share",
                        message="the youth has not consented to share their record with this agency")]
     return []
+
+
+def birth_year_refusal(birth_year_of: BirthYearOf, youth_id: str, birth_year: int) -> list[Reason]:
+    """The activities' age rules are checked against the referral's birth year: it must be the one
+    the youth is registered with (a referrer that may see the youth may read it there)."""
+    registered = birth_year_of(youth_id)
+    if registered is None or registered == birth_year:
+        return []
+    return [Reason(field="data.birth_year", code="not_the_registered_birth_year",
+                   message=f"the youth is registered as born in {registered}")]
 
 
 def access_refusal(may_access: MayAccess, youth_id: str, agency: str, at: datetime) -> list[Reason]:

@@ -17,7 +17,7 @@ from services.social_prescribing.aggregates import (ActivityPlaces, Prescription
                                                     prescription_key_id)
 from services.social_prescribing.case import Places
 from services.social_prescribing.caseload import DEFAULT_THRESHOLD
-from services.social_prescribing.consent import MayAccess
+from services.social_prescribing.consent import BirthYearOf, MayAccess
 from services.social_prescribing.decisions import Activity
 from services.social_prescribing.wellbeing import Instrument
 
@@ -29,9 +29,10 @@ class SocialPrescribing:
     def __init__(self, directory: Directory, known_agency: Callable[[str], bool],
                  instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess,
                  caseload: Callable[[str, str], int] = lambda agency, link_worker: 0,
-                 caseload_threshold: int = DEFAULT_THRESHOLD):
+                 caseload_threshold: int = DEFAULT_THRESHOLD, birth_year_of: BirthYearOf = lambda youth: None):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
         self.may_access, self.caseload, self.caseload_threshold = may_access, caseload, caseload_threshold
+        self.birth_year_of = birth_year_of
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -40,9 +41,11 @@ class SocialPrescribing:
         if isinstance(command, sp.RecordAttendance):
             return self._attend(work, command, sender, now)
         youth = uuid.UUID(command.youth_id)  # type: ignore[attr-defined]
-        refused = (consent.referral_refusal(self.may_access, command.youth_id, sender.agency, command.to_agency, now)
-                   if isinstance(command, sp.ReferToSocialPrescribing)
-                   else consent.access_refusal(self.may_access, command.youth_id, sender.agency, now))  # type: ignore[attr-defined]
+        if isinstance(command, sp.ReferToSocialPrescribing):
+            refused = (consent.referral_refusal(self.may_access, command.youth_id, sender.agency, command.to_agency, now)
+                       or consent.birth_year_refusal(self.birth_year_of, command.youth_id, command.birth_year))
+        else:
+            refused = consent.access_refusal(self.may_access, command.youth_id, sender.agency, now)  # type: ignore[attr-defined]
         if refused:
             return Rejected(refused)
         case = work.get(youth)

@@ -51,6 +51,11 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
         with reads.connection() as conn:
             return caseload.active_count(conn, agency, link_worker)
 
+    def birth_year_of(youth_id: str) -> int | None:
+        with reads.connection() as conn:
+            row = conn.execute("SELECT birth_year FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone()
+        return row[0] if row else None
+
     def may_access(youth_id: str, agency: str, at) -> bool:
         if register.agency(agency) is None:
             return False
@@ -61,7 +66,7 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
                       handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
                                                 instruments, may_access, active_youths,
-                                                caseload.threshold(os.environ)).handle,
+                                                caseload.threshold(os.environ), birth_year_of).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:

@@ -88,6 +88,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "error.caseload_over_threshold": ("il link worker segue già molti giovani attivi: oltre la soglia di attenzione",
                                       "the link worker already follows many active youths: over the warning"
                                       " threshold"),
+    "error.not_the_registered_birth_year": ("non è l'anno di nascita registrato", "not the registered birth year"),
     "error.more_than_maximum": ("più posti liberi che posti in tutto", "more free places than places in all"),
     "error.no_accepted_referral": ("serve un invio alla prescrizione sociale accettato",
                                    "needs an accepted referral to social prescribing"),

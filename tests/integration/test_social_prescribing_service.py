@@ -88,7 +88,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
-            youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005, reason="isolamento"),
+            youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
             "refer"))
         assert [r["status"] for r in await receipts(js, MILANO, 2, timeout=30)] == ["accepted", "accepted"]
         referral = (await _events(js))[0].data["referral_id"]
@@ -278,11 +278,17 @@ async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_t
         await publish_ingest(js, MILANO, send(MILANO, refer(not_shared), "no-consent"))
         await publish_ingest(js, MILANO, send(MILANO, refer(str(uuid.uuid4())), "nobody"))
         await publish_ingest(js, AFOL, send(AFOL, refer(not_shared), "not-afols"))  # AFOL may not see the youth
-        got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 3, timeout=30)}
+        shared = await registered(js, database_url, id="reg-shared")
+        await publish_ingest(js, MILANO, send(MILANO, refer(shared).model_copy(update={"birth_year": 2001}),
+                                              "wrong-year"))  # registered as born in 2004
+        got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 100, timeout=30, until=lambda rs: any(
+            r["ingest_id"] == "wrong-year" for r in rs))}
         afol = (await receipts(js, AFOL, 1, timeout=30))[0]
     assert [(r["field"], r["code"]) for r in got["no-consent"]["reasons"]] == [("data.to_agency", "no_consent_to_share")]
     assert [(r["field"], r["code"]) for r in got["nobody"]["reasons"]] == [("data.youth_id", "unknown_youth")]
     assert [(r["field"], r["code"]) for r in afol["reasons"]] == [("data.youth_id", "unknown_youth")]
+    assert [(r["field"], r["code"], r["message"]) for r in got["wrong-year"]["reasons"]] == [
+        ("data.birth_year", "not_the_registered_birth_year", "the youth is registered as born in 2004")]
 
 
 async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_notice_and_the_agency_sees_the_loads(
