@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from events.base import Message
-from events.bounds import Day
+from events.bounds import Day, Instant
 from events.intake import AgencyCode, LocalId, OperatorRef, ShortText, YouthId
 
 ActivityId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
@@ -245,3 +245,25 @@ class WaitlistPlaceGiven(Event):
     youth_id: YouthId
     prescription_id: LocalId
     activity_id: ActivityId
+
+
+class RecordLinkWorkerContact(Command):
+    type_name = "kit.social_prescribing.record_contact.v1"
+    summary = "Record a link worker's contact with the youth (6 to 12 are typical over a social prescription)."
+
+    youth_id: YouthId
+    contact_id: LocalId
+    channel: Literal["in_person", "phone", "video", "messaging", "accompanied_to_activity"]
+    outcome: Literal["reached", "not_reached", "rescheduled"]
+    occurred_at: Instant
+
+
+class LinkWorkerContactRecorded(Event):
+    type_name = "kit.social_prescribing.contact_recorded.v1"
+    summary = "A link worker's contact with the youth was recorded."
+
+    youth_id: YouthId
+    contact_id: LocalId
+    channel: str
+    outcome: str
+    occurred_at: Instant

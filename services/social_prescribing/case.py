@@ -39,6 +39,7 @@ class Case:
     prescriptions: Mapping[str, Prescription] = field(default_factory=lambda: MappingProxyType({}))
     baselines: Mapping[tuple[str, str], sp.WellbeingRecorded] = field(default_factory=lambda: MappingProxyType({}))
     questionnaires: frozenset[str] = frozenset()  # ids recorded
+    contacts: frozenset[str] = frozenset()  # ids of the link worker's contacts recorded
 
     def open_prescriptions(self) -> list[Prescription]:
         return [p for p in self.prescriptions.values() if p.ended is None]
@@ -70,6 +71,8 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
             if message.occasion == "baseline":
                 baselines = MappingProxyType({**baselines, (message.instrument, message.version): message})
             return replace(case, baselines=baselines, questionnaires=case.questionnaires | {message.questionnaire_id})
+        case sp.LinkWorkerContactRecorded():
+            return replace(case, contacts=case.contacts | {message.contact_id})
         case sp.WaitlistPlaceGiven():
             return _with(case, replace(case.prescriptions[message.prescription_id], placed=True))
         case sp.AttendanceRecorded():

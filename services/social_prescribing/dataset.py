@@ -23,6 +23,7 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
     activities: dict[str, dict[str, Any]] = {}
     wellbeing: dict[tuple[str, str], dict[str, Any]] = {}
     withheld = 0
+    contacts = {"recorded": 0, "reached": 0}
     for entry in path:
         kind, data = entry["type"], entry.get("data") or {}
         if not kind.startswith("kit.social_prescribing."):
@@ -54,6 +55,9 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
         elif kind == sp.PrescriptionEnded.type_name and data["prescription_id"] in activities:
             activities[data["prescription_id"]] |= {"ending": data["ending"], "ended_on": _day(entry.get("happened_at")),
                                                     "ending_reason": data.get("reason")}
+        elif kind == sp.LinkWorkerContactRecorded.type_name:
+            contacts["recorded"] += 1
+            contacts["reached"] += data["outcome"] == "reached"
         elif kind == sp.WellbeingRecorded.type_name:
             measure = wellbeing.setdefault((data["instrument"], data["version"]), {
                 "instrument": data["instrument"], "version": data["version"], "baseline": None, "latest": None})
@@ -74,6 +78,7 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
             "activities_referred_to": len(offered),
             "activities_started": sum(1 for a in offered if a["started_on"]),
             "activities_completed": sum(1 for a in offered if a["ending"] == "completed"),
+            "link_worker_contacts": contacts,
             "activities": offered,
         },
         "outcomes": {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from events import social_prescribing as sp
 from events.receipts import Reason
@@ -230,3 +230,21 @@ def first_in_line(places: Places) -> list[str]:
     if places.available is None:
         return list(places.waitlist)
     return list(places.waitlist[:places.available])
+
+
+def record_contact(case: Case | None, command: sp.RecordLinkWorkerContact, sender_agency: str, now: datetime
+                   ) -> list[sp.Event] | list[Reason]:
+    referral = case.referral if case else None
+    if referral is None or referral.status != "accepted":
+        return refuse("data.youth_id", "no_accepted_referral",
+                      "record contacts for a youth whose referral to social prescribing was accepted")
+    if referral.to_agency != sender_agency:
+        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    assert case is not None
+    if command.contact_id in case.contacts:
+        return refuse("data.contact_id", "duplicate", "this contact id is taken")
+    if command.occurred_at > now:
+        return refuse("data.occurred_at", "in_the_future", "record a contact once it happened")
+    return [sp.LinkWorkerContactRecorded(youth_id=command.youth_id, contact_id=command.contact_id,
+                                         channel=command.channel, outcome=command.outcome,
+                                         occurred_at=command.occurred_at)]

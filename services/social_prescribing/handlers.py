@@ -52,6 +52,8 @@ class SocialPrescribing:
         state = case.state if case else None
         if isinstance(command, sp.ReferToSocialPrescribing):
             return self._record(work, youth, case, decisions.refer(state, command, sender.agency, self.known_agency), sender)
+        if isinstance(command, sp.RecordLinkWorkerContact):
+            return self._record(work, youth, case, decisions.record_contact(state, command, sender.agency, now), sender)
         if isinstance(command, sp.RecordWellbeing):
             return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, now.date(),
                                                                               self.instruments), sender)

@@ -225,6 +225,9 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
                                                                 decision="accepted", link_worker="lw-sara")),
             (RETE, "prescribe", sp.PrescribeActivity(youth_id=youth, prescription_id=prescription,
                                                      activity_id=walk["id"])),
+            (RETE, "accompanied", sp.RecordLinkWorkerContact(youth_id=youth, contact_id=str(uuid.uuid4()),
+                                                             channel="accompanied_to_activity", outcome="reached",
+                                                             occurred_at=datetime.now(timezone.utc))),
             (COOP, "came", sp.RecordAttendance(activity_id=walk["id"], prescription_id=prescription,
                                                session_on=today, present=True)),
             (RETE, "done", sp.EndPrescription(youth_id=youth, prescription_id=prescription, ending="completed")),
@@ -258,6 +261,7 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
     found = read.json()
     assert (found["who"]["referred_by"], found["who"]["link_worker"]) == (MILANO, "lw-sara")
     assert found["support_offered"]["activities_completed"] == 1
+    assert found["support_offered"]["link_worker_contacts"] == {"recorded": 1, "reached": 1}
     assert found["support_offered"]["activities"][0]["sessions_attended"] == 1
     assert found["outcomes"]["days_from_referral_to_first_activity"] == 0
     with psycopg.connect(database_url) as conn:  # the read is in the access log, under the reader's agency

@@ -37,6 +37,10 @@ PATH = [
                               occasion="baseline", taken_on=date(2026, 10, 5),
                               answers={"life_satisfaction": 3, "worthwhile": 5, "happiness": 7, "anxiety": 8}),
          "2026-10-05"),
+    step(sp.LinkWorkerContactRecorded(youth_id=YOUTH, contact_id=str(uuid.uuid4()), channel="in_person",
+                                      outcome="reached", occurred_at="2026-10-03T10:00:00+00:00"), "2026-10-03"),
+    step(sp.LinkWorkerContactRecorded(youth_id=YOUTH, contact_id=str(uuid.uuid4()), channel="phone",
+                                      outcome="not_reached", occurred_at="2026-10-20T10:00:00+00:00"), "2026-10-20"),
     step(sp.PrescriptionEnded(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL, ending="completed",
                               days=56, sessions_attended=1, sessions_recorded=2), "2026-11-30"),
 ]
@@ -52,6 +56,7 @@ def test_given_a_path_then_the_four_parts():
     offered = found["support_offered"]
     assert (offered["activities_referred_to"], offered["activities_started"], offered["activities_completed"]) == (
         2, 1, 1)
+    assert offered["link_worker_contacts"] == {"recorded": 2, "reached": 1}
     football = next(a for a in offered["activities"] if a["activity_id"] == FOOTBALL)
     assert (football["started_on"], football["sessions_attended"], football["sessions_recorded"],
             football["ending"], football["ended_on"]) == ("2026-10-12", 1, 2, "completed", "2026-11-30")

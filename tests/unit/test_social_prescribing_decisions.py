@@ -383,3 +383,31 @@ def test_given_youths_waiting_when_places_are_free_then_they_go_first_come_first
 def test_given_a_place_given_from_the_waitlist_then_the_youth_s_prescription_has_a_place():
     case = case_of(*WITH_TWO, sp.WaitlistPlaceGiven(youth_id=YOUTH, prescription_id=WAITING, activity_id=ACTIVITY))
     assert case.prescriptions[WAITING].placed
+
+
+# ---------------------------------------------------------------- the link worker's contacts
+
+NOW = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)
+
+
+def contact(contact_id=None, at=datetime(2026, 11, 20, 10, tzinfo=timezone.utc), outcome="reached"):
+    return sp.RecordLinkWorkerContact(youth_id=YOUTH, contact_id=contact_id or str(uuid.uuid4()), channel="in_person",
+                                      outcome=outcome, occurred_at=at)
+
+
+def test_given_an_accepted_referral_when_the_link_worker_records_a_contact_then_it_is_on_the_youth_s_case():
+    command = contact()
+    [event] = decisions.record_contact(case_of(received(), accepted()), command, PROXIMO, NOW)
+    assert (event.contact_id, event.outcome) == (command.contact_id, "reached")
+    assert codes(decisions.record_contact(case_of(received(), accepted(), event), command, PROXIMO, NOW)) == [
+        ("data.contact_id", "duplicate")]
+
+
+@pytest.mark.parametrize("given, command, sender, expected", [
+    ((received(),), contact(), PROXIMO, ("data.youth_id", "no_accepted_referral")),
+    ((received(), accepted()), contact(), AFOL, ("data.youth_id", "not_your_youth")),
+    ((received(), accepted()), contact(at=datetime(2026, 12, 2, tzinfo=timezone.utc)), PROXIMO,
+     ("data.occurred_at", "in_the_future")),
+])
+def test_given_a_contact_that_does_not_fit_then_refused(given, command, sender, expected):
+    assert codes(decisions.record_contact(case_of(*given), command, sender, NOW)) == [expected]
