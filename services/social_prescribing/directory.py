@@ -128,7 +128,7 @@ def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
         "territories": territories(record), "weekdays": weekdays(record),
         "record": Jsonb({k: v for k, v in record.items() if k != "service_capacity"}),
         "capacity": Jsonb(record["service_capacity"]) if "service_capacity" in record else None,
-        "last_modified": datetime.fromisoformat(modified.replace("Z", "+00:00")) if modified else now,
+        "last_modified": hsds.instant(modified) if modified else now,  # checked by `hsds.problem` before
         "imported_at": now,
     }
 

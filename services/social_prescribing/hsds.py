@@ -10,6 +10,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,17 @@ CAPACITY_SCHEMA: dict[str, Any] = {
         },
     },
 }
+
+
+def instant(text: str) -> datetime | None:
+    """An RFC 3339 date-time as HSDS writes them, or None if it is not one (the shape, or a day or
+    an hour that does not exist: 2026-02-30)."""
+    if not isinstance(text, str) or not re.match(INSTANT, text):
+        return None
+    try:
+        return datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
+    except ValueError:
+        return None
 
 
 @cache
@@ -91,7 +103,7 @@ def problem(record: Any, index: int = 0, root: str = "$") -> Invalid | None:
     record_id = record.get("id") if isinstance(record, dict) and isinstance(record.get("id"), str) else None
     service, capacity = _validators()
     error = _first(list(service.iter_errors(record)))
-    if error is None and not re.match(INSTANT, record.get("last_modified") or "2000-01-01T00:00:00Z"):
+    if error is None and record.get("last_modified") is not None and instant(record["last_modified"]) is None:
         return Invalid(index, record_id, f"{here}.last_modified", f"{record['last_modified']!r} is not an RFC 3339"
                        " date-time (for example 2026-12-01T09:30:00Z)")
     if error is None and isinstance(record, dict) and "service_capacity" in record:
@@ -99,6 +111,9 @@ def problem(record: Any, index: int = 0, root: str = "$") -> Invalid | None:
         if error is not None:
             return Invalid(index, record_id, json_path(f"{here}.service_capacity", error.absolute_path), error.message)
         for i, place in enumerate(record["service_capacity"]):
+            if instant(place["updated"]) is None:
+                return Invalid(index, record_id, f"{here}.service_capacity[{i}].updated",
+                               f"{place['updated']!r} is not a date and time that exists")
             if place.get("maximum") is not None and place["available"] > place["maximum"]:
                 return Invalid(index, record_id, f"{here}.service_capacity[{i}].available",
                                f"{place['available']} places available is more than the maximum, {place['maximum']}")

@@ -94,3 +94,21 @@ def test_given_pages_then_their_fields_follow_the_hsds_page():
     assert hsds.page([], total=0, number=1, per_page=50) | {"contents": None} == {
         "total_items": 0, "total_pages": 0, "page_number": 1, "size": 0, "first_page": True, "last_page": True,
         "empty": True, "contents": None}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("last_modified", "2026-13-45T10:00:00Z"),  # the shape of a date-time, not a date-time
+    ("last_modified", "2026-02-30T10:00:00+01:00"),
+])
+def test_given_a_date_time_that_does_not_exist_then_the_record_is_refused_not_the_import_crashed(field, value):
+    found = hsds.problem(activity(**{field: value}))
+    assert found is not None and found.path == f"$[0].{field}"
+
+
+def test_given_a_capacity_updated_at_a_time_that_does_not_exist_then_it_is_refused():
+    assert hsds.problem(activity(service_capacity=[places()[0] | {"updated": "2026-11-31T09:00:00Z"}])).path == (
+        "$[0].service_capacity[0].updated")
+
+
+def test_given_a_lower_case_z_then_the_instant_is_read():
+    assert hsds.problem(activity(last_modified="2026-11-30T09:00:00z")) is None
