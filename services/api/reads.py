@@ -282,13 +282,15 @@ class CaseReads:
             accounts.log_access(conn, operator, purpose="case_management", what=what_of(record), youth_id=youth_id)
         return record
 
-    def timeline(self, operator: Operator, youth_id: str, order: str = "happened") -> list[dict[str, Any]]:
+    def timeline(self, operator: Operator, youth_id: str, order: str = "happened",
+                 what: str = "youth timeline") -> list[dict[str, Any]]:
         """The path across agencies as far as consent allows, in the order things happened (or were
         recorded), each entry with who recorded it (`actor_name`: an operator's username);
-        special-category entries withheld from roles without need to know."""
+        special-category entries withheld from roles without need to know. `what` names the read in
+        the access log (a service's view folded from the path says which)."""
         with self.pool.connection() as conn, conn.transaction():
             # logged first, which checks the account too (a refused read rolls the row back)
-            accounts.log_access(conn, operator, purpose="case_management", what="youth timeline", youth_id=youth_id)
+            accounts.log_access(conn, operator, purpose="case_management", what=what, youth_id=youth_id)
             self._require_visible(conn, operator, youth_id)
             return self._timeline(conn, operator, youth_id, order)
 

@@ -103,7 +103,7 @@ def minimum_dataset(request: Request, youth_id: uuid.UUID, operator: CaseReader)
     is logged as any read of the youth's path. 404 for a youth the agency may not see."""
     reads = state(request).extras["reads"]
     try:
-        path = reads.timeline(operator, str(youth_id))
+        path = reads.timeline(operator, str(youth_id), what="social prescribing minimum dataset")
     except LookupError:  # not visible to the agency: answered as no such youth
         raise HTTPException(404, "no youth with this id") from None
     return dataset.minimum_dataset(str(youth_id), path)

@@ -265,8 +265,8 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
     assert found["support_offered"]["activities"][0]["sessions_attended"] == 1
     assert found["outcomes"]["days_from_referral_to_first_activity"] == 0
     with psycopg.connect(database_url) as conn:  # the read is in the access log, under the reader's agency
-        logged = conn.execute("SELECT agency FROM api.access_log WHERE youth_id = %s", (youth,)).fetchall()
-    assert (MILANO,) in logged
+        logged = conn.execute("SELECT agency, what FROM api.access_log WHERE youth_id = %s", (youth,)).fetchall()
+    assert (MILANO, "social prescribing minimum dataset") in logged
 
 
 async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_the_referrer_may_not_see_is_refused(
