@@ -12,8 +12,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from kit.config import Settings
 from kit.service import Platform
-from kit.streams import receipt_subject
-from tests.conftest import PLATFORM
+from events.envelope import CloudEvent
+from kit.streams import COMMANDS_STREAM, receipt_subject
+from tests.conftest import PLATFORM, eventually
 
 
 class Service:
@@ -78,3 +79,33 @@ async def receipts(js, agency: str, expected: int, timeout: float = 15.0, until=
     finally:
         await sub.unsubscribe()
     return found
+
+
+async def consumers_ready(js, names: set[str]) -> bool:
+    """Whether these services' command consumers exist (their services are up)."""
+    try:
+        return {c.name for c in await js.consumers_info(COMMANDS_STREAM)} >= names
+    except Exception:  # noqa: BLE001 - the stream is not there yet
+        return False
+
+
+async def stream_events(js, stream: str, timeout: float = 20.0) -> list[CloudEvent]:
+    """Every integration event of a stream, in order, once it has any."""
+    async def some() -> bool:
+        try:
+            return (await js.stream_info(stream)).state.messages > 0
+        except Exception:  # noqa: BLE001 - not created yet
+            return False
+    await eventually(some, timeout=timeout)
+    info = await js.stream_info(stream)
+    return [CloudEvent.model_validate_json((await js.get_msg(stream, seq)).data)
+            for seq in range(1, info.state.last_seq + 1)]
+
+
+async def receipt_of(js, agency: str, ingest_id: str, timeout: float = 30.0) -> dict:
+    """The receipt of one message the agency sent, among all it has."""
+    found = await receipts(js, agency, 10_000, timeout=timeout,
+                           until=lambda got: any(r["ingest_id"] == ingest_id for r in got))
+    matching = [r for r in found if r["ingest_id"] == ingest_id]
+    assert matching, f"no receipt for {ingest_id} ({agency}) within {timeout}s"
+    return matching[-1]

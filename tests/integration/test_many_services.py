@@ -25,7 +25,7 @@ from events.receipts import Reason
 from shared.agencies import load_register
 from shared.roles import ROLES
 from tests.conftest import PLATFORM, eventually
-from tests.integration.harness import publish_ingest, receipts, running, services
+from tests.integration.harness import consumers_ready, publish_ingest, receipts, running, services, stream_events
 
 pytestmark = pytest.mark.integration
 MILANO, LUGANO = "comune-milano-m7", "ngo-lugano"
@@ -106,7 +106,7 @@ def pin(agency: str, text: str, id: str, **ext) -> bytes:
 async def test_two_services_take_their_own_commands_and_every_receipt_reaches_its_sender(platform, nc):
     js = nc.jetstream()
     async with running(*services(platform.settings, "gateway", "intake", "pinboard", platform=WITH_PINBOARD)):
-        await eventually(lambda: _consumers(js, {"intake-commands", "pinboard-commands"}), timeout=20)
+        await eventually(lambda: consumers_ready(js, {"intake-commands", "pinboard-commands"}), timeout=20)
         await publish_ingest(js, MILANO, pin(MILANO, "Open day on Friday", id="pin-1"))
         await publish_ingest(js, MILANO, register_youth(MILANO, id="reg-1").to_json_bytes())
         nobodys = json.loads(pin(MILANO, "x", id="nobody-1"))
@@ -115,7 +115,7 @@ async def test_two_services_take_their_own_commands_and_every_receipt_reaches_it
         # Milano's system publishes a message that claims to come from Lugano
         await publish_ingest(js, MILANO, pin(LUGANO, "Not ours to pin", id="claims-lugano"))
         got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 4)}
-        events = await _events(js, events_stream("pinboard"))
+        events = await stream_events(js, events_stream("pinboard"))
 
     assert got["pin-1"]["status"] == "accepted" and got["reg-1"]["status"] == "accepted"
     assert [(r["field"], r["code"]) for r in got["nobody-1"]["reasons"]] == [("type", "unknown_type")]
@@ -133,23 +133,3 @@ def test_the_http_service_gets_the_new_services_command_routes_from_its_declarat
 
     router = command_router(PINBOARD, gateway=None, reads=None)
     assert [route.path for route in router.routes] == ["/api/v1/pinboard/commands/pin_note"]
-
-
-async def _consumers(js, names: set[str]) -> bool:
-    try:
-        return {c.name for c in await js.consumers_info(COMMANDS_STREAM)} >= names
-    except Exception:  # noqa: BLE001 - the stream is not there yet
-        return False
-
-
-async def _events(js, stream: str) -> list[CloudEvent]:
-    await eventually(lambda: _has(js, stream), timeout=10)
-    info = await js.stream_info(stream)
-    return [CloudEvent.model_validate_json((await js.get_msg(stream, seq)).data) for seq in range(1, info.state.last_seq + 1)]
-
-
-async def _has(js, stream: str) -> bool:
-    try:
-        return (await js.stream_info(stream)).state.messages > 0
-    except Exception:  # noqa: BLE001 - not created yet
-        return False

@@ -14,14 +14,16 @@ import pytest
 
 from events import social_prescribing as sp
 from events.builders import consent, envelope, register_youth
-from kit.streams import COMMANDS_STREAM, events_stream
+from kit.streams import events_stream
 from services.social_prescribing import directory
 from shared import accounts
 from tests.conftest import eventually
-from tests.integration.harness import publish_ingest, receipts, running, services
+from tests.integration.harness import (consumers_ready, publish_ingest, receipt_of, receipts, running, services,
+                                       stream_events)
 from tests.integration.test_activity_directory import activity
 
 pytestmark = pytest.mark.integration
+STREAM = events_stream("social_prescribing")
 MILANO, RETE = "comune-milano-m7", "rete-quartiere-mi7"  # the referrer; the link workers' association
 COOP, AFOL = "coop-giovani-milano", "afol-milano"  # the football's provider; an agency with no part in it
 
@@ -31,8 +33,7 @@ async def registered(js, database_url: str, *, share_with: str | None = RETE, id
     None) to sharing with `share_with`; once the views hold the consents."""
     consents = [consent()] + ([consent("sharing", recipient=share_with)] if share_with else [])
     await publish_ingest(js, MILANO, register_youth(MILANO, birth_year=2004, id=id, consents=consents).to_json_bytes())
-    [answer] = [r for r in await receipts(js, MILANO, 100, timeout=30, until=lambda rs: any(
-        r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+    answer = await receipt_of(js, MILANO, id)
     youth = answer["subject"]
 
     def projected() -> bool:
@@ -85,13 +86,13 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     js = nc.jetstream()
     placed, waiting, refused = (str(uuid.uuid4()) for _ in range(3))
     async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
             youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
             "refer"))
         assert [r["status"] for r in await receipts(js, MILANO, 2, timeout=30)] == ["accepted", "accepted"]
-        referral = (await _events(js))[0].data["referral_id"]
+        referral = (await stream_events(js, STREAM))[0].data["referral_id"]
         steps = [
             ("accept", sp.AnswerSocialPrescribingReferral(youth_id=youth, referral_id=referral, decision="accepted",
                                                           link_worker="lw-sara")),
@@ -118,9 +119,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         not_theirs = (await receipts(js, AFOL, 1, timeout=30))[0]
         await publish_ingest(js, RETE, send(RETE, sp.EndPrescription(youth_id=youth, prescription_id=placed,
                                                                      ending="completed"), "done"))
-        assert [r["status"] for r in await receipts(js, RETE, len(steps) + 1, timeout=30,
-                                                    until=lambda rs: any(r["ingest_id"] == "done" for r in rs))
-                if r["ingest_id"] == "done"] == ["accepted"]
+        assert (await receipt_of(js, RETE, "done"))["status"] == "accepted"
         await eventually(lambda: places_of(database_url, football["id"]) == 1, timeout=10)
         # the cooperative's system says it has 5 places now; Milan's may not say it for them
         await publish_ingest(js, COOP, send(COOP, sp.SetActivityPlaces(activity_id=football["id"], available=5,
@@ -129,7 +128,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
                                               "not-ours"))
         await eventually(lambda: places_of(database_url, football["id"]) == 5, timeout=10)
         theirs = {r["ingest_id"]: r for r in await receipts(js, MILANO, 3, timeout=30)}
-        events = await _events(js)
+        events = await stream_events(js, STREAM)
 
     assert [got[id]["status"] for id in ("accept", "football", "theatre", "too-old")] == [
         "accepted", "accepted", "accepted", "rejected"]
@@ -171,29 +170,6 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
     assert places_of(database_url, football["id"]) == 5
 
 
-async def _consumers(js, names: set[str]) -> bool:
-    try:
-        return {c.name for c in await js.consumers_info(COMMANDS_STREAM)} >= names
-    except Exception:  # noqa: BLE001 - the stream is not there yet
-        return False
-
-
-async def _events(js):
-    from events.envelope import CloudEvent
-
-    stream = events_stream("social_prescribing")
-
-    async def some():
-        try:
-            return (await js.stream_info(stream)).state.messages > 0
-        except Exception:  # noqa: BLE001 - not created yet
-            return False
-    await eventually(some, timeout=20)
-    info = await js.stream_info(stream)
-    return [CloudEvent.model_validate_json((await js.get_msg(stream, seq)).data)
-            for seq in range(1, info.state.last_seq + 1)]
-
-
 async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(platform, nc, database_url):
     """Closed loop: Milan registers a youth (intake) and refers them; the association prescribes, the
     provider records a session, the prescription is completed. Milan's view of the youth's path
@@ -213,13 +189,13 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
         for agency, username in ((MILANO, "giulia"), (AFOL, "marco")):
             accounts.add_operator(conn, agency=agency, role="key_worker", username=username, password=PASSWORD)
     async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views", "api")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youth = await registered(js, database_url)
         await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
             youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
             "refer"))
         await receipts(js, MILANO, 2, timeout=30)
-        referral = next(e for e in await _events(js) if e.subject == youth).data["referral_id"]
+        referral = next(e for e in await stream_events(js, STREAM) if e.subject == youth).data["referral_id"]
         for agency, id, message in [
             (RETE, "accept", sp.AnswerSocialPrescribingReferral(youth_id=youth, referral_id=referral,
                                                                 decision="accepted", link_worker="lw-sara")),
@@ -233,8 +209,7 @@ async def test_the_outcome_comes_back_on_the_referrers_view_of_the_youths_path(p
             (RETE, "done", sp.EndPrescription(youth_id=youth, prescription_id=prescription, ending="completed")),
         ]:
             await publish_ingest(js, agency, send(agency, message, id))
-            [answer] = [r for r in await receipts(js, agency, 100, timeout=30, until=lambda rs, id=id: any(
-                r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+            answer = await receipt_of(js, agency, id)
             assert answer["status"] == "accepted", answer
 
         def path() -> list[tuple[str, dict]]:
@@ -273,7 +248,7 @@ async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_t
         platform, nc, database_url):
     js = nc.jetstream()
     async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         not_shared = await registered(js, database_url, share_with=None)  # consent to Milan only
 
         def refer(youth: str) -> sp.ReferToSocialPrescribing:
@@ -285,8 +260,8 @@ async def test_consent_first_a_referral_the_receiver_may_not_see_or_of_a_youth_t
         shared = await registered(js, database_url, id="reg-shared")
         await publish_ingest(js, MILANO, send(MILANO, refer(shared).model_copy(update={"birth_year": 2001}),
                                               "wrong-year"))  # registered as born in 2004
-        got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 100, timeout=30, until=lambda rs: any(
-            r["ingest_id"] == "wrong-year" for r in rs))}
+        await receipt_of(js, MILANO, "wrong-year")
+        got = {r["ingest_id"]: r for r in await receipts(js, MILANO, 5, timeout=30)}
         afol = (await receipts(js, AFOL, 1, timeout=30))[0]
     assert [(r["field"], r["code"]) for r in got["no-consent"]["reasons"]] == [("data.to_agency", "no_consent_to_share")]
     assert [(r["field"], r["code"]) for r in got["nobody"]["reasons"]] == [("data.youth_id", "unknown_youth")]
@@ -304,7 +279,7 @@ async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_noti
     js = nc.jetstream()
     settings = platform.settings
     async with running(*services(settings, "gateway", "intake", "views", "social_prescribing", "api")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         answers = []
         for n in range(3):
             youth = await registered(js, database_url, id=f"reg-{n}")
@@ -314,8 +289,7 @@ async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_noti
                 f"refer-{n}"))
             await publish_ingest(js, RETE, send(RETE, sp.AnswerSocialPrescribingReferral(
                 youth_id=youth, referral_id=referral, decision="accepted", link_worker="lw-sara"), f"accept-{n}"))
-            [answer] = [r for r in await receipts(js, RETE, 100, timeout=30, until=lambda rs, n=n: any(
-                r["ingest_id"] == f"accept-{n}" for r in rs)) if r["ingest_id"] == f"accept-{n}"]
+            answer = await receipt_of(js, RETE, f"accept-{n}")
             answers.append(answer)
 
             def counted(expected: int = n + 1) -> bool:
@@ -352,7 +326,7 @@ async def test_a_place_freed_goes_to_the_first_youth_on_the_waitlist(platform, n
     js = nc.jetstream()
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
-        await eventually(lambda: _consumers(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youths = [await registered(js, database_url, id=f"reg-{n}") for n in range(2)]
         steps = []
         for n, (youth, prescription) in enumerate(zip(youths, (first, second))):
@@ -372,11 +346,10 @@ async def test_a_place_freed_goes_to_the_first_youth_on_the_waitlist(platform, n
                                                             present=True))]
         for agency, id, message in steps:
             await publish_ingest(js, agency, send(agency, message, id))
-            [answer] = [r for r in await receipts(js, agency, 100, timeout=30, until=lambda rs, id=id: any(
-                r["ingest_id"] == id for r in rs)) if r["ingest_id"] == id]
+            answer = await receipt_of(js, agency, id)
             assert answer["status"] == "accepted", (id, answer)
         await eventually(lambda: places_of(database_url, choir["id"]) == 0, timeout=10)
-        events = await _events(js)
+        events = await stream_events(js, STREAM)
 
     prescribed = {e.data["prescription_id"]: e.data for e in events if e.type == sp.ActivityPrescribed.type_name}
     assert (prescribed[first]["placed"], prescribed[second]["placed"], prescribed[second]["waitlist_position"]) == (
