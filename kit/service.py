@@ -60,6 +60,8 @@ class Service:
     examples: str | None = None  # "module:function": type name -> an example CloudEvent (contracts/examples)
     routers: tuple[str, ...] = ()  # "module:attribute" FastAPI routers the HTTP service mounts
     words: str | None = None  # "module:attribute": its words in the operators' interface {key: (it, en)}
+    step_details: str | None = None  # "module:function": (event data, t, agency name) -> what a step of the
+    #                                  youth's path shows besides its name; unset: the pages' generic words
     shared_reads: tuple[tuple[str, str], ...] = ()  # (schema.table, why) read beside its own schema
     grants: Grants = Grants()
     workers: Callable[[Any], int] | None = None  # processes `kit up` runs (settings -> count); default 1
@@ -124,6 +126,12 @@ class Platform:
     def registry(self) -> dict[str, type[Message]]:
         """Every message type of every declared service, by CloudEvent type name."""
         return {m.type_name: m for s in self.services for m in s.messages}
+
+    @cached_property
+    def step_details(self) -> dict[str, Callable[..., list[str]]]:
+        """Event type name -> the function its service declares for the words of a step (if any)."""
+        found = {s.name: load(s.step_details) for s in self.services if s.step_details}
+        return {name: found[model.context] for name, model in self.registry.items() if model.context in found}
 
     @cached_property
     def command_owners(self) -> dict[str, Service]:

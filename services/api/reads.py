@@ -283,7 +283,7 @@ class CaseReads:
         return record
 
     def timeline(self, operator: Operator, youth_id: str, order: str = "happened",
-                 what: str = "youth timeline") -> list[dict[str, Any]]:
+                 what="youth timeline") -> list[dict[str, Any]]:  # `what=` as written: the words test finds it
         """The path across agencies as far as consent allows, in the order things happened (or were
         recorded), each entry with who recorded it (`actor_name`: an operator's username);
         special-category entries withheld from roles without need to know. `what` names the read in

@@ -17,6 +17,7 @@ SERVICE = Service(
     schema="social_prescribing",
     routers=("services.social_prescribing.http:router", "services.social_prescribing.http:operators"),
     words="services.social_prescribing.words:WORDS",
+    step_details="services.social_prescribing.steps:step_details",
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
                               " referral and every command about a youth need the agencies' access, fail-closed"),),
     examples="events.builders:example",

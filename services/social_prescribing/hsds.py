@@ -21,7 +21,6 @@ from jsonschema.exceptions import ValidationError, best_match
 HSDS_DIR = Path(__file__).resolve().parents[2] / "contracts" / "hsds-3.0"
 VERSION = "3.0"
 PROFILE = "https://specs.openreferral.org/hsds/3.0/"
-STATUSES = ("active", "inactive", "defunct", "temporarily closed")
 
 # RFC 3339 date-time (the schemas' "format": "date-time", which jsonschema checks only with an extra package)
 INSTANT = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|z|[+-]\d{2}:\d{2})$"

@@ -57,6 +57,9 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "opt.link_worker": ("link worker", "link worker"),
     "opt.dropped_out": ("abbandonata", "dropped out"),
     "opt.withdrawn": ("ritirata dalla lista d'attesa", "withdrawn from the waitlist"),
+    # what the access log says was read (an auditor reads it in words)
+    "what.social prescribing minimum dataset": ("dataset minimo della prescrizione sociale",
+                                                "social prescribing minimum dataset"),
     # the auditor's replay of the state at an instant (services.audit.web.readable_state)
     "audit.service.social_prescribing": ("Prescrizione sociale", "Social prescribing"),
     "audit.state.referred_by": ("Inviato da", "Referred by"),
@@ -69,7 +72,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "audit.state.sessions_attended": ("Incontri frequentati", "Sessions attended"),
     "audit.state.sessions_recorded": ("Incontri registrati", "Sessions recorded"),
     "audit.state.wellbeing_baselines": ("Questionari iniziali sul benessere", "Wellbeing baselines"),
-    # what a step of the youth's path says (services.api.web.youth.details_of): the closed loop
+    # what a step of the youth's path says (services.social_prescribing.steps): the closed loop
     "sessions_attended_n": ("presente a {n} incontri su {of}", "came to {n} sessions of {of}"),
     "first_attendance_after_days": ("prima attività frequentata {n} giorni dopo l'invio",
                                     "first activity attended {n} days after the referral"),

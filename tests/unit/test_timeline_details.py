@@ -26,12 +26,17 @@ def test_a_step_without_such_fields_says_nothing_more():
     assert details_of({"youth_id": "x", "status": None}, translator("it"), NAMES.get) == ""
 
 
-def test_a_prescription_s_end_says_its_outcome_and_a_follow_up_its_change():
+def test_a_service_s_own_step_words_come_from_the_function_it_declares():
+    from services.social_prescribing.steps import step_details
+
     t = Catalogue(words_of(PLATFORM.services, load)).translator("en")  # every service's words, as the app has them
+    words = PLATFORM.step_details["kit.social_prescribing.prescription_ended.v1"]
+    assert words is step_details and "kit.intake.contact_logged.v1" not in PLATFORM.step_details
     ended = {"ending": "completed", "sessions_attended": 7, "sessions_recorded": 8, "days": 60}
-    assert details_of(ended, t, NAMES.get) == "Completed, came to 7 sessions of 8"
+    assert details_of(ended, t, NAMES.get, words) == "Completed, came to 7 sessions of 8"
     first = {"present": True, "by": "provider", "first_attendance": True, "days_from_referral": 12}
-    assert details_of(first, t, NAMES.get) == "first activity attended 12 days after the referral"
+    assert details_of(first, t, NAMES.get, words) == "first activity attended 12 days after the referral"
     follow_up = {"instrument": "ons4", "version": "1", "occasion": "follow_up",
                  "change_direction": {"anxiety": "improved", "happiness": "worsened", "calm": "no_change"}}
-    assert details_of(follow_up, t, NAMES.get) == "follow-up, anxiety: improved, happiness: worsened, calm: no change"
+    assert details_of(follow_up, t, NAMES.get, words) == (
+        "follow-up, anxiety: improved, happiness: worsened, calm: no change")  # no "version 1": not a Project

@@ -51,7 +51,8 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
                                                                 key=lambda item: item[1].name) if code != operator.agency]
     t = translator(lang_of(request))
     return page(request, "youth.html", status_code, operator=operator, youth=youth, timeline=timeline, notes=notes,
-                details_of=lambda data: details_of(data, t, lambda code: agency_name(request, code)),
+                details_of=lambda data, type_name: details_of(data, t, lambda code: agency_name(request, code),
+                                                              state(request).platform.step_details.get(type_name)),
                 now_local=formats.local_input(datetime.now(timezone.utc), zone), today=today.isoformat(),
                 review_default=(today + timedelta(days=REVIEW_AFTER_DAYS)).isoformat(), agencies=others,
                 leads=youth.get("lead_agency") == operator.agency, ev=ev,
@@ -59,25 +60,21 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
 
 
 DETAIL_OPTIONS = ("contact_type", "channel", "outcome", "service", "status", "destination", "situation",
-                  "lifecycle_status", "purpose", "ending", "occasion")
+                  "lifecycle_status", "purpose")
 DETAIL_AGENCIES = ("to_agency", "lead_agency")
 
 
-def details_of(data: dict[str, Any], t: Callable[..., str], agency_name: Callable[[str], str]) -> str:
-    """What a step of the path says besides its name, in words: its options, the agencies it
-    names, the Project of Life's version."""
+def details_of(data: dict[str, Any], t: Callable[..., str], agency_name: Callable[[str], str],
+               service_words: Callable[..., list[str]] | None = None) -> str:
+    """What a step of the path says besides its name, in words: the words its service declares
+    for its steps (`step_details`), else its options, the agencies it names, the Project of
+    Life's version."""
+    if service_words is not None:
+        return ", ".join(service_words(data, t, agency_name))
     words = [t("opt." + data[k]) for k in DETAIL_OPTIONS if isinstance(data.get(k), str)]
     words += [f"{t('field.' + k)}: {agency_name(data[k])}" for k in DETAIL_AGENCIES if isinstance(data.get(k), str)]
-    if data.get("version") and not data.get("instrument"):  # a Project of Life's version
+    if data.get("version"):
         words.append(t("version_n", n=data["version"]))
-    if isinstance(data.get("sessions_recorded"), int) and data["sessions_recorded"]:  # a prescription's outcome
-        words.append(t("sessions_attended_n", n=data.get("sessions_attended", 0), of=data["sessions_recorded"]))
-    if data.get("first_attendance") and isinstance(data.get("days_from_referral"), int):
-        words.append(t("first_attendance_after_days", n=data["days_from_referral"]))
-    if isinstance(data.get("change_direction"), dict):  # a wellbeing follow-up (a plug-in's items by their id)
-        known = getattr(t, "has", lambda key: True)
-        words += [f"{t('wellbeing.' + item) if known('wellbeing.' + item) else item}: {t('opt.' + way)}"
-                  for item, way in data["change_direction"].items()]
     return ", ".join(words)
 
 
