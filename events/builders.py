@@ -135,6 +135,7 @@ EXAMPLE_DATA: dict[str, Message] = {m.type_name: m for m in (
 _ACTIVITY = {"activity_id": "5b0c4a6e-2d7f-4e8a-9c1b-3f2e1d0c9b8a"}  # an HSDS service id of the directory
 _REFERRAL = {"referral_id": "0d8e2f4a-6b1c-4d3e-8f5a-7c9b1e2d3f4a"}
 _PRESCRIPTION = {"prescription_id": "9e7d5c3b-1a2f-4e6d-8c0b-2a4f6e8d0c1b"}
+_GOAL = "4f6a8c0e-2b4d-4f6a-8c0e-2b4d6f8a0c2e"
 EXAMPLE_DATA |= {m.type_name: m for m in (
     sp.ReferToSocialPrescribing(to_agency="rete-quartiere-mi7", birth_year=2005, reason="isolamento, nessuna attività",
                                 **_REFERRAL, **_Y),
@@ -172,6 +173,21 @@ EXAMPLE_DATA |= {m.type_name: m for m in (
                          change={"life_satisfaction": 3, "worthwhile": 0, "happiness": -1, "anxiety": -4},
                          change_direction={"life_satisfaction": "improved", "worthwhile": "no_change",
                                            "happiness": "worsened", "anxiety": "improved"}, **_Y),
+    sp.RecordWhatMatters(conversation_id="5e7a9c1b-3d5f-4b7d-9f1a-6c8e0a2b4d6f", conversation_on=date(2026, 11, 3),
+                         needs=["loneliness", "work_and_volunteering"],
+                         in_their_words="Vorrei uscire di casa più spesso e fare qualcosa che mi piace con altri.",
+                         **_Y),
+    sp.WhatMattersRecorded(conversation_id="5e7a9c1b-3d5f-4b7d-9f1a-6c8e0a2b4d6f", conversation_on=date(2026, 11, 3),
+                           needs=["loneliness", "work_and_volunteering"], words_ciphertext=EXAMPLE_CIPHERTEXT, **_Y),
+    sp.AgreePlan(plan_id="8b0d2f4a-6c8e-4a1c-9e3b-7d9f1b3d5e7a", agreed_on=date(2026, 11, 5),
+                 review_on=date(2026, 12, 5),
+                 goals=[sp.PlanGoal(goal_id=_GOAL, area="loneliness",
+                                    goal="Andare al laboratorio di musica due volte al mese")], **_Y),
+    sp.PlanAgreed(plan_id="8b0d2f4a-6c8e-4a1c-9e3b-7d9f1b3d5e7a", agreed_on=date(2026, 11, 5),
+                  review_on=date(2026, 12, 5),
+                  goals=[sp.AgreedGoal(goal_id=_GOAL, area="loneliness", goal_ciphertext=EXAMPLE_CIPHERTEXT)], **_Y),
+    sp.ReviewGoal(goal_id=_GOAL, progress="some_progress", reviewed_on=date(2026, 12, 5), **_Y),
+    sp.GoalReviewed(goal_id=_GOAL, area="loneliness", progress="some_progress", reviewed_on=date(2026, 12, 5), **_Y),
 )}
 
 

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from events.base import Message
 from events.bounds import Day, Instant
-from events.intake import AgencyCode, LocalId, OperatorRef, ShortText, YouthId
+from events.intake import AgencyCode, LocalId, OperatorRef, Part, ShortText, YouthId
 
 ActivityId = Annotated[str, Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
                                   description="The activity's id in the directory (its HSDS service id).")]
@@ -267,3 +267,107 @@ class LinkWorkerContactRecorded(Event):
     channel: str
     outcome: str
     occurred_at: Instant
+
+
+# ---------------------------------------------------------------- the conversation and the plan
+
+NeedArea = Literal["loneliness", "confidence", "mental_wellbeing", "physical_activity", "arts_and_culture",
+                   "nature_and_outdoors", "learning_and_skills", "work_and_volunteering", "money",
+                   "housing", "relationships_and_family", "health_services", "other"]
+Words = Annotated[str, Field(min_length=1, max_length=4000, description="In the youth's own words; tab and newline"
+                             " allowed, no other control character. Stored only encrypted with the youth's key.")]
+
+
+class RecordWhatMatters(Command):
+    """The "what matters to you" conversation: the areas it touched (coded, for the minimum dataset)
+    and what the youth said matters, in their own words (personal data, encrypted with the youth's
+    own vault key: erasing the youth erases it)."""
+
+    type_name = "kit.social_prescribing.record_what_matters.v1"
+    classification = "personal"
+    summary = "Record the \"what matters to you\" conversation: needs and concerns, in the youth's words."
+
+    youth_id: YouthId
+    conversation_id: LocalId
+    conversation_on: Day
+    needs: list[NeedArea] = Field(min_length=1, max_length=13, description="The areas the youth's needs and concerns"
+                                  " are in (the minimum dataset's part 2).")
+    in_their_words: Words
+
+
+class WhatMattersRecorded(Event):
+    """Only the coded areas in clear; the youth's words are ciphertext under the youth's own key."""
+
+    type_name = "kit.social_prescribing.what_matters_recorded.v1"
+    classification = "personal"
+    summary = "A \"what matters to you\" conversation was recorded (the youth's words encrypted with their key)."
+
+    youth_id: YouthId
+    conversation_id: LocalId
+    conversation_on: Day
+    needs: list[str]
+    words_ciphertext: str = Field(description="AES-256-GCM under the youth's data key (kit.vault.encrypt_for), UTF-8.")
+
+
+class PlanGoal(Part):
+    goal_id: LocalId
+    area: NeedArea
+    goal: Annotated[str, Field(min_length=1, max_length=500, description="The goal as the youth put it; stored only"
+                                                                         " encrypted with the youth's key.")]
+
+
+class AgreedGoal(Part):
+    goal_id: str
+    area: str
+    goal_ciphertext: str
+
+
+class AgreePlan(Command):
+    """The plan the youth and the link worker wrote together: its goals. A new plan replaces the
+    previous one; a goal kept keeps its id (and its reviews)."""
+
+    type_name = "kit.social_prescribing.agree_plan.v1"
+    classification = "personal"
+    summary = "Record the plan co-produced with the youth: their goals (in their words, encrypted with their key)."
+
+    youth_id: YouthId
+    plan_id: LocalId
+    agreed_on: Day
+    goals: list[PlanGoal] = Field(min_length=1, max_length=10)
+    review_on: Day | None = Field(default=None, description="When the link worker and the youth look at it again.")
+
+
+class PlanAgreed(Event):
+    type_name = "kit.social_prescribing.plan_agreed.v1"
+    classification = "personal"
+    summary = "A plan with the youth's goals was agreed (each goal's words encrypted with the youth's key)."
+
+    youth_id: YouthId
+    plan_id: LocalId
+    agreed_on: Day
+    goals: list[AgreedGoal]
+    review_on: Day | None = None
+
+
+GoalProgress = Literal["not_started", "some_progress", "achieved", "no_longer_relevant"]
+
+
+class ReviewGoal(Command):
+    type_name = "kit.social_prescribing.review_goal.v1"
+    summary = "Record how far the youth got with a goal of their plan (the outcome the referrer sees)."
+
+    youth_id: YouthId
+    goal_id: LocalId
+    progress: GoalProgress
+    reviewed_on: Day
+
+
+class GoalReviewed(Event):
+    type_name = "kit.social_prescribing.goal_reviewed.v1"
+    summary = "A goal of the youth's plan was reviewed."
+
+    youth_id: YouthId
+    goal_id: LocalId
+    area: str
+    progress: GoalProgress
+    reviewed_on: Day

@@ -19,6 +19,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
                             "agency_admin"}),
     # GDPR art. 9 data (vulnerabilities): need to know only
     "special_category.read": frozenset({"key_worker", "supervisor"}),
+    # what a youth said in their own words in social prescribing (what matters to them, their goals):
+    # the link workers who hold the conversation, and the roles with need to know
+    "own_words.read": frozenset({"link_worker", "key_worker", "supervisor"}),
     # identity from the vault (names, contacts)
     "identity.read": frozenset({"key_worker", "link_worker", "employment_specialist", "supervisor"}),
     "consent.override": frozenset({"supervisor", "agency_admin"}),

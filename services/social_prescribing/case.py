@@ -34,12 +34,21 @@ class Prescription:
 
 
 @dataclass(frozen=True)
+class GoalState:
+    area: str
+    progress: str = "not_started"  # not_started | some_progress | achieved | no_longer_relevant
+
+
+@dataclass(frozen=True)
 class Case:
     referral: Referral | None = None
     prescriptions: Mapping[str, Prescription] = field(default_factory=lambda: MappingProxyType({}))
     baselines: Mapping[tuple[str, str], sp.WellbeingRecorded] = field(default_factory=lambda: MappingProxyType({}))
     questionnaires: frozenset[str] = frozenset()  # ids recorded
     contacts: frozenset[str] = frozenset()  # ids of the link worker's contacts recorded
+    conversations: frozenset[str] = frozenset()  # ids of "what matters to you" conversations recorded
+    plans: frozenset[str] = frozenset()  # ids of the plans agreed
+    goals: Mapping[str, GoalState] = field(default_factory=lambda: MappingProxyType({}))  # the current plan's
 
     def open_prescriptions(self) -> list[Prescription]:
         return [p for p in self.prescriptions.values() if p.ended is None]
@@ -73,6 +82,15 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
             return replace(case, baselines=baselines, questionnaires=case.questionnaires | {message.questionnaire_id})
         case sp.LinkWorkerContactRecorded():
             return replace(case, contacts=case.contacts | {message.contact_id})
+        case sp.WhatMattersRecorded():
+            return replace(case, conversations=case.conversations | {message.conversation_id})
+        case sp.PlanAgreed():
+            # a goal kept from the previous plan keeps its progress; one left out is no longer followed
+            goals = {g.goal_id: replace(case.goals.get(g.goal_id, GoalState(g.area)), area=g.area) for g in message.goals}
+            return replace(case, plans=case.plans | {message.plan_id}, goals=MappingProxyType(goals))
+        case sp.GoalReviewed() if message.goal_id in case.goals:
+            goals = {**case.goals, message.goal_id: replace(case.goals[message.goal_id], progress=message.progress)}
+            return replace(case, goals=MappingProxyType(goals))
         case sp.WaitlistPlaceGiven():
             return _with(case, replace(case.prescriptions[message.prescription_id], placed=True))
         case sp.AttendanceRecorded():
@@ -137,5 +155,7 @@ def audit_summary(case: Case, at: datetime) -> dict:
         "prescriptions": {pid: {"activity_id": p.activity_id, "placed": p.placed, "ended": p.ended,
                                 "sessions_attended": sum(p.sessions.values()), "sessions_recorded": len(p.sessions)}
                           for pid, p in case.prescriptions.items()},
+        "conversations": len(case.conversations),
+        "goals": {goal_id: {"area": g.area, "progress": g.progress} for goal_id, g in case.goals.items()},
         "wellbeing_baselines": sorted(f"{instrument} v{version}" for instrument, version in case.baselines),
     }

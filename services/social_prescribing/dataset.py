@@ -19,7 +19,8 @@ def _day(value: Any) -> str | None:
 def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]:
     """`path`: the youth's timeline entries (type, data, happened_at, withheld), oldest first."""
     who: dict[str, Any] = {"youth_pseudonym": youth_id}
-    needs: dict[str, Any] = {"referral_reason": None, "what_matters_recorded": False}
+    needs: dict[str, Any] = {"referral_reason": None, "what_matters_conversations": 0, "areas": []}
+    goals: dict[str, dict[str, Any]] = {}
     activities: dict[str, dict[str, Any]] = {}
     wellbeing: dict[tuple[str, str], dict[str, Any]] = {}
     withheld = 0
@@ -55,6 +56,15 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
         elif kind == sp.PrescriptionEnded.type_name and data["prescription_id"] in activities:
             activities[data["prescription_id"]] |= {"ending": data["ending"], "ended_on": _day(entry.get("happened_at")),
                                                     "ending_reason": data.get("reason")}
+        elif kind == sp.WhatMattersRecorded.type_name:  # the areas only: the youth's words stay in the vault
+            needs["what_matters_conversations"] += 1
+            needs["areas"] = list(dict.fromkeys([*needs["areas"], *data["needs"]]))
+        elif kind == sp.PlanAgreed.type_name:
+            goals = {g["goal_id"]: {"goal_id": g["goal_id"], "area": g["area"],
+                                    "progress": goals.get(g["goal_id"], {}).get("progress", "not_started")}
+                     for g in data["goals"]}
+        elif kind == sp.GoalReviewed.type_name and data["goal_id"] in goals:
+            goals[data["goal_id"]]["progress"] = data["progress"]
         elif kind == sp.LinkWorkerContactRecorded.type_name:
             contacts["recorded"] += 1
             contacts["reached"] += data["outcome"] == "reached"
@@ -84,6 +94,8 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
         "outcomes": {
             "days_from_referral_to_first_activity": who.pop("days_from_referral_to_first_activity", None),
             "dropped_out": sum(1 for a in offered if a["ending"] == "dropped_out"),
+            "goals": list(goals.values()),
+            "goals_achieved": sum(1 for g in goals.values() if g["progress"] == "achieved"),
             "wellbeing": list(wellbeing.values()),
             "withheld_entries": withheld,  # special-category entries the reader's role may not see
         },

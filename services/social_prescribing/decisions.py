@@ -34,6 +34,18 @@ def refuse(field: str, code: str, message: str) -> list[Reason]:
     return [Reason(field=field, code=code, message=message)]
 
 
+def not_followed(case: Case | None, sender_agency: str, doing: str) -> list[Reason]:
+    """Why the sender's agency may not act on the youth's social prescribing: none (it follows the
+    youth, their referral to it accepted), or the reason."""
+    referral = case.referral if case else None
+    if referral is None or referral.status != "accepted":
+        return refuse("data.youth_id", "no_accepted_referral",
+                      f"{doing} for a youth whose referral to social prescribing was accepted")
+    if referral.to_agency != sender_agency:
+        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    return []
+
+
 def refer(case: Case | None, command: sp.ReferToSocialPrescribing, sender_agency: str,
           known_agency: Callable[[str], bool] = lambda code: True) -> list[sp.Event] | list[Reason]:
     if not known_agency(command.to_agency):
@@ -179,12 +191,9 @@ def record_wellbeing(case: Case | None, command: sp.RecordWellbeing, sender_agen
                      instruments: Mapping[tuple[str, str], wellbeing.Instrument]) -> list[sp.Event] | list[Reason]:
     """Scored answers of a youth the agency follows: the first of an instrument version is the
     baseline, each later one a follow-up with its change from it."""
-    referral = case.referral if case else None
-    if referral is None or referral.status != "accepted":
-        return refuse("data.youth_id", "no_accepted_referral",
-                      "record wellbeing for a youth whose referral to social prescribing was accepted")
-    if referral.to_agency != sender_agency:
-        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    refused = not_followed(case, sender_agency, "record wellbeing")
+    if refused:
+        return refused
     assert case is not None
     if command.questionnaire_id in case.questionnaires:
         return refuse("data.questionnaire_id", "duplicate", "this questionnaire id is taken")
@@ -234,12 +243,9 @@ def first_in_line(places: Places) -> list[str]:
 
 def record_contact(case: Case | None, command: sp.RecordLinkWorkerContact, sender_agency: str, now: datetime
                    ) -> list[sp.Event] | list[Reason]:
-    referral = case.referral if case else None
-    if referral is None or referral.status != "accepted":
-        return refuse("data.youth_id", "no_accepted_referral",
-                      "record contacts for a youth whose referral to social prescribing was accepted")
-    if referral.to_agency != sender_agency:
-        return refuse("data.youth_id", "not_your_youth", "the youth's social prescribing is with another agency")
+    refused = not_followed(case, sender_agency, "record contacts")
+    if refused:
+        return refused
     assert case is not None
     if command.contact_id in case.contacts:
         return refuse("data.contact_id", "duplicate", "this contact id is taken")
@@ -248,3 +254,68 @@ def record_contact(case: Case | None, command: sp.RecordLinkWorkerContact, sende
     return [sp.LinkWorkerContactRecorded(youth_id=command.youth_id, contact_id=command.contact_id,
                                          channel=command.channel, outcome=command.outcome,
                                          occurred_at=command.occurred_at)]
+
+
+ERASED = refuse("data.youth_id", "erased", "the personal data of this youth was erased: nothing can be added")
+
+
+def record_what_matters(case: Case | None, command: sp.RecordWhatMatters, sender_agency: str, today: date,
+                        words_ciphertext: str | None) -> list[sp.Event] | list[Reason]:
+    """The conversation, once per id, on or before today; the youth's words arrive here already
+    encrypted with their key (None: the key was destroyed, the youth erased)."""
+    refused = not_followed(case, sender_agency, "record a conversation")
+    if refused:
+        return refused
+    assert case is not None
+    if command.conversation_id in case.conversations:
+        return refuse("data.conversation_id", "duplicate", "this conversation id is taken")
+    if command.conversation_on > today:
+        return refuse("data.conversation_on", "in_the_future", "record a conversation once it was held")
+    if words_ciphertext is None:
+        return ERASED
+    return [sp.WhatMattersRecorded(youth_id=command.youth_id, conversation_id=command.conversation_id,
+                                   conversation_on=command.conversation_on, needs=list(dict.fromkeys(command.needs)),
+                                   words_ciphertext=words_ciphertext)]
+
+
+def agree_plan(case: Case | None, command: sp.AgreePlan, sender_agency: str, today: date,
+               goal_ciphertexts: Mapping[str, str] | None) -> list[sp.Event] | list[Reason]:
+    """The co-produced plan: its goals, each with its own id (a goal kept from the previous plan
+    keeps its id and its reviews); each goal's words already encrypted with the youth's key."""
+    refused = not_followed(case, sender_agency, "agree a plan")
+    if refused:
+        return refused
+    assert case is not None
+    if command.plan_id in case.plans:
+        return refuse("data.plan_id", "duplicate", "this plan id is taken")
+    ids = [goal.goal_id for goal in command.goals]
+    for index, goal_id in enumerate(ids):
+        if goal_id in ids[:index]:
+            return refuse(f"data.goals.{index}.goal_id", "duplicate", "two goals of the plan have this id")
+    if command.agreed_on > today:
+        return refuse("data.agreed_on", "in_the_future", "record a plan once it was agreed")
+    if command.review_on is not None and command.review_on < command.agreed_on:
+        return refuse("data.review_on", "before_agreed_on", "a plan is reviewed after it is agreed")
+    if goal_ciphertexts is None:
+        return ERASED
+    return [sp.PlanAgreed(youth_id=command.youth_id, plan_id=command.plan_id, agreed_on=command.agreed_on,
+                          review_on=command.review_on,
+                          goals=[sp.AgreedGoal(goal_id=goal.goal_id, area=goal.area,
+                                               goal_ciphertext=goal_ciphertexts[goal.goal_id])
+                                 for goal in command.goals])]
+
+
+def review_goal(case: Case | None, command: sp.ReviewGoal, sender_agency: str, today: date
+                ) -> list[sp.Event] | list[Reason]:
+    """How far the youth got with a goal of their current plan."""
+    refused = not_followed(case, sender_agency, "review a goal")
+    if refused:
+        return refused
+    assert case is not None
+    goal = case.goals.get(command.goal_id)
+    if goal is None:
+        return refuse("data.goal_id", "not_in_the_plan", "no goal with this id in the youth's current plan")
+    if command.reviewed_on > today:
+        return refuse("data.reviewed_on", "in_the_future", "record a review once it was made")
+    return [sp.GoalReviewed(youth_id=command.youth_id, goal_id=command.goal_id, area=goal.area,
+                            progress=command.progress, reviewed_on=command.reviewed_on)]

@@ -19,7 +19,10 @@ SERVICE = Service(
     words="services.social_prescribing.words:WORDS",
     step_details="services.social_prescribing.steps:step_details",
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
-                              " referral and every command about a youth need the agencies' access, fail-closed"),),
+                              " referral and every command about a youth need the agencies' access, fail-closed"),
+                  ("intake.youth_keys", "the youth's own vault key, to seal what matters to them and their goals"
+                                        " like identity: erasing the youth (its key destroyed) erases them here"
+                                        " too")),
     examples="events.builders:example",
     fold=Fold(starts_with=social_prescribing.SocialPrescribingReferralReceived.type_name, evolve=evolve,
               summary=audit_summary),

@@ -21,6 +21,8 @@ from services.social_prescribing.consent import BirthYearOf, MayAccess
 from services.social_prescribing.decisions import Activity
 from services.social_prescribing.wellbeing import Instrument
 
+# (youth id, the youth's words) -> ciphertext under the youth's own vault key, None if it was destroyed
+Seal = Callable[[str, str], str | None]
 # activity id -> (what the directory says of it, its free places, at most), or None if it has no such activity
 Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
 
@@ -29,10 +31,11 @@ class SocialPrescribing:
     def __init__(self, directory: Directory, known_agency: Callable[[str], bool],
                  instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess,
                  caseload: Callable[[str, str], int] = lambda agency, link_worker: 0,
-                 caseload_threshold: int = DEFAULT_THRESHOLD, birth_year_of: BirthYearOf = lambda youth: None):
+                 caseload_threshold: int = DEFAULT_THRESHOLD, birth_year_of: BirthYearOf = lambda youth: None,
+                 seal: Seal = lambda youth, text: None):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
         self.may_access, self.caseload, self.caseload_threshold = may_access, caseload, caseload_threshold
-        self.birth_year_of = birth_year_of
+        self.birth_year_of, self.seal = birth_year_of, seal
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -57,6 +60,18 @@ class SocialPrescribing:
         if isinstance(command, sp.RecordWellbeing):
             return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, now.date(),
                                                                               self.instruments), sender)
+        if isinstance(command, sp.RecordWhatMatters):
+            words = self.seal(command.youth_id, command.in_their_words)
+            return self._record(work, youth, case, decisions.record_what_matters(state, command, sender.agency,
+                                                                                  now.date(), words), sender)
+        if isinstance(command, sp.AgreePlan):
+            sealed = {goal.goal_id: self.seal(command.youth_id, goal.goal) for goal in command.goals}
+            goals = None if None in sealed.values() else sealed
+            return self._record(work, youth, case, decisions.agree_plan(state, command, sender.agency, now.date(),
+                                                                        goals), sender)  # type: ignore[arg-type]
+        if isinstance(command, sp.ReviewGoal):
+            return self._record(work, youth, case, decisions.review_goal(state, command, sender.agency, now.date()),
+                                sender)
         if isinstance(command, sp.AnswerSocialPrescribingReferral):
             outcome = self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
             if isinstance(outcome, Accepted) and command.decision == "accepted" and command.link_worker:

@@ -14,14 +14,17 @@ import psycopg
 from kit.command_service import CommandService
 from kit.config import Settings, database_url
 from kit.db import ensure_schema, eventsourcing_env, pool
+from kit.keys import master_keys
 from kit.runtime import Runtime
 from kit.service import Platform
 from kit.store import Store
+from kit.vault import VaultKeys
 from projections.access import may_access_youth
 from services.social_prescribing import caseload, directory
 from services.social_prescribing.handlers import SocialPrescribing
 from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
+from services.social_prescribing.youth_words import Sealer, WordsView
 from shared.agencies import load_register
 from shared.roles import ROLES
 
@@ -42,6 +45,9 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     store = Store(directory.SCHEMA, env=eventsourcing_env(url, directory.SCHEMA))
     register = load_register()
     reads = pool(url, min_size=1, max_size=2)
+    # the youth's own vault key (a declared shared read): erasing the youth erases their words here too
+    vault_keys = VaultKeys(url, master_keys(settings.data_dir), schema="intake")
+    await asyncio.to_thread(vault_keys.create_table)
 
     def activity(activity_id: str):
         with reads.connection() as conn:
@@ -66,11 +72,13 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
                       handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
                                                 instruments, may_access, active_youths,
-                                                caseload.threshold(os.environ), birth_year_of).handle,
+                                                caseload.threshold(os.environ), birth_year_of,
+                                                Sealer(vault_keys)).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:
-        views = [PlacesView(store), caseload.CaseloadView(store)]
+        views = [PlacesView(store), caseload.CaseloadView(store), WordsView()]
         await CommandService(settings, platform, service, store, runtime, log_views=views).run(stop)
     finally:
         reads.close()
+        vault_keys.close()

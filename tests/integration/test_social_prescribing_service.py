@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from events import social_prescribing as sp
+from events import intake as ev, social_prescribing as sp
 from events.builders import consent, envelope, register_youth
 from kit.streams import events_stream
 from services.social_prescribing import directory
@@ -357,3 +357,91 @@ async def test_a_place_freed_goes_to_the_first_youth_on_the_waitlist(platform, n
     [given] = [e for e in events if e.type == sp.WaitlistPlaceGiven.type_name]
     assert (given.subject, given.data["prescription_id"]) == (youths[1], second)  # on the second youth's path
     assert places_of(database_url, choir["id"]) == 0  # the freed place is taken again at once
+
+
+WORDS = "Mi sento solo da quando ho lasciato la scuola; vorrei suonare con altri."
+GOAL_WORDS = "Andare al laboratorio di musica due volte al mese"
+
+
+async def test_what_matters_and_the_plan_are_sealed_read_by_need_to_know_only_logged_and_erased_with_the_youth(
+        platform, nc, database_url):
+    """The link worker records the conversation and the plan over the API; the youth's words are in
+    no event, stream or table in clear, only under the youth's own vault key. A link worker reads
+    them back; a role without need to know gets 403, an agency without consent 404; the read is
+    in the access log. Milan erases the youth (intake destroys the key): the words read as erased."""
+    js = nc.jetstream()
+    goal = str(uuid.uuid4())
+    with psycopg.connect(database_url) as conn:
+        accounts.create_tables(conn)
+        for agency, role, username in ((RETE, "link_worker", "sara"), (RETE, "operator", "piero"),
+                                       (AFOL, "link_worker", "marco")):
+            accounts.add_operator(conn, agency=agency, role=role, username=username, password=PASSWORD)
+    async with running(*services(platform.settings, "gateway", "intake", "social_prescribing", "views", "api")):
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        youth = await registered(js, database_url)
+        await publish_ingest(js, MILANO, send(MILANO, sp.ReferToSocialPrescribing(
+            youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2004, reason="isolamento"),
+            "refer"))
+        await receipts(js, MILANO, 2, timeout=30)
+        referral = next(e for e in await stream_events(js, STREAM) if e.subject == youth).data["referral_id"]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.settings.http_port}", timeout=30) as client:
+            sara, piero, marco = [{"Authorization": f"Bearer {await eventually(lambda u=u: token(client, u), timeout=30)}"}
+                                  for u in ("sara", "piero", "marco")]
+            today = datetime.now(timezone.utc).date().isoformat()
+            for name, body in [
+                ("answer_referral", {"youth_id": youth, "referral_id": referral, "decision": "accepted",
+                                     "link_worker": "sara"}),
+                ("record_what_matters", {"youth_id": youth, "conversation_id": str(uuid.uuid4()),
+                                         "conversation_on": today, "needs": ["loneliness", "arts_and_culture"],
+                                         "in_their_words": WORDS}),
+                ("agree_plan", {"youth_id": youth, "plan_id": str(uuid.uuid4()), "agreed_on": today,
+                                "goals": [{"goal_id": goal, "area": "loneliness", "goal": GOAL_WORDS}]}),
+                ("review_goal", {"youth_id": youth, "goal_id": goal, "progress": "some_progress",
+                                 "reviewed_on": today}),
+            ]:
+                answer = await client.post(f"/api/v1/social_prescribing/commands/{name}", json=body, headers=sara)
+                assert answer.status_code == 200, answer.text
+            url = f"/api/v1/social_prescribing/youths/{youth}/what_matters"
+
+            async def read_back():
+                found = (await client.get(url, headers=sara)).json()
+                return found if found["plan"]["goals"] and found["plan"]["goals"][0]["progress"] != "not_started" \
+                    else None
+            opened = await eventually(read_back, timeout=20)
+            no_need, no_consent = await client.get(url, headers=piero), await client.get(url, headers=marco)
+            dataset = (await client.get(f"/api/v1/social_prescribing/youths/{youth}/dataset", headers=sara)).json()
+            events = await stream_events(js, STREAM)
+            # Milan's data protection contact erases the youth: intake destroys the youth's key
+            await publish_ingest(js, MILANO, envelope(
+                ev.EraseYouth(youth_id=youth, mode="erasure", legal_reason="Art. 17 request"), agency=MILANO,
+                id="erase", kitrole="agency_admin").to_json_bytes())
+            assert (await receipt_of(js, MILANO, "erase"))["status"] == "accepted"
+            erased = await eventually(lambda: _erased(client, url, sara), timeout=20)
+
+    [conversation] = opened["conversations"]
+    assert (conversation["in_their_words"], conversation["needs"]) == (WORDS, ["loneliness", "arts_and_culture"])
+    assert [(g["goal"], g["area"], g["progress"]) for g in opened["plan"]["goals"]] == [
+        (GOAL_WORDS, "loneliness", "some_progress")]
+    assert no_need.status_code == 403 and "need to know" in no_need.json()["detail"]
+    assert no_consent.status_code == 404
+    assert dataset["needs_and_concerns"]["areas"] == ["loneliness", "arts_and_culture"]
+    assert dataset["outcomes"]["goals"] == [{"goal_id": goal, "area": "loneliness", "progress": "some_progress"}]
+    assert WORDS not in json.dumps([e.data for e in events]) and GOAL_WORDS not in json.dumps([e.data for e in events])
+    with psycopg.connect(database_url) as conn:
+        for table, row in (("social_prescribing.social_prescribing_events", "convert_from(t.state, 'UTF8')"),
+                           ("social_prescribing.youth_words", "t::text"), ("views.timeline", "t::text")):
+            dump = conn.execute(f"SELECT string_agg({row}, ' ') FROM {table} t").fetchone()[0] or ""
+            assert "musica" not in dump and "solo da quando" not in dump, table
+            assert "loneliness" in dump, table  # readable rows: the areas are coded in clear, the words not
+        logged = conn.execute("SELECT agency, what FROM api.access_log WHERE youth_id = %s", (youth,)).fetchall()
+    assert (RETE, "social prescribing conversation and plan") in logged
+    assert erased["conversations"][0]["in_their_words"] is None and erased["conversations"][0]["erased"]
+    assert erased["plan"]["goals"][0]["goal"] is None
+
+
+async def _erased(client, url: str, headers: dict):
+    answer = await client.get(url, headers=headers)
+    if answer.status_code == 404:  # an erased youth may be hidden from lists; the words must not open either way
+        return {"conversations": [{"in_their_words": None, "erased": True}], "plan": {"goals": [{"goal": None}]}}
+    found = answer.json()
+    return found if found["conversations"] and found["conversations"][0]["erased"] else None

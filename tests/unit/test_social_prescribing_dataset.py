@@ -10,6 +10,7 @@ from services.social_prescribing.dataset import minimum_dataset
 YOUTH, REFERRAL = str(uuid.uuid4()), str(uuid.uuid4())
 FOOTBALL, THEATRE = str(uuid.uuid4()), str(uuid.uuid4())
 PLACED, WAITING = str(uuid.uuid4()), str(uuid.uuid4())
+KEPT_GOAL, DROPPED_GOAL = str(uuid.uuid4()), str(uuid.uuid4())
 
 
 def step(event, day: str, withheld: bool = False) -> dict:
@@ -44,6 +45,22 @@ PATH = [
     step(sp.PrescriptionEnded(youth_id=YOUTH, prescription_id=PLACED, activity_id=FOOTBALL, ending="completed",
                               days=56, sessions_attended=1, sessions_recorded=2), "2026-11-30"),
 ]
+CONVERSATIONS_AND_PLAN = [
+    step(sp.WhatMattersRecorded(youth_id=YOUTH, conversation_id=str(uuid.uuid4()), conversation_on=date(2026, 10, 3),
+                                needs=["loneliness", "confidence"], words_ciphertext="v1.sealed"), "2026-10-03"),
+    step(sp.WhatMattersRecorded(youth_id=YOUTH, conversation_id=str(uuid.uuid4()), conversation_on=date(2026, 10, 20),
+                                needs=["confidence", "work_and_volunteering"], words_ciphertext="v1.sealed"),
+         "2026-10-20"),
+    step(sp.PlanAgreed(youth_id=YOUTH, plan_id=str(uuid.uuid4()), agreed_on=date(2026, 10, 4), goals=[
+        sp.AgreedGoal(goal_id=KEPT_GOAL, area="loneliness", goal_ciphertext="v1.sealed"),
+        sp.AgreedGoal(goal_id=DROPPED_GOAL, area="money", goal_ciphertext="v1.sealed")]), "2026-10-04"),
+    step(sp.GoalReviewed(youth_id=YOUTH, goal_id=KEPT_GOAL, area="loneliness", progress="some_progress",
+                         reviewed_on=date(2026, 10, 30)), "2026-10-30"),
+    step(sp.PlanAgreed(youth_id=YOUTH, plan_id=str(uuid.uuid4()), agreed_on=date(2026, 11, 1), goals=[
+        sp.AgreedGoal(goal_id=KEPT_GOAL, area="loneliness", goal_ciphertext="v1.sealed2")]), "2026-11-01"),
+    step(sp.GoalReviewed(youth_id=YOUTH, goal_id=KEPT_GOAL, area="loneliness", progress="achieved",
+                         reviewed_on=date(2026, 11, 30)), "2026-11-30"),
+]
 
 
 def test_given_a_path_then_the_four_parts():
@@ -52,7 +69,7 @@ def test_given_a_path_then_the_four_parts():
                             "social_prescribing_agency": "rete-quartiere-mi7", "referred_on": "2026-10-01",
                             "referral_status": "accepted", "link_worker": "lw-sara"}
     assert found["needs_and_concerns"] == {"referral_reason": "isolamento, nessuna attività",
-                                           "what_matters_recorded": False}
+                                           "what_matters_conversations": 0, "areas": []}
     offered = found["support_offered"]
     assert (offered["activities_referred_to"], offered["activities_started"], offered["activities_completed"]) == (
         2, 1, 1)
@@ -76,3 +93,13 @@ def test_given_a_reader_without_need_to_know_then_wellbeing_stays_withheld_and_i
 def test_given_no_social_prescribing_then_empty_parts_not_errors():
     found = minimum_dataset(YOUTH, PATH[:1])
     assert found["who"] == {"youth_pseudonym": YOUTH} and found["support_offered"]["activities"] == []
+
+
+def test_given_conversations_and_plans_then_the_areas_and_the_current_goals_progress_without_the_words():
+    found = minimum_dataset(YOUTH, PATH + CONVERSATIONS_AND_PLAN)
+    assert found["needs_and_concerns"] == {"referral_reason": "isolamento, nessuna attività",
+                                           "what_matters_conversations": 2,
+                                           "areas": ["loneliness", "confidence", "work_and_volunteering"]}
+    assert found["outcomes"]["goals"] == [{"goal_id": KEPT_GOAL, "area": "loneliness", "progress": "achieved"}]
+    assert found["outcomes"]["goals_achieved"] == 1
+    assert "v1.sealed" not in str(found)

@@ -411,3 +411,91 @@ def test_given_an_accepted_referral_when_the_link_worker_records_a_contact_then_
 ])
 def test_given_a_contact_that_does_not_fit_then_refused(given, command, sender, expected):
     assert codes(decisions.record_contact(case_of(*given), command, sender, NOW)) == [expected]
+
+
+# ---------------------------------------------------------------- the conversation and the plan
+
+CONVERSATION, PLAN, GOAL, OTHER_GOAL = (str(uuid.uuid4()) for _ in range(4))
+
+
+def what_matters(conversation=CONVERSATION, on=date(2026, 11, 20), needs=("loneliness", "confidence", "loneliness")):
+    return sp.RecordWhatMatters(youth_id=YOUTH, conversation_id=conversation, conversation_on=on, needs=list(needs),
+                                in_their_words="Vorrei uscire di casa e conoscere gente.")
+
+
+def plan(plan_id=PLAN, goals=((GOAL, "loneliness"),), on=date(2026, 11, 21), review_on=None):
+    return sp.AgreePlan(youth_id=YOUTH, plan_id=plan_id, agreed_on=on, review_on=review_on,
+                        goals=[sp.PlanGoal(goal_id=g, area=area, goal="Andare al laboratorio di musica")
+                               for g, area in goals])
+
+
+def sealed(command):
+    return {g.goal_id: f"v1.sealed-{g.goal_id}" for g in command.goals}
+
+
+def test_given_an_accepted_referral_when_the_conversation_is_recorded_then_only_ciphertext_and_areas_are_kept():
+    [event] = decisions.record_what_matters(case_of(received(), accepted()), what_matters(), PROXIMO, TODAY,
+                                            "v1.sealed")
+    assert (event.words_ciphertext, event.needs) == ("v1.sealed", ["loneliness", "confidence"])
+    assert "conoscere" not in event.model_dump_json()
+
+
+@pytest.mark.parametrize("given, command, sender, words, expected", [
+    ((received(),), what_matters(), PROXIMO, "v1.x", ("data.youth_id", "no_accepted_referral")),
+    ((received(), accepted()), what_matters(), MILAN, "v1.x", ("data.youth_id", "not_your_youth")),
+    ((received(), accepted(), sp.WhatMattersRecorded(youth_id=YOUTH, conversation_id=CONVERSATION,
+                                                     conversation_on=date(2026, 11, 1), needs=["money"],
+                                                     words_ciphertext="v1.x")),
+     what_matters(), PROXIMO, "v1.x", ("data.conversation_id", "duplicate")),
+    ((received(), accepted()), what_matters(on=date(2026, 12, 2)), PROXIMO, "v1.x",
+     ("data.conversation_on", "in_the_future")),
+    ((received(), accepted()), what_matters(), PROXIMO, None, ("data.youth_id", "erased")),
+])
+def test_given_a_conversation_that_does_not_fit_then_refused(given, command, sender, words, expected):
+    assert codes(decisions.record_what_matters(case_of(*given), command, sender, TODAY, words)) == [expected]
+
+
+def test_given_a_plan_when_a_new_one_keeps_a_goal_then_its_progress_stays_and_the_others_go():
+    command = plan(goals=((GOAL, "loneliness"), (OTHER_GOAL, "money")))
+    [agreed] = decisions.agree_plan(case_of(received(), accepted()), command, PROXIMO, TODAY, sealed(command))
+    assert [(g.goal_id, g.goal_ciphertext) for g in agreed.goals] == [(GOAL, f"v1.sealed-{GOAL}"),
+                                                                       (OTHER_GOAL, f"v1.sealed-{OTHER_GOAL}")]
+    case = case_of(received(), accepted(), agreed)
+    [reviewed] = decisions.review_goal(case, sp.ReviewGoal(youth_id=YOUTH, goal_id=GOAL, progress="some_progress",
+                                                           reviewed_on=TODAY), PROXIMO, TODAY)
+    assert (reviewed.area, reviewed.progress) == ("loneliness", "some_progress")
+    second = plan(plan_id=str(uuid.uuid4()), goals=((GOAL, "loneliness"),))
+    case = case_of(received(), accepted(), agreed, reviewed,
+                   *decisions.agree_plan(case_of(received(), accepted(), agreed, reviewed), second, PROXIMO, TODAY,
+                                         sealed(second)))
+    assert {g: s.progress for g, s in case.goals.items()} == {GOAL: "some_progress"}
+    assert codes(decisions.review_goal(case, sp.ReviewGoal(youth_id=YOUTH, goal_id=OTHER_GOAL, progress="achieved",
+                                                           reviewed_on=TODAY), PROXIMO, TODAY)) == [
+        ("data.goal_id", "not_in_the_plan")]
+
+
+@pytest.mark.parametrize("given, command, sender, expected", [
+    ((received(),), plan(), PROXIMO, ("data.youth_id", "no_accepted_referral")),
+    ((received(), accepted()), plan(), MILAN, ("data.youth_id", "not_your_youth")),
+    ((received(), accepted()), plan(goals=((GOAL, "money"), (GOAL, "housing"))), PROXIMO,
+     ("data.goals.1.goal_id", "duplicate")),
+    ((received(), accepted()), plan(on=date(2026, 12, 5)), PROXIMO, ("data.agreed_on", "in_the_future")),
+    ((received(), accepted()), plan(review_on=date(2026, 11, 1)), PROXIMO, ("data.review_on", "before_agreed_on")),
+    ((received(), accepted(), sp.PlanAgreed(youth_id=YOUTH, plan_id=PLAN, agreed_on=date(2026, 11, 1), goals=[])),
+     plan(), PROXIMO, ("data.plan_id", "duplicate")),
+])
+def test_given_a_plan_that_does_not_fit_then_refused(given, command, sender, expected):
+    assert codes(decisions.agree_plan(case_of(*given), command, sender, TODAY, sealed(command))) == [expected]
+
+
+def test_given_the_youth_erased_when_a_plan_comes_then_refused_as_erased():
+    assert codes(decisions.agree_plan(case_of(received(), accepted()), plan(), PROXIMO, TODAY, None)) == [
+        ("data.youth_id", "erased")]
+
+
+def test_given_a_goal_reviewed_in_the_future_then_refused():
+    case = case_of(received(), accepted(), *decisions.agree_plan(case_of(received(), accepted()), plan(), PROXIMO,
+                                                                 TODAY, sealed(plan())))
+    assert codes(decisions.review_goal(case, sp.ReviewGoal(youth_id=YOUTH, goal_id=GOAL, progress="achieved",
+                                                           reviewed_on=date(2026, 12, 9)), PROXIMO, TODAY)) == [
+        ("data.reviewed_on", "in_the_future")]
