@@ -60,6 +60,7 @@ class Service:
     examples: str | None = None  # "module:function": type name -> an example CloudEvent (contracts/examples)
     routers: tuple[str, ...] = ()  # "module:attribute" FastAPI routers the HTTP service mounts
     words: str | None = None  # "module:attribute": its words in the operators' interface {key: (it, en)}
+    menu: tuple[tuple[str, str, str], ...] = ()  # its pages in the operators' menu: (path, word, permission)
     step_details: str | None = None  # "module:function": (event data, t, agency name) -> what a step of the
     #                                  youth's path shows besides its name; unset: the pages' generic words
     shared_reads: tuple[tuple[str, str], ...] = ()  # (schema.table, why) read beside its own schema

@@ -17,8 +17,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # read case records of youths the agency may see
     "case.read": frozenset({"operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
                             "agency_admin"}),
-    # GDPR art. 9 data (vulnerabilities): need to know only
-    "special_category.read": frozenset({"key_worker", "supervisor"}),
+    # GDPR art. 9 data (vulnerabilities, wellbeing answers): need to know only. Link workers give the
+    # wellbeing questionnaires and match activities to the youth's health and needs.
+    "special_category.read": frozenset({"key_worker", "link_worker", "supervisor"}),
     # what a youth said in their own words in social prescribing (what matters to them, their goals):
     # the link workers who hold the conversation, and the roles with need to know
     "own_words.read": frozenset({"link_worker", "key_worker", "supervisor"}),

@@ -42,7 +42,7 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
             who |= {"referral_status": "declined", "declined_because": data["reason"]}
         elif kind == sp.ActivityPrescribed.type_name:
             activities[data["prescription_id"]] = {
-                "activity_id": data["activity_id"], "prescribed_on": _day(entry.get("happened_at")),
+                "prescription_id": data["prescription_id"], "activity_id": data["activity_id"], "prescribed_on": _day(entry.get("happened_at")),
                 "placed": data["placed"], "waitlist_position": data.get("waitlist_position"),
                 "started_on": None, "sessions_attended": 0, "sessions_recorded": 0, "ending": None, "ended_on": None}
         elif kind == sp.AttendanceRecorded.type_name and data["prescription_id"] in activities:
@@ -53,6 +53,8 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
                 activity["started_on"] = min(filter(None, [activity["started_on"], _day(data["session_on"])]))
             if data.get("first_attendance") and data.get("days_from_referral") is not None:
                 who["days_from_referral_to_first_activity"] = data["days_from_referral"]
+        elif kind == sp.WaitlistPlaceGiven.type_name and data["prescription_id"] in activities:
+            activities[data["prescription_id"]] |= {"placed": True, "waitlist_position": None}
         elif kind == sp.PrescriptionEnded.type_name and data["prescription_id"] in activities:
             activities[data["prescription_id"]] |= {"ending": data["ending"], "ended_on": _day(entry.get("happened_at")),
                                                     "ending_reason": data.get("reason")}

@@ -15,7 +15,10 @@ SERVICE = Service(
     main="services.social_prescribing.wiring:main",
     messages=models_in(social_prescribing),
     schema="social_prescribing",
-    routers=("services.social_prescribing.http:router", "services.social_prescribing.http:operators"),
+    routers=("services.social_prescribing.http:router", "services.social_prescribing.http:operators",
+             "services.social_prescribing.pages:router"),
+    menu=(("/social-prescribing", "sp.title", "case.read"),),
+    read_your_writes=("timeline",),  # the youth's path, which its pages read after each command
     words="services.social_prescribing.words:WORDS",
     step_details="services.social_prescribing.steps:step_details",
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"

@@ -262,3 +262,11 @@ def set_live_capacity(conn: psycopg.Connection, activity_id: str, available: int
         "updated": updated.isoformat().replace("+00:00", "Z")}]
     conn.execute(f"UPDATE {SCHEMA}.directory_services SET capacity = %s, capacity_live = true WHERE id = %s",
                  (Jsonb(capacity) if capacity is not None else None, activity_id))
+
+
+def names(conn: psycopg.Connection, activity_ids: list[str]) -> dict[str, str]:
+    """The activities' names by id (those the directory has)."""
+    if not activity_ids:
+        return {}
+    return dict(conn.execute(f"SELECT id, name FROM {SCHEMA}.directory_services WHERE id = ANY(%s)",
+                             (list(activity_ids),)).fetchall())

@@ -110,7 +110,8 @@ def score(instrument: Instrument, answers: Mapping[str, Any]) -> Scored | list[R
         if isinstance(value, bool) or not isinstance(value, int):
             reasons.append(Reason(field=where, code="int_type", message=f"the answer to {item.id} must be {rule}"))
         elif not item.minimum <= value <= item.maximum:
-            reasons.append(Reason(field=where, code="out_of_range", message=f"the answer to {item.id} must be {rule}"))
+            reasons.append(Reason(field=where, code="answer_out_of_range",
+                                  message=f"the answer to {item.id} must be {rule}"))
     if reasons:
         return reasons
     given = {item.id: int(answers[item.id]) for item in instrument.items}

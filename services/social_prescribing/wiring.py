@@ -21,6 +21,7 @@ from kit.store import Store
 from kit.vault import VaultKeys
 from projections.access import may_access_youth
 from services.social_prescribing import caseload, directory
+from services.social_prescribing.cases_view import CasesView
 from services.social_prescribing.handlers import SocialPrescribing
 from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
@@ -77,7 +78,7 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:
-        views = [PlacesView(store), caseload.CaseloadView(store), WordsView()]
+        views = [PlacesView(store), caseload.CaseloadView(store), CasesView(store), WordsView()]
         await CommandService(settings, platform, service, store, runtime, log_views=views).run(stop)
     finally:
         reads.close()

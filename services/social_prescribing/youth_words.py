@@ -95,11 +95,11 @@ def read(conn: psycopg.Connection, keys: Keys, youth_id: str) -> dict[str, Any]:
     """The youth's conversations (newest first) and the goals of their current plan, opened with
     the youth's key; a text that cannot be opened (the youth erased) is None, with `erased` True."""
     try:
-        rows = conn.execute(f"SELECT kind, item_id, areas, ciphertext, on_day, plan_id, progress FROM {TABLE}"
-                            " WHERE youth_id = %s::uuid AND (kind = 'what_matters' OR current)"
-                            " ORDER BY on_day DESC, item_id", (youth_id,)).fetchall()
+        with conn.transaction():  # a savepoint: a missing table leaves the caller's transaction usable
+            rows = conn.execute(f"SELECT kind, item_id, areas, ciphertext, on_day, plan_id, progress FROM {TABLE}"
+                                " WHERE youth_id = %s::uuid AND (kind = 'what_matters' OR current)"
+                                " ORDER BY on_day DESC, item_id", (youth_id,)).fetchall()
     except psycopg.errors.UndefinedTable:  # the service has not started yet: nothing recorded
-        conn.rollback()
         rows = []
     key = keys.get(youth_id) if rows else None
     conversations, goals = [], []
@@ -112,3 +112,19 @@ def read(conn: psycopg.Connection, keys: Keys, youth_id: str) -> dict[str, Any]:
             goals.append({"goal_id": item_id, "plan_id": plan_id, "agreed_on": on_day.isoformat(), "area": areas[0],
                           "goal": text, "erased": text is None, "progress": progress or "not_started"})
     return {"youth_id": youth_id, "conversations": conversations, "plan": {"goals": goals}}
+
+
+def shows(conn: psycopg.Connection, command: Any) -> bool:
+    """Whether the view shows what this accepted command recorded yet (read-your-writes)."""
+    if isinstance(command, sp.RecordWhatMatters):
+        where, args = "kind = 'what_matters' AND item_id = %s", (command.conversation_id,)
+    elif isinstance(command, sp.AgreePlan):
+        where, args = "kind = 'goal' AND plan_id = %s", (command.plan_id,)
+    else:
+        where, args = "kind = 'goal' AND item_id = %s AND progress = %s", (command.goal_id, command.progress)
+    try:
+        with conn.transaction():
+            return conn.execute(f"SELECT EXISTS (SELECT FROM {TABLE} WHERE youth_id = %s AND {where})",
+                                (command.youth_id, *args)).fetchone()[0]
+    except psycopg.errors.UndefinedTable:
+        return False

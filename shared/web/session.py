@@ -153,8 +153,9 @@ def inbox_count(request: Request, operator: Operator) -> int:
     return reads(request).waiting_count(operator)
 
 
-def menu(operator: Operator | None) -> list[tuple[str, str]]:
-    """(path, word) of the pages the operator's role may use: no link to what it cannot."""
+def menu(operator: Operator | None, services: Any = ()) -> list[tuple[str, str]]:
+    """(path, word) of the pages the operator's role may use: no link to what it cannot; then the
+    pages services declare (`menu` in a declaration), for the roles their permission names."""
     if operator is None:
         return []
     if operator.role == "auditor":
@@ -162,6 +163,8 @@ def menu(operator: Operator | None) -> list[tuple[str, str]]:
     items = []
     if may(operator.role, "case.read"):
         items += [("/", "my_day"), ("/youths", "caseload"), ("/referrals", "referrals"), ("/alerts", "alerts")]
+    items += [(path, word) for service in services for path, word, permission in service.menu
+              if may(operator.role, permission)]
     if operator.role in ("supervisor", "agency_admin"):
         items.append(("/settings", "settings"))
     return items
@@ -174,7 +177,8 @@ def page(request: Request, template: str, status_code: int = 200, headers: dict[
     register = state(request).register
     country = register.agencies[operator.agency].country if operator and operator.agency in register.agencies else None
     response = TEMPLATES.TemplateResponse(request, template, {
-        "lang": lang, "t": translator(lang), "operator": operator, "menu": menu(operator),
+        "lang": lang, "t": translator(lang), "operator": operator,
+        "menu": menu(operator, state(request).platform.services),
         "tz": formats.zone_of(country), "agency_name": lambda code: agency_name(request, code),
         "may": lambda permission: operator is not None and may(operator.role, permission),
         "link": lambda **changes: link(request, **changes), "options": options,

@@ -134,7 +134,7 @@ async def test_refer_accept_prescribe_with_places_waitlist_and_age_rule_then_com
         "accepted", "accepted", "accepted", "rejected"]
     # ONS4 twice: the answer out of range refused naming its item; the follow-up carries the change
     assert [(r["field"], r["code"]) for r in got["ons4-bad"]["reasons"]] == [
-        ("data.answers.life_satisfaction", "out_of_range")]
+        ("data.answers.life_satisfaction", "answer_out_of_range")]
     scored = [e.data for e in events if e.type == sp.WellbeingRecorded.type_name]
     assert [(d["occasion"], d["change"]) for d in scored] == [
         ("baseline", None), ("follow_up", {"life_satisfaction": 3, "worthwhile": 0, "happiness": -1, "anxiety": -4})]

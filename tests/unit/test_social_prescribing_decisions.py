@@ -287,7 +287,7 @@ def test_given_a_baseline_and_a_follow_up_then_the_follow_up_carries_the_change(
 
 @pytest.mark.parametrize("given, command, expected", [
     ((received(), accepted()), questionnaire(answers=QUESTIONNAIRE | {"anxiety": 11}),
-     [("data.answers.anxiety", "out_of_range")]),
+     [("data.answers.anxiety", "answer_out_of_range")]),
     ((received(), accepted()), questionnaire("follow_up"), [("data.occasion", "no_baseline")]),
     ((received(), accepted()), questionnaire(instrument="swemwbs"), [("data.instrument", "unknown_instrument")]),
     ((received(), accepted()), questionnaire(day=date(2026, 12, 5)), [("data.taken_on", "in_the_future")]),
