@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -45,23 +46,47 @@ def platform(tmp_path_factory):
         add_users(env, [(MILANO, "key_worker", "giulia"), (RETE, "link_worker", "sara"), (RETE, "operator", "piero")],
                   PASSWORD)
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
-        youth = asyncio.run(register(nats_at, public_key))
-        giulia = Operator(base, "giulia")
-        referred = httpx.post(f"{base}/api/v1/social_prescribing/commands/refer", headers=giulia.headers, timeout=30,
-                              json={"youth_id": youth, "referral_id": str(uuid.uuid4()), "to_agency": RETE,
-                                    "birth_year": 2005, "reason": "Isolamento: non esce di casa da mesi"})
-        assert referred.status_code == 200, referred.text
-        yield {"base": base, "youth": youth}
+        youth, followed = (asyncio.run(register(nats_at, public_key, ref)) for ref in ("MI7-SP-1", "MI7-SP-2"))
+        giulia, sara = Operator(base, "giulia"), Operator(base, "sara")
+        for who in (youth, followed):
+            refer(giulia, who)
+        # the second youth is followed already, with a conversation: the pages the other tests read
+        referral = giulia.eventually(f"/api/v1/social_prescribing/youths/{followed}/dataset",
+                                     lambda r: r.status_code == 200 and r.json()["who"].get("referred_by"))
+        sp_command(sara, "answer_referral", youth_id=followed, referral_id=referral_of(giulia, followed),
+                   decision="accepted", link_worker="sara")
+        sp_command(sara, "record_what_matters", youth_id=followed, conversation_id=str(uuid.uuid4()),
+                   conversation_on=date.today().isoformat(), needs=["confidence"], in_their_words=WORDS)
+        yield {"base": base, "youth": youth, "followed": followed}
     finally:
         stop_platform(proc, data_dir)
 
 
-async def register(nats_at, public_key: str) -> str:
+def sp_command(operator: Operator, name: str, **body) -> None:
+    answer = httpx.post(f"{operator.base}/api/v1/social_prescribing/commands/{name}", json=body,
+                        headers=operator.headers, timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def refer(giulia: Operator, youth: str) -> None:
+    sp_command(giulia, "refer", youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005,
+               reason="Isolamento: non esce di casa da mesi")
+
+
+def referral_of(giulia: Operator, youth: str) -> str:
+    path = giulia.get(f"/api/v1/youths/{youth}/timeline").json()
+    entries = path["entries"] if isinstance(path, dict) else path
+    return next(e["data"]["referral_id"] for e in entries if e["type"].endswith(".referral_received.v1"))
+
+
+async def register(nats_at, public_key: str, case_ref: str) -> str:
     nc = await nats_at.connect()
     try:
+        identity = IDENTITY if case_ref.endswith("1") else IDENTITY | {"given_names": "Tommaso", "family_name": "Brivio",
+                                                                        "national_id": None, "national_id_scheme": None}
         receipt = await Partner(nc, MILANO).send("kit.intake.register_youth.v1", {
-            "partner_case_ref": "MI7-SP-1", "birth_year": 2005, "country": "IT", "region": "IT-25",
-            "sealed_identity": seal(public_key, json.dumps(IDENTITY).encode()),
+            "partner_case_ref": case_ref, "birth_year": 2005, "country": "IT", "region": "IT-25",
+            "sealed_identity": seal(public_key, json.dumps({k: v for k, v in identity.items() if v}).encode()),
             "consents": [consent(), consent("sharing", RETE)]})
         assert receipt["status"] == "accepted", receipt
         return receipt["subject"]
@@ -175,10 +200,7 @@ def test_a_link_worker_takes_a_youth_from_referral_to_the_end_of_an_activity(pla
 
 def test_a_wrong_answer_is_refused_naming_the_question_and_what_was_typed_is_not_echoed(platform, browser):
     sara = log_in(browser, platform["base"], "sara")
-    sara.goto(f"/social-prescribing/youths/{platform['youth']}")
-    if sara.get_by_role("button", name="Accetta e segui").count():
-        sara.get_by_role("button", name="Accetta e segui").click()
-        saved(sara, "answer")
+    sara.goto(f"/social-prescribing/youths/{platform['followed']}")
     form = sara.locator("form[action*='/wellbeing']").first
     form.evaluate("f => f.querySelectorAll('input[type=number]').forEach(i => { i.removeAttribute('max'); })")
     sara.get_by_text("Compila: ").first.click()
@@ -192,7 +214,7 @@ def test_a_wrong_answer_is_refused_naming_the_question_and_what_was_typed_is_not
 
 def test_the_youth_s_words_are_shown_only_to_roles_with_need_to_know(platform, browser):
     piero = log_in(browser, platform["base"], "piero")  # an operator of the same association
-    piero.goto(f"/social-prescribing/youths/{platform['youth']}")
+    piero.goto(f"/social-prescribing/youths/{platform['followed']}")
     assert piero.get_by_role("heading", name="Che cosa conta per il giovane").is_visible()
     assert WORDS not in piero.locator("body").inner_text()
     assert piero.get_by_text("le parole del giovane sono visibili solo a chi ne ha bisogno").first.is_visible()
@@ -200,8 +222,8 @@ def test_the_youth_s_words_are_shown_only_to_roles_with_need_to_know(platform, b
 
 def test_in_english_on_a_phone_and_axe_finds_nothing(platform, browser):
     sara = log_in(browser, platform["base"], "sara", viewport="phone")
-    for path in ("/social-prescribing", f"/social-prescribing/youths/{platform['youth']}",
-                 f"/social-prescribing/activities?youth={platform['youth']}&free=true"):
+    for path in ("/social-prescribing", f"/social-prescribing/youths/{platform['followed']}",
+                 f"/social-prescribing/activities?youth={platform['followed']}&free=true"):
         sara.goto(path + ("&" if "?" in path else "?") + "lang=en")
         assert sara.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
         no_violations(sara, path)
