@@ -63,6 +63,7 @@ from kit.keys import ingest_private_key, ingest_public_key
 from kit.nats_auth import ADMIN_USER, connect
 from kit.streams import INGEST_STREAM, RECEIPTS_STREAM, ingest_subject, receipt_subject
 from kit.vault import seal
+from entrypoints import demo_social_prescribing as social_prescribing
 from services.intake.decisions import add_months
 
 DEMO_PASSWORD = "demo-kit-2026"
@@ -166,8 +167,8 @@ def case_operator(agency: str) -> DemoOperator:
 
 
 # the demo users named first when the demo is ready, each with what waits for them (`start_here`)
-START_HERE = ("giulia.mi7", "sara.mi7", "luca.afol", "elena.afol", "anna.audit")
-SHORT_NAMES = {"comune-milano-m7": "Municipio 7", "afol-milano": "AFOL"}
+START_HERE = ("giulia.mi7", "sara.mi7", "luca.afol", "elena.afol", "anna.audit", "bianca.rete")
+SHORT_NAMES = {"comune-milano-m7": "Municipio 7", "afol-milano": "AFOL", "rete-quartiere-mi7": "Rete di quartiere"}
 # what each showcase youth puts in front of its key worker ({who}: name and case reference)
 SHOWCASE_WAITING = {
     "w01": "a contact due: {who}, cadence every 7 days, last reached 12 days ago",
@@ -177,6 +178,12 @@ SHOWCASE_WAITING = {
     "w05": "sent to AFOL (IPS placement), waiting for an answer: {who}",
     "w06": "a contact due: {who}, cadence every 14 days, last reached 20 days ago; sent to Municipio 7, waiting for"
            " an answer",
+    # what the link worker finds on the social prescribing page
+    "w07": "social prescribing: a referral to answer, {who}",
+    "w08": "social prescribing: {who} followed, what matters to them recorded; no plan yet",
+    "w09": "social prescribing: {who} has a plan and waits for a place in a full activity",
+    "w10": "social prescribing: {who} started an activity, the first session recorded, an ONS4 baseline",
+    "w11": "social prescribing: {who} completed an activity, wellbeing followed up, goals reviewed",
 }
 
 
@@ -210,6 +217,9 @@ def start_here(people: list["Youth"], showcase_ids: dict[str, str], web_app: str
             if y is not None:
                 waiting.append(f"replay the path of {who(y)}, youth {showcase_ids.get(y.case_ref, '?')}: registration,"
                                " assessment, Project of Life, contacts, exit, the follow-up due; the access log")
+        elif o.role == "link_worker":
+            waiting += [SHOWCASE_WAITING[y.key].format(who=who(y)) for y in showcase
+                        if y.referral and y.referral[1] == "social_prescribing" and y.referral[0] == o.agency]
         else:
             waiting += [SHOWCASE_WAITING[y.key].format(who=who(y)) for y in showcase if y.key_worker == o.username]
             if o.role == "supervisor":
@@ -381,13 +391,16 @@ class Youth:
     case_ref: str | None = None  # the registering agency's case reference
     key_worker: str | None = None  # demo username, once assessed
     started_at: datetime | None = None  # the path's start declared at registration
+    birth_year: int | None = None
+    social_prescribing: str | None = None  # how far its social prescribing went (demo_social_prescribing)
 
     @property
     def registered(self) -> bool:
         return self.stage != "outreach"
 
 
-PHASES = ("outreach", "register", "join", "assess", "plan", "refer", "respond", "progress", "finish", "follow-up")
+PHASES = ("outreach", "register", "join", "assess", "plan", "refer", "respond", "progress", "finish", "follow-up",
+          *social_prescribing.PHASES)
 P = {name: i for i, name in enumerate(PHASES)}
 
 # The showcase: youths built for the named demo users (`START_HERE`), so that each finds work
@@ -399,7 +412,16 @@ SHOWCASE: dict[str, tuple[str, str, str]] = {
     "w04": ("closed", "comune-milano-m7", "giulia.mi7"),  # the 6-month follow-up due
     "w05": ("ref_requested", "comune-milano-m7", "giulia.mi7"),  # in AFOL's referral inbox
     "w06": ("ref_requested", "afol-milano", "elena.afol"),  # in Municipio 7's inbox; a contact due
+    # social prescribing at every stage, referred by Municipio 7 to its neighbourhood network
+    "w07": ("sp_requested", "comune-milano-m7", "marco.mi7"),  # waiting for the link worker's answer
+    "w08": ("sp_accepted", "comune-milano-m7", "marco.mi7"),  # followed: what matters to them recorded
+    "w09": ("sp_waiting", "comune-milano-m7", "marco.mi7"),  # a plan; on the waitlist of a full activity
+    "w10": ("sp_in_progress", "comune-milano-m7", "marco.mi7"),  # an activity started, a session recorded
+    "w11": ("sp_completed", "comune-milano-m7", "marco.mi7"),  # completed, wellbeing followed up, goals reviewed
 }
+SOCIAL_PRESCRIBING_AGENCY = "rete-quartiere-mi7"
+SP_SHOWCASE_STATUS = {"sp_requested": "requested", "sp_accepted": "accepted", "sp_waiting": "in-progress",
+                      "sp_in_progress": "in-progress", "sp_completed": "completed"}
 
 
 def syncing_cadence(y: Youth, agency: str, lead: dict[str, str]) -> None:
@@ -427,8 +449,9 @@ class Planner:
     def youths(self, total: int) -> list[Youth]:
         """`total` youths: the showcase (when there is room for it) and randomly drawn ones."""
         showcase = len(SHOWCASE) if total >= len(SHOWCASE) else 0
-        drawn = self.drawn(total - showcase)
-        return drawn + (self.showcase() if showcase else [])
+        people = self.drawn(total - showcase) + (self.showcase() if showcase else [])
+        social_prescribing.plan(people, Step, self.local, case_operator, P, self.today, self.now)
+        return people
 
     def drawn(self, total: int) -> list[Youth]:
         out: list[Youth] = []
@@ -458,6 +481,7 @@ class Planner:
         y = Youth(key=f"y{n:04d}", stage=stage, region=region, agency=agency)
         person = self.person(rng, y)
         y.name = f"{person['identity']['given_names']} {person['identity']['family_name']}"
+        y.birth_year = person["birth_year"]
         minor = self.today.year - person["birth_year"] - 1 < 18
         given_by = "guardian" if minor else "youth"
         start = {"outreach": rng.randint(3, 60), "registered": rng.randint(3, 60), "assessed": rng.randint(10, 90),
@@ -740,6 +764,10 @@ class Planner:
                 y.steps.append(Step(P["plan"], y.key, "cadence", agency, ev.SetContactCadence, dict(
                     every_days=14, lost_after_days=35), **lead))
                 self.refer(rng, y, agency, lead, given_by, "comune-milano-m7", "partner_service")
+            elif stage in SP_SHOWCASE_STATUS:  # social prescribing: `demo_social_prescribing` goes on from here
+                self.contacts(rng, y, agency, lead, [25, 9], all_reached=True)
+                self.refer(rng, y, agency, lead, given_by, SOCIAL_PRESCRIBING_AGENCY, "social_prescribing")
+                self.referral_answered(y, SP_SHOWCASE_STATUS[stage])
             out.append(y)
         return out
 
@@ -752,6 +780,7 @@ class Planner:
                   case_ref=f"DEMO-{AGENCY_TAGS[agency]}-{key.upper()}")
         person = self.person(rng, y)
         y.name = f"{person['identity']['given_names']} {person['identity']['family_name']}"
+        y.birth_year = person["birth_year"]
         minor = self.today.year - person["birth_year"] - 1 < 18
         given_by = "guardian" if minor else "youth"
         started = y.started_at = self.ago(rng, start)
@@ -790,6 +819,22 @@ class Planner:
             referral_id=self.local(y, "referral"), to_agency=to, service=service,
             reason=REFERRAL_REASONS[service][0], transfer_lead=False), **lead))
         y.referral = (to, service, "requested")
+
+    def referral_answered(self, y: Youth, status: str) -> None:
+        """The referral `refer` sent, taken by its receiver as far as `status`."""
+        to, service, _ = y.referral
+        if status == "requested":
+            return
+        receiver = case_operator(to)
+        by_receiver = dict(role=receiver.role, actor=receiver.username)
+        ref = dict(referral_id=self.local(y, "referral"))
+        y.steps.append(Step(P["respond"], y.key, "referral-accept", to, ev.RespondToReferral, dict(
+            ref, decision="accepted"), **by_receiver))
+        for reached in ("in-progress", "completed")[:("accepted", "in-progress", "completed").index(status)]:
+            y.steps.append(Step(P["progress" if reached == "in-progress" else "finish"], y.key, f"referral-{reached}",
+                                to, ev.UpdateReferral, dict(ref, status=reached, outcome=PROGRESS[reached][1]),
+                                **by_receiver))
+        y.referral = (to, service, status)
 
     # ---------------------------------------------------------------- helpers
 
@@ -975,6 +1020,8 @@ class Receipts:
 async def _seed(settings: Settings, people: list[Youth], log) -> dict[str, Any]:
     started = time.monotonic()
     operator_ids, created = await asyncio.to_thread(ensure_operators, database_url(settings))
+    imported = await asyncio.to_thread(social_prescribing.import_directory, database_url(settings))
+    log(f"demo: the directory of activities: {imported} imported")
     public_key = ingest_public_key(ingest_private_key(settings.data_dir))
     steps = [s for y in people for s in y.steps]
     agencies = sorted({s.agency for s in steps})
@@ -989,6 +1036,9 @@ async def _seed(settings: Settings, people: list[Youth], log) -> dict[str, Any]:
             batch = [s for s in steps if s.phase == phase]
             if not batch:
                 continue
+            if name == social_prescribing.PHASES[0]:  # it checks consent in the views: they must hold it
+                await asyncio.to_thread(social_prescribing.wait_for_consents, database_url(settings),
+                                        [youth_ids[s.youth] for s in batch])
             pending = []
             for step in batch:
                 if (step.agency, step.ingest_id) in receipts.by_id:
@@ -1064,6 +1114,7 @@ def summary(people: list[Youth]) -> dict[str, Any]:
         "closed": sum(1 for y in people if y.stage == "closed"),
         "follow_ups_recorded": sum(y.follow_ups for y in people),
         "by_region": {r: sum(1 for y in people if y.region == r) for r in REGIONS},
+        "social_prescribing": social_prescribing.summary(people),
     }
 
 

@@ -20,7 +20,8 @@ CODES = ("kit.intake.", "⟦", "key_worker", "employment_specialist", "comune-mi
 WAITING = {"giulia.mi7": ("Contatto perso", "Lost contact"), "elena.afol": ("Contatto previsto entro", "Contact was due by"),
            "luca.afol": ("Invii in attesa di risposta: 1", "Referrals waiting for an answer: 1"),
            "sara.mi7": ("Invii in attesa di risposta: 1", "Referrals waiting for an answer: 1"),
-           "anna.audit": ("Registro di audit", "Audit trail")}
+           "anna.audit": ("Registro di audit", "Audit trail"),
+           "bianca.rete": ("Invii in attesa di risposta", "Referrals waiting for an answer")}
 
 
 @pytest.fixture(scope="module")

@@ -161,8 +161,9 @@ def _waiting_for_each_named_user(base: str, planned: list[demo.Youth], showcase:
     ids = {y.key: showcase[y.case_ref] for y in planned if y.key in demo.SHOWCASE}
     referral = {y.key: next(s.fields["referral_id"] for s in y.steps if s.name == "referral")
                 for y in planned if y.key in demo.SHOWCASE and y.referral}
-    giulia, sara, luca, elena, anna = (Operator(base, username) for username in demo.START_HERE)
-    assert (giulia.username, sara.username, anna.username) == ("giulia.mi7", "sara.mi7", "anna.audit")
+    giulia, sara, luca, elena, anna, bianca = (Operator(base, username) for username in demo.START_HERE)
+    assert (giulia.username, sara.username, anna.username, bianca.username) == (
+        "giulia.mi7", "sara.mi7", "anna.audit", "bianca.rete")
 
     # the key workers and the supervisor: a contact due, lost contact, an overdue review, a follow-up due
     due = {("contact_due", ids["w01"]), ("lost_contact", ids["w03"]), ("review_overdue", ids["w02"]),
@@ -184,6 +185,22 @@ def _waiting_for_each_named_user(base: str, planned: list[demo.Youth], showcase:
         assert any((entry.get("data") or {}).get("every_days") == every for entry in timeline), key
     # the auditor replays a whole path, to the exit
     _has_type(anna.get(f"/api/v1/audit/youths/{ids['w04']}/path"), "kit.intake.case_closed.v1")
+    # the link worker: social prescribing at every stage, and the directory of activities
+    stages = {key: bianca.get(f"/api/v1/social_prescribing/youths/{ids[key]}/dataset")
+              for key in ("w07", "w08", "w09", "w10", "w11")}
+    assert stages["w07"]["who"]["referred_by"] == "comune-milano-m7" and "referral_status" not in stages["w07"]["who"]
+    assert stages["w08"]["who"]["referral_status"] == "accepted"
+    assert stages["w08"]["needs_and_concerns"]["what_matters_conversations"] == 1
+    [waiting] = stages["w09"]["support_offered"]["activities"]
+    assert not waiting["placed"] and waiting["waitlist_position"] >= 1 and len(stages["w09"]["outcomes"]["goals"]) == 2
+    [running] = stages["w10"]["support_offered"]["activities"]
+    assert running["placed"] and running["sessions_attended"] == 1 and running["ending"] is None
+    [done] = stages["w11"]["support_offered"]["activities"]
+    assert done["ending"] == "completed" and stages["w11"]["outcomes"]["goals_achieved"] == 1
+    assert stages["w11"]["outcomes"]["wellbeing"][0]["latest"]["change"]
+    words = bianca.get(f"/api/v1/social_prescribing/youths/{ids['w08']}/what_matters")
+    assert words["conversations"][0]["in_their_words"]  # the youth's words, opened for the link worker
+    assert bianca.get("/hsds/services?per_page=1")["total_items"] == 12
 
 
 def _at_least(items: list, n: int) -> list:
