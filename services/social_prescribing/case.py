@@ -49,9 +49,21 @@ class Case:
     conversations: frozenset[str] = frozenset()  # ids of "what matters to you" conversations recorded
     plans: frozenset[str] = frozenset()  # ids of the plans agreed
     goals: Mapping[str, GoalState] = field(default_factory=lambda: MappingProxyType({}))  # the current plan's
+    episode: frozenset[str] = frozenset()  # the prescriptions since the latest referral
 
     def open_prescriptions(self) -> list[Prescription]:
         return [p for p in self.prescriptions.values() if p.ended is None]
+
+    def active(self) -> bool:
+        """Followed now: the referral accepted, with no prescription since or one still running."""
+        if self.referral is None or self.referral.status != "accepted":
+            return False
+        return not self.episode or any(self.prescriptions[p].ended is None for p in self.episode)
+
+    def ended(self) -> bool:
+        """An accepted referral whose every prescription has ended: a new referral may start anew."""
+        return self.referral is not None and self.referral.status == "accepted" and bool(self.episode) \
+            and not self.active()
 
     def has_attended(self) -> bool:
         return any(any(p.sessions.values()) for p in self.prescriptions.values())
@@ -66,12 +78,13 @@ def evolve(case: Case | None, message: sp.Event, at: datetime) -> Case:
     match message:
         case sp.SocialPrescribingReferralReceived():
             return replace(case, referral=Referral(message.referral_id, message.from_agency, message.to_agency,
-                                                   message.birth_year, received_on=at.date()))
+                                                   message.birth_year, received_on=at.date()), episode=frozenset())
         case sp.SocialPrescribingReferralAccepted() if case.referral:
             return replace(case, referral=replace(case.referral, status="accepted", link_worker=message.link_worker))
         case sp.SocialPrescribingReferralDeclined() if case.referral:
             return replace(case, referral=replace(case.referral, status="declined"))
         case sp.ActivityPrescribed():
+            case = replace(case, episode=case.episode | {message.prescription_id})
             return _with(case, Prescription(message.prescription_id, message.activity_id, message.placed, at.date()))
         case sp.PrescriptionEnded():
             return _with(case, replace(case.prescriptions[message.prescription_id], ended=message.ending))

@@ -37,9 +37,7 @@ def threshold(env) -> int:
 
 def is_active(case: Case) -> bool:
     """Accepted, with no prescription yet or one still running."""
-    if case.referral is None or case.referral.status != "accepted":
-        return False
-    return not case.prescriptions or bool(case.open_prescriptions())
+    return case.active()
 
 
 class CaseloadView:

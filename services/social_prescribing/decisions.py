@@ -50,9 +50,9 @@ def refer(case: Case | None, command: sp.ReferToSocialPrescribing, sender_agency
           known_agency: Callable[[str], bool] = lambda code: True) -> list[sp.Event] | list[Reason]:
     if not known_agency(command.to_agency):
         return refuse("data.to_agency", "unknown_agency", "no agency with this code in the register")
-    if case is not None and case.referral is not None and case.referral.status != "declined":
-        return refuse("data.youth_id", "already_referred",
-                      "the youth already has a referral to social prescribing that is waiting or accepted")
+    if case is not None and case.referral is not None and case.referral.status != "declined" and not case.ended():
+        return refuse("data.youth_id", "already_referred", "the youth already has a referral to social prescribing"
+                      " that is waiting, or accepted with an activity still running or none prescribed yet")
     return [sp.SocialPrescribingReferralReceived(
         youth_id=command.youth_id, referral_id=command.referral_id, from_agency=sender_agency,
         to_agency=command.to_agency, birth_year=command.birth_year, reason=command.reason)]

@@ -62,6 +62,21 @@ def test_given_no_referral_when_one_is_sent_then_it_is_received_from_the_sender(
     assert isinstance(again, sp.SocialPrescribingReferralReceived)
 
 
+def test_given_every_activity_ended_when_referred_again_then_a_new_episode_starts_and_the_old_one_stays():
+    done = str(uuid.uuid4())
+    ended = (received(), accepted(), sp.ActivityPrescribed(youth_id=YOUTH, prescription_id=done, activity_id=ACTIVITY,
+                                                           placed=True),
+             sp.PrescriptionEnded(youth_id=YOUTH, prescription_id=done, activity_id=ACTIVITY, ending="completed",
+                                  days=30))
+    command = sp.ReferToSocialPrescribing(youth_id=YOUTH, referral_id=str(uuid.uuid4()), to_agency=PROXIMO,
+                                          birth_year=2005, reason="di nuovo isolato")
+    assert codes(decisions.refer(case_of(*ended[:3]), command, MILAN)) == [("data.youth_id", "already_referred")]
+    assert codes(decisions.refer(case_of(*ended[:2]), command, MILAN)) == [("data.youth_id", "already_referred")]
+    [again] = decisions.refer(case_of(*ended), command, MILAN)
+    case = case_of(*ended, again, accepted())
+    assert case.active() and done in case.prescriptions and not case.episode  # the old one kept, not counted
+
+
 def test_given_an_agency_not_in_the_register_when_referred_to_then_refused():
     command = sp.ReferToSocialPrescribing(youth_id=YOUTH, referral_id=REFERRAL, to_agency="nowhere-agency",
                                           birth_year=2005, reason="isolamento")
