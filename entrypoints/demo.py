@@ -839,6 +839,10 @@ class Planner:
     # ---------------------------------------------------------------- helpers
 
     def local(self, y: Youth, what: str) -> str:
+        return self.local_of(y, what)
+
+    @staticmethod
+    def local_of(y: Youth, what: str) -> str:
         return str(uuid.uuid5(NAMESPACE, f"{y.key}:{what}"))
 
     def consent(self, y: Youth, name: str, purpose: str, given_by: str, at: datetime, recipient: str | None = None,
@@ -988,7 +992,7 @@ class Receipts:
                 ingest_id = receipt["ingest_id"]
             except (ValueError, KeyError, TypeError):
                 ingest_id = None
-            if isinstance(ingest_id, str) and ingest_id.startswith(PREFIX):
+            if isinstance(ingest_id, str) and ingest_id.startswith((PREFIX, social_prescribing.FROM_INTAKE)):
                 self.by_id[(agency, ingest_id)] = receipt
                 self.arrived.set()
             if msg.metadata.sequence.stream >= last:
@@ -1036,9 +1040,13 @@ async def _seed(settings: Settings, people: list[Youth], log) -> dict[str, Any]:
             batch = [s for s in steps if s.phase == phase]
             if not batch:
                 continue
-            if name == social_prescribing.PHASES[0]:  # it checks consent in the views: they must hold it
-                await asyncio.to_thread(social_prescribing.wait_for_consents, database_url(settings),
-                                        [youth_ids[s.youth] for s in batch])
+            if name == social_prescribing.PHASES[0]:  # the referrals it took from intake, first
+                taken = social_prescribing.from_intake(people, Planner.local_of)
+                await receipts.wait_for(taken)
+                refused = [receipts.by_id[k] for k in taken if receipts.by_id[k]["status"] != "accepted"]
+                if refused:
+                    raise DemoSeedError(f"{len(refused)} intake referral(s) not taken by social prescribing: "
+                                        + "; ".join(str(r["reasons"]) for r in refused[:5]))
             pending = []
             for step in batch:
                 if (step.agency, step.ingest_id) in receipts.by_id:

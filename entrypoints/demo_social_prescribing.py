@@ -1,6 +1,7 @@
 """The demo's social prescribing: its directory of activities in Milan, Turin and Ticino
 (`deploy/demo/activities.json`, fictitious, HSDS 3.0), and, for each demo youth whom intake refers to
-social prescribing, the link worker's work up to the stage the intake referral reached:
+social prescribing (the service receives that referral from intake by itself), the link worker's
+work up to the stage the intake referral reached:
 
 - requested: referred to social prescribing, waiting for the link worker's answer;
 - rejected: referred, declined with a reason;
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -31,7 +31,8 @@ from services.social_prescribing import directory
 from services.social_prescribing.decisions import ages_now
 
 DIRECTORY_FILE = Path(__file__).parents[1] / "deploy" / "demo" / "activities.json"
-PHASES = ("sp-refer", "sp-answer", "sp-work", "sp-close")
+PHASES = ("sp-answer", "sp-work", "sp-close")
+FROM_INTAKE = "intake-referral-"  # the ingest id social prescribing gives a referral it takes from intake
 CITIES = {"IT-25": ("milano",), "IT-21": ("torino",), "CH-TI": ("lugano", "mendrisio")}
 WORDS = ("Da quando ho lasciato la scuola esco poco; vorrei fare qualcosa con altri della mia età.",
          "Mi piacerebbe tornare a fare sport: mi faceva stare bene e conoscevo gente.",
@@ -110,11 +111,7 @@ def plan(people: list[Any], step: Callable[..., Any], local: Callable[[Any, str]
         rng = random.Random(f"{y.key}-social-prescribing")
         to, worker = y.referral[0], link_worker_of(y.referral[0])
         lw = dict(role=worker.role, actor=worker.username)
-        referral = local(y, "sp-referral")
-        lead = dict(role="key_worker", actor=y.key_worker) if y.key_worker else {}
-        y.steps.append(step(phase["sp-refer"], y.key, "sp-refer", y.agency, sp.ReferToSocialPrescribing, dict(
-            referral_id=referral, to_agency=to, birth_year=y.birth_year,
-            reason="Isolamento sociale: attività di gruppo nel quartiere"), **lead))
+        referral = local(y, "referral")  # intake's: the service took it from there
         y.social_prescribing = "referred"
         if status == "requested":
             continue
@@ -183,25 +180,11 @@ def plan(people: list[Any], step: Callable[..., Any], local: Callable[[Any, str]
         y.social_prescribing = "completed"
 
 
-def wait_for_consents(db_url: str, youth_ids: list[str], timeout: float = 90.0) -> None:
-    """Social prescribing reads consent from the views: wait until they hold the youths' sharing
-    consents (recorded a moment ago through intake), or its commands would be refused."""
-    if not youth_ids:
-        return
-    deadline = time.monotonic() + timeout
-    while True:
-        with psycopg.connect(db_url) as conn:
-            try:
-                held = conn.execute("SELECT count(DISTINCT youth_id) FROM views.consents WHERE purpose = 'sharing'"
-                                    " AND youth_id = ANY(%s::uuid[])", (youth_ids,)).fetchone()[0]
-            except psycopg.errors.UndefinedTable:
-                held = 0
-        if held >= len(set(youth_ids)):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the views hold the sharing consents of {held} of {len(set(youth_ids))} youths"
-                               f" after {timeout:.0f} s: is the views service running?")
-        time.sleep(0.3)
+def from_intake(people: list[Any], local: Callable[[Any, str], str]) -> list[tuple[str, str]]:
+    """(referring agency, ingest id) of the `refer` social prescribing sends itself for each intake
+    referral to it: its receipt says the service holds the referral (or why not)."""
+    return [(y.agency, FROM_INTAKE + local(y, "referral")) for y in people
+            if y.referral and y.referral[1] == "social_prescribing"]
 
 
 def summary(people: list[Any]) -> dict[str, int]:

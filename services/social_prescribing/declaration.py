@@ -5,7 +5,7 @@ exported with `kit directory` and read through the HSDS API at /hsds/."""
 
 from events import social_prescribing
 from events.registry import models_in
-from kit.service import Fold, Service
+from kit.service import Fold, Grants, Service
 from services.social_prescribing.case import audit_summary, evolve
 
 SERVICE = Service(
@@ -27,6 +27,9 @@ SERVICE = Service(
                                         " like identity: erasing the youth (its key destroyed) erases them here"
                                         " too")),
     examples="events.builders:example",
+    # a referral made in intake to social prescribing comes in as the referrer's `refer`, and the
+    # answer goes back as the receiving agency's `respond_to_referral` (intake_referrals.py)
+    grants=Grants(publish=("kit.commands.social_prescribing.*", "kit.commands.intake.*")),
     fold=Fold(starts_with=social_prescribing.SocialPrescribingReferralReceived.type_name, evolve=evolve,
               summary=audit_summary),
 )

@@ -23,6 +23,7 @@ from projections.access import may_access_youth
 from services.social_prescribing import caseload, directory
 from services.social_prescribing.cases_view import CasesView
 from services.social_prescribing.handlers import SocialPrescribing
+from services.social_prescribing.intake_referrals import IntakeReferrals
 from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
 from services.social_prescribing.youth_words import Sealer, WordsView
@@ -79,7 +80,8 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
                       accepted_elsewhere=lambda: platform.command_owners)
     try:
         views = [PlacesView(store), caseload.CaseloadView(store), CasesView(store), WordsView()]
-        await CommandService(settings, platform, service, store, runtime, log_views=views).run(stop)
+        await CommandService(settings, platform, service, store, runtime, log_views=views,
+                             jobs=[IntakeReferrals(settings, platform).run]).run(stop)
     finally:
         reads.close()
         vault_keys.close()

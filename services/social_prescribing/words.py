@@ -200,6 +200,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "sp.all_ages": ("tutte le età", "all ages"),
     "sp.not_limited": ("senza limite di posti", "places not limited"),
     "sp.places_free": ("{n} posti liberi su {of}", "{n} places free of {of}"),
+    "sp.place_free": ("1 posto libero su {of}", "1 place free of {of}"),
+    "sp.birth_year": ("Anno di nascita", "Birth year"),
     "sp.full_waitlist": ("al completo: lista d'attesa", "full: waitlist"),
     "sp.prescribe": ("Prescrivi", "Prescribe"),
     "sp.prescribe_waitlist": ("Metti in lista d'attesa", "Put on the waitlist"),

@@ -445,3 +445,40 @@ async def _erased(client, url: str, headers: dict):
         return {"conversations": [{"in_their_words": None, "erased": True}], "plan": {"goals": [{"goal": None}]}}
     found = answer.json()
     return found if found["conversations"] and found["conversations"][0]["erased"] else None
+
+
+async def test_a_referral_made_in_intake_reaches_social_prescribing_and_its_answer_goes_back(platform, nc, database_url):
+    """Milan refers the youth in intake (its usual referral, service social prescribing): the
+    service receives it as Milan's own `refer` (same referral id), Milan's receipts say so; a
+    referral in intake to another service is left alone. The association accepts in social
+    prescribing, with its link worker: intake's referral is accepted too, by the same operator."""
+    js = nc.jetstream()
+    to_sp, to_other = str(uuid.uuid4()), str(uuid.uuid4())
+    async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
+        await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
+        youth = await registered(js, database_url)
+        for id, referral, service in (("ask-sp", to_sp, "social_prescribing"), ("ask-other", to_other, "partner_service")):
+            await publish_ingest(js, MILANO, envelope(ev.RequestReferral(
+                youth_id=youth, referral_id=referral, to_agency=RETE, service=service, reason="isolamento"),
+                agency=MILANO, id=id, kitrole="key_worker", kitactor="op-giulia").to_json_bytes())
+            assert (await receipt_of(js, MILANO, id))["status"] == "accepted"
+        forwarded = await receipt_of(js, MILANO, f"intake-referral-{to_sp}")
+        await publish_ingest(js, RETE, envelope(sp.AnswerSocialPrescribingReferral(
+            youth_id=youth, referral_id=to_sp, decision="accepted", link_worker="lw-sara"), agency=RETE, id="take",
+            kitrole="link_worker", kitactor="op-sara").to_json_bytes())
+        assert (await receipt_of(js, RETE, "take"))["status"] == "accepted"
+        answered = await receipt_of(js, RETE, f"social-prescribing-answer-{to_sp}")
+
+        async def intake_says_accepted() -> bool:
+            return any(e.data["referral_id"] == to_sp and e.data["status"] == "accepted"
+                       for e in await stream_events(js, events_stream("intake"))
+                       if e.type == ev.ReferralStatusChanged.type_name)
+        await eventually(intake_says_accepted, timeout=20)
+        received = [e for e in await stream_events(js, STREAM) if e.type == sp.SocialPrescribingReferralReceived.type_name]
+        changes = [e for e in await stream_events(js, events_stream("intake")) if e.type == ev.ReferralStatusChanged.type_name]
+
+    assert forwarded["status"] == "accepted" and answered["status"] == "accepted"
+    assert [(e.data["referral_id"], e.data["from_agency"], e.data["to_agency"], e.data["birth_year"]) for e in received
+            ] == [(to_sp, MILANO, RETE, 2004)]  # the other service's referral stays in intake
+    [accepted] = [e for e in changes if e.data["referral_id"] == to_sp]
+    assert (accepted.data["by_agency"], accepted.kitactor, accepted.kitrole) == (RETE, "op-sara", "link_worker")

@@ -1,0 +1,57 @@
+"""A referral made in intake to social prescribing, given intake's event, becomes the service's
+`refer`; the service's answer to it, given its event, becomes intake's `respond_to_referral`.
+Other services' referrals and answers to other referrals are left alone."""
+
+import uuid
+
+import pytest
+
+from events import intake as ev
+from events import social_prescribing as sp
+from events.builders import envelope
+from services.social_prescribing.intake_referrals import answer_back, referral_in
+
+YOUTH, REFERRAL = str(uuid.uuid4()), str(uuid.uuid4())
+MILAN, RETE = "comune-milano-m7", "rete-quartiere-mi7"
+
+
+def requested(service="social_prescribing"):
+    return envelope(ev.ReferralRequested(youth_id=YOUTH, referral_id=REFERRAL, from_agency=MILAN, to_agency=RETE,
+                                         service=service, reason="isolamento", transfer_lead=False,
+                                         basis="consent:x"), agency=MILAN)
+
+
+def test_given_intake_s_referral_to_social_prescribing_then_the_referrer_s_refer_with_the_registered_birth_year():
+    outgoing = referral_in(requested(), lambda youth: 2006)
+    assert (outgoing.service, outgoing.agency, outgoing.ingest_id) == ("social_prescribing", MILAN,
+                                                                       f"intake-referral-{REFERRAL}")
+    assert outgoing.command == sp.ReferToSocialPrescribing(youth_id=YOUTH, referral_id=REFERRAL, to_agency=RETE,
+                                                           birth_year=2006, reason="isolamento")
+
+
+def test_given_a_referral_to_another_service_then_nothing():
+    assert referral_in(requested("ips_placement"), lambda youth: 2006) is None
+
+
+def test_given_a_youth_the_views_do_not_hold_yet_then_it_waits():
+    with pytest.raises(LookupError):
+        referral_in(requested(), lambda youth: None)
+
+
+@pytest.mark.parametrize("answer, decision, reason", [
+    (sp.SocialPrescribingReferralAccepted(youth_id=YOUTH, referral_id=REFERRAL, link_worker="sara"), "accepted", None),
+    (sp.SocialPrescribingReferralDeclined(youth_id=YOUTH, referral_id=REFERRAL, reason="fuori zona"), "rejected",
+     "fuori zona"),
+])
+def test_given_the_answer_to_a_referral_from_intake_then_intake_s_respond_by_the_same_operator(answer, decision, reason):
+    event = envelope(answer, agency=RETE, kitactor="op-42", kitrole="link_worker")
+    outgoing = answer_back(event, lambda referral: RETE if referral == REFERRAL else None)
+    assert (outgoing.service, outgoing.agency, outgoing.actor, outgoing.role) == ("intake", RETE, "op-42", "link_worker")
+    assert outgoing.command == ev.RespondToReferral(youth_id=YOUTH, referral_id=REFERRAL, decision=decision,
+                                                    reason=reason)
+
+
+def test_given_the_answer_to_a_referral_made_in_social_prescribing_then_nothing():
+    event = envelope(sp.SocialPrescribingReferralAccepted(youth_id=YOUTH, referral_id=REFERRAL, link_worker="sara"),
+                     agency=RETE)
+    assert answer_back(event, lambda referral: None) is None
