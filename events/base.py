@@ -21,6 +21,8 @@ class Message(BaseModel):
     kind: ClassVar[Kind]
     context: ClassVar[str]
     classification: ClassVar[Classification] = "pseudonymous"
+    # the permission (shared.roles) that reads a special-category message: need to know
+    need_to_know: ClassVar[str] = "special_category.read"
     summary: ClassVar[str] = ""
 
     @field_validator("*", mode="after")

@@ -205,6 +205,7 @@ class AttendanceRecorded(Event):
 
 class RecordWellbeing(Command):
     classification = "special-category"
+    need_to_know = "wellbeing.read"
     type_name = "kit.social_prescribing.record_wellbeing.v1"
     summary = "Record a youth's answers to a wellbeing questionnaire (ONS4 or a licensed plug-in): baseline, then follow-ups."
 
@@ -222,6 +223,7 @@ class WellbeingRecorded(Event):
     type_name = "kit.social_prescribing.wellbeing_recorded.v1"
     summary = "A wellbeing questionnaire was scored; a follow-up carries its change from the baseline."
     classification = "special-category"  # health data (GDPR art. 9): withheld from roles without need to know
+    need_to_know = "wellbeing.read"
 
     youth_id: YouthId
     questionnaire_id: LocalId
@@ -284,7 +286,8 @@ class RecordWhatMatters(Command):
     own vault key: erasing the youth erases it)."""
 
     type_name = "kit.social_prescribing.record_what_matters.v1"
-    classification = "personal"
+    classification = "special-category"  # needs and goals may be about health
+    need_to_know = "wellbeing.read"
     summary = "Record the \"what matters to you\" conversation: needs and concerns, in the youth's words."
 
     youth_id: YouthId
@@ -299,7 +302,8 @@ class WhatMattersRecorded(Event):
     """Only the coded areas in clear; the youth's words are ciphertext under the youth's own key."""
 
     type_name = "kit.social_prescribing.what_matters_recorded.v1"
-    classification = "personal"
+    classification = "special-category"  # needs and goals may be about health
+    need_to_know = "wellbeing.read"
     summary = "A \"what matters to you\" conversation was recorded (the youth's words encrypted with their key)."
 
     youth_id: YouthId
@@ -327,7 +331,8 @@ class AgreePlan(Command):
     previous one; a goal kept keeps its id (and its reviews)."""
 
     type_name = "kit.social_prescribing.agree_plan.v1"
-    classification = "personal"
+    classification = "special-category"  # needs and goals may be about health
+    need_to_know = "wellbeing.read"
     summary = "Record the plan co-produced with the youth: their goals (in their words, encrypted with their key)."
 
     youth_id: YouthId
@@ -339,7 +344,8 @@ class AgreePlan(Command):
 
 class PlanAgreed(Event):
     type_name = "kit.social_prescribing.plan_agreed.v1"
-    classification = "personal"
+    classification = "special-category"  # needs and goals may be about health
+    need_to_know = "wellbeing.read"
     summary = "A plan with the youth's goals was agreed (each goal's words encrypted with the youth's key)."
 
     youth_id: YouthId
@@ -364,6 +370,8 @@ class ReviewGoal(Command):
 
 class GoalReviewed(Event):
     type_name = "kit.social_prescribing.goal_reviewed.v1"
+    classification = "special-category"  # its area may be about health
+    need_to_know = "wellbeing.read"
     summary = "A goal of the youth's plan was reviewed."
 
     youth_id: YouthId

@@ -17,12 +17,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # read case records of youths the agency may see
     "case.read": frozenset({"operator", "key_worker", "link_worker", "employment_specialist", "supervisor",
                             "agency_admin"}),
-    # GDPR art. 9 data (vulnerabilities, wellbeing answers): need to know only. Link workers give the
-    # wellbeing questionnaires and match activities to the youth's health and needs.
-    "special_category.read": frozenset({"key_worker", "link_worker", "supervisor"}),
-    # what a youth said in their own words in social prescribing (what matters to them, their goals):
-    # the link workers who hold the conversation, and the roles with need to know
-    "own_words.read": frozenset({"link_worker", "key_worker", "supervisor"}),
+    # GDPR art. 9 data (vulnerabilities): need to know only
+    "special_category.read": frozenset({"key_worker", "supervisor"}),
+    # the youth's wellbeing in social prescribing (questionnaire answers, what matters to them and
+    # their goals in their own words): the link workers who hold the conversations and give the
+    # questionnaires, and the roles with need to know (the messages name it: `need_to_know`)
+    "wellbeing.read": frozenset({"key_worker", "link_worker", "supervisor"}),
     # identity from the vault (names, contacts)
     "identity.read": frozenset({"key_worker", "link_worker", "employment_specialist", "supervisor"}),
     "consent.override": frozenset({"supervisor", "agency_admin"}),

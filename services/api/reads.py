@@ -313,8 +313,7 @@ class CaseReads:
             notes = [jsonable(dict(n)) for n in notes_of(conn, OneKeyFirst(youth_id, key, self.vault_keys), youth_id)
                      ] if self.vault_keys is not None else []
             self._withhold(operator, record, identity=self._open_identity(youth_id, record.pop("sealed_identity"), key))
-            special = may(operator.role, "special_category.read")
-            timeline = [shown(entry, special) for entry in timeline]
+            timeline = [shown(entry, self._may_read(operator, entry)) for entry in timeline]
             for entry in (*timeline, *notes):
                 entry["actor_name"] = names.get(entry["actor"] or "")
             accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
@@ -354,8 +353,14 @@ class CaseReads:
             f" WHERE youth_id = %s::uuid ORDER BY {'happened_at' if order == 'happened' else 'at'}, stream_seq",
             (youth_id,)).fetchall()
         usernames = accounts.usernames(conn, [r["actor"] for r in rows])
-        special = may(operator.role, "special_category.read")
-        return [shown(jsonable(r), special) | {"actor_name": usernames.get(r["actor"])} for r in rows]
+        return [shown(entry, self._may_read(operator, entry)) | {"actor_name": usernames.get(entry["actor"])}
+                for entry in map(jsonable, rows)]
+
+    def _may_read(self, operator: Operator, entry: dict[str, Any]) -> bool:
+        """Whether the operator's role has the need to know a special-category step asks for (the
+        permission its message names: a service's health data may ask for its own)."""
+        model = self.platform.registry.get(entry["type"]) if self.platform is not None else None
+        return may(operator.role, model.need_to_know if model is not None else "special_category.read")
 
     def alerts(self, operator: Operator) -> list[dict[str, Any]]:
         """The agency's alerts, oldest first."""

@@ -32,8 +32,10 @@ def minimum_dataset(youth_id: str, path: list[dict[str, Any]]) -> dict[str, Any]
         if entry.get("withheld"):
             withheld += 1
             continue
-        if kind == sp.SocialPrescribingReferralReceived.type_name:
-            who |= {"birth_year": data["birth_year"], "referred_by": data["from_agency"],
+        if kind == sp.SocialPrescribingReferralReceived.type_name:  # a new referral: its answer is to come
+            for answered in ("referral_status", "link_worker", "declined_because"):
+                who.pop(answered, None)
+            who |= {"referral_id": data["referral_id"], "birth_year": data["birth_year"], "referred_by": data["from_agency"],
                     "social_prescribing_agency": data["to_agency"], "referred_on": _day(entry.get("happened_at"))}
             needs["referral_reason"] = data["reason"]
         elif kind == sp.SocialPrescribingReferralAccepted.type_name:

@@ -136,7 +136,11 @@ def prescribe(case: Case | None, places: Places, activity: Activity | None, comm
                                position=position)])
 
 
-def end(case: Case | None, command: sp.EndPrescription, today: date) -> Decision:
+def end(case: Case | None, command: sp.EndPrescription, sender_agency: str, today: date) -> Decision:
+    """Only the agency that follows the youth ends their prescriptions."""
+    refused = not_followed(case, sender_agency, "end a prescription")
+    if refused:
+        return refused
     prescription = case.prescriptions.get(command.prescription_id) if case else None
     if prescription is None:
         return refuse("data.prescription_id", "unknown_prescription", "no prescription with this id for this youth")

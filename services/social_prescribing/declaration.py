@@ -23,9 +23,9 @@ SERVICE = Service(
     step_details="services.social_prescribing.steps:step_details",
     shared_reads=(("views.*", "the youths' consents as the views service keeps them from intake's events: a"
                               " referral and every command about a youth need the agencies' access, fail-closed"),
-                  ("intake.youth_keys", "the youth's own vault key, to seal what matters to them and their goals"
-                                        " like identity: erasing the youth (its key destroyed) erases them here"
-                                        " too")),
+                  ("intake.youth_keys", "the youth's own vault key (read, and created on first use), to seal what"
+                                        " matters to them and their goals like identity: erasing the youth (its"
+                                        " key destroyed) erases them here too")),
     examples="events.builders:example",
     # a referral made in intake to social prescribing comes in as the referrer's `refer`, and the
     # answer goes back as the receiving agency's `respond_to_referral` (intake_referrals.py)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 
 from events import social_prescribing as sp
 from events.envelope import CloudEvent
@@ -32,10 +32,12 @@ class SocialPrescribing:
                  instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess,
                  caseload: Callable[[str, str], int] = lambda agency, link_worker: 0,
                  caseload_threshold: int = DEFAULT_THRESHOLD, birth_year_of: BirthYearOf = lambda youth: None,
-                 seal: Seal = lambda youth, text: None):
+                 seal: Seal = lambda youth, text: None,
+                 today_of: Callable[[str, datetime], date] = lambda agency, now: now.date()):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
         self.may_access, self.caseload, self.caseload_threshold = may_access, caseload, caseload_threshold
         self.birth_year_of, self.seal = birth_year_of, seal
+        self.today_of = today_of  # the sending agency's date (a day that is today there is not in the future)
 
     def handle(self, work: Work, envelope: CloudEvent, command: sp.Command, sender: Sender,
                now: datetime) -> Accepted | Rejected:
@@ -44,6 +46,7 @@ class SocialPrescribing:
         if isinstance(command, sp.RecordAttendance):
             return self._attend(work, command, sender, now)
         youth = uuid.UUID(command.youth_id)  # type: ignore[attr-defined]
+        today = self.today_of(sender.agency, now)
         if isinstance(command, sp.ReferToSocialPrescribing):
             refused = (consent.referral_refusal(self.may_access, command.youth_id, sender.agency, command.to_agency, now)
                        or consent.birth_year_refusal(self.birth_year_of, command.youth_id, command.birth_year))
@@ -58,19 +61,19 @@ class SocialPrescribing:
         if isinstance(command, sp.RecordLinkWorkerContact):
             return self._record(work, youth, case, decisions.record_contact(state, command, sender.agency, now), sender)
         if isinstance(command, sp.RecordWellbeing):
-            return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, now.date(),
+            return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, today,
                                                                               self.instruments), sender)
         if isinstance(command, sp.RecordWhatMatters):
             words = self.seal(command.youth_id, command.in_their_words)
             return self._record(work, youth, case, decisions.record_what_matters(state, command, sender.agency,
-                                                                                  now.date(), words), sender)
+                                                                                  today, words), sender)
         if isinstance(command, sp.AgreePlan):
             sealed = {goal.goal_id: self.seal(command.youth_id, goal.goal) for goal in command.goals}
             goals = None if None in sealed.values() else sealed
-            return self._record(work, youth, case, decisions.agree_plan(state, command, sender.agency, now.date(),
+            return self._record(work, youth, case, decisions.agree_plan(state, command, sender.agency, today,
                                                                         goals), sender)  # type: ignore[arg-type]
         if isinstance(command, sp.ReviewGoal):
-            return self._record(work, youth, case, decisions.review_goal(state, command, sender.agency, now.date()),
+            return self._record(work, youth, case, decisions.review_goal(state, command, sender.agency, today),
                                 sender)
         if isinstance(command, sp.AnswerSocialPrescribingReferral):
             outcome = self._record(work, youth, case, decisions.answer(state, command, sender.agency), sender)
@@ -84,13 +87,13 @@ class SocialPrescribing:
             found = self.directory(command.activity_id)
             places, first = self._places(work, command.activity_id, found)
             decided = decisions.prescribe(state, places, found[0] if found else None, command, sender.agency,
-                                          now.date())
+                                          today)
             outcome = self._record_both(work, youth, case, command.activity_id, first, decided, sender)
             if isinstance(outcome, Accepted):
                 work.add(PrescriptionKey(prescription_id=command.prescription_id, youth_id=command.youth_id))
             return outcome
         if isinstance(command, sp.EndPrescription):
-            decided = decisions.end(state, command, now.date())
+            decided = decisions.end(state, command, sender.agency, today)
             if isinstance(decided, list):
                 return Rejected(decided)
             activity = decided[1][0].activity_id
@@ -116,7 +119,7 @@ class SocialPrescribing:
         case = work.get(uuid.UUID(key.youth_id)) if key is not None else None
         found = self.directory(command.activity_id)
         decided = decisions.attend(case.state if case else None, command, key.youth_id if key else None,
-                                   found[0] if found else None, sender.agency, now.date())
+                                   found[0] if found else None, sender.agency, self.today_of(sender.agency, now))
         if decided and isinstance(decided[0], Reason):
             return Rejected(decided)  # type: ignore[arg-type]
         if decided[0].by == "link_worker":  # the youth's agency: while the youth's consent lets it  # type: ignore[union-attr]

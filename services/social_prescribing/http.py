@@ -114,15 +114,20 @@ def minimum_dataset(request: Request, youth_id: uuid.UUID, operator: CaseReader)
 def conversations_and_plan(request: Request, youth_id: uuid.UUID, operator: CaseReader) -> dict[str, Any]:
     """What matters to the youth and the goals of their current plan, in their own words (opened
     from the vault with the youth's key), with each goal's progress: for roles with need to know
-    (`own_words.read`), as far as consent allows; the read is logged. 403 for another role, 404 for
-    a youth the agency may not see; a youth erased has their words as null, `erased` true."""
-    if not may(operator.role, "own_words.read"):
+    (`wellbeing.read`) at the agency that follows the youth in social prescribing or referred them,
+    as far as consent allows; the read is logged. 403 for another role or agency, 404 for a youth
+    the agency may not see; a youth erased has their words as null, `erased` true."""
+    if not may(operator.role, "wellbeing.read"):
         raise HTTPException(403, f"the role {operator.role} may not read a youth's own words (need to know:"
                                  " link workers, key workers, supervisors)")
     reads = state(request).extras["reads"]
     try:  # consent checked and the read logged, as for any read of the youth's path
-        reads.timeline(operator, str(youth_id), what="social prescribing conversation and plan")
+        path = reads.timeline(operator, str(youth_id), what="social prescribing conversation and plan")
     except LookupError:
         raise HTTPException(404, "no youth with this id") from None
+    who = dataset.minimum_dataset(str(youth_id), path)["who"]
+    if operator.agency not in (who.get("referred_by"), who.get("social_prescribing_agency")):
+        raise HTTPException(403, "only the agency that follows the youth in social prescribing, or referred them,"
+                                 " reads their own words")
     with state(request).pool.connection() as conn:
         return youth_words.read(conn, state(request).extras["vault_keys"], str(youth_id))

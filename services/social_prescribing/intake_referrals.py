@@ -6,7 +6,9 @@ goes back to intake: one referral, seen in both places, answered once.
   birth year, intake's reason. Its ingest id is `intake-referral-<referral id>`, so a redelivery is
   answered with the first receipt (the referring agency's receipts show it: accepted, or refused
   with the reason). It is sent once the views hold intake's events up to the referral: the service
-  reads consent there, and the consent intake just checked must be there too.
+  reads consent there, and the consent intake just checked must be there too (until then the
+  referral waits; nothing is lost). A youth born outside the years the service takes is answered
+  in intake at once: rejected, saying which years.
 - Back: the service's answer to such a referral (accepted with a link worker, declined with a
   reason) becomes intake's `respond_to_referral` from the receiving agency, by the same operator,
   so intake's inbox and the referrer's sent list show it.
@@ -47,6 +49,9 @@ SERVICE = "social_prescribing"
 TABLE = f"{SCHEMA}.intake_referrals"
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     referral_id text PRIMARY KEY, youth_id uuid NOT NULL, from_agency text NOT NULL, to_agency text NOT NULL)"""
+# the birth years `refer` takes (15 to 30 at referral)
+BIRTH_YEARS = (sp.ReferToSocialPrescribing.model_fields["birth_year"].metadata[0].ge,
+               sp.ReferToSocialPrescribing.model_fields["birth_year"].metadata[1].le)
 # intake's events as far as the views hold them (consent is read there)
 VIEWS_AT_SQL = "SELECT position FROM views.positions WHERE projection = %s AND stream = %s"
 
@@ -69,14 +74,21 @@ class Outgoing:
 
 
 def referral_in(event: CloudEvent, birth_year: Callable[[str], int | None]) -> Outgoing | None:
-    """The service's `refer` for intake's referral to social prescribing; None for any other.
-    LookupError while the youth's birth year is not known yet (the views are behind)."""
+    """The service's `refer` for intake's referral to social prescribing (or intake's rejection, for
+    a youth born outside the years it takes); None for any other referral. LookupError while the
+    youth's birth year is not known yet (the views are behind)."""
     if event.type != ev.ReferralRequested.type_name or (event.data or {}).get("service") != SERVICE:
         return None
     referral = ev.ReferralRequested.model_validate(event.data)
     year = birth_year(referral.youth_id)
     if year is None:
         raise LookupError(f"the views do not hold the birth year of the youth of referral {referral.referral_id} yet")
+    low, high = BIRTH_YEARS
+    if not low <= year <= high:  # the service's own age rule, answered in intake at once
+        return Outgoing("intake", referral.to_agency, f"social-prescribing-answer-{referral.referral_id}",
+                        ev.RespondToReferral(youth_id=referral.youth_id, referral_id=referral.referral_id,
+                                             decision="rejected", reason=f"social prescribing takes youths born"
+                                                                         f" {low} to {high}"))
     return Outgoing(SERVICE, referral.from_agency, f"intake-referral-{referral.referral_id}",
                     sp.ReferToSocialPrescribing(youth_id=referral.youth_id, referral_id=referral.referral_id,
                                                 to_agency=referral.to_agency, birth_year=year,
@@ -137,16 +149,20 @@ class IntakeReferrals:
                               stream=COMMANDS_STREAM, headers={"Nats-Msg-Id": f"{outgoing.agency}:{outgoing.ingest_id}"})
 
     async def _forward_in(self, items: list[Item]) -> list[int]:
+        """In order; a referral the views are not yet up to (nor those after it) is handed back to
+        come again, without counting as a failure: lagging views lose nothing."""
+        done = []
         for item in items:
             event = _event(item)
-            if event is None:
-                continue
-            await asyncio.to_thread(self._wait_for_views, item.seq)
-            outgoing = await asyncio.to_thread(self._referral_in, event)
-            if outgoing is not None:
-                await self._publish(outgoing)
-                log.info("an intake referral to social prescribing forwarded (%s)", outgoing.ingest_id)
-        return [i.seq for i in items]
+            if event is not None:
+                if not await asyncio.to_thread(self._views_at, item.seq):
+                    break
+                outgoing = await asyncio.to_thread(self._referral_in, event)
+                if outgoing is not None:
+                    await self._publish(outgoing)
+                    log.info("an intake referral to social prescribing forwarded (%s)", outgoing.ingest_id)
+            done.append(item.seq)
+        return done
 
     def _referral_in(self, event: CloudEvent) -> Outgoing | None:
         with psycopg.connect(self.url) as conn:
@@ -155,15 +171,15 @@ class IntakeReferrals:
                                    ).fetchone()
                 return row[0] if row else None
             outgoing = referral_in(event, birth_year)
-            if outgoing is not None:
+            if outgoing is not None and outgoing.service == SERVICE:
                 command = outgoing.command
                 conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
                              (command.referral_id, command.youth_id, outgoing.agency, command.to_agency))
         return outgoing
 
-    def _wait_for_views(self, seq: int, timeout: float = 30.0) -> None:
-        """Until the views hold intake's events up to `seq`; else the message is tried again later."""
-        deadline = time.monotonic() + timeout
+    def _views_at(self, seq: int, wait: float = 2.0) -> bool:
+        """Whether the views hold intake's events up to `seq` (waiting a moment for them)."""
+        deadline = time.monotonic() + wait
         while True:
             with psycopg.connect(self.url) as conn:
                 try:
@@ -171,9 +187,9 @@ class IntakeReferrals:
                 except psycopg.errors.UndefinedTable:
                     row = None
             if row is not None and row[0] >= seq:
-                return
+                return True
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the views have not applied intake's events up to {seq} yet")
+                return False
             time.sleep(0.1)
 
     async def _answer_back(self, items: list[Item]) -> list[int]:

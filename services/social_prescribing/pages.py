@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timezone
 from functools import cache
+from itertools import islice, zip_longest
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ValidationError
 
 from events import social_prescribing as sp
+from projections.access import VISIBLE_ROW_SQL
 from services.social_prescribing import caseload, cases_view, dataset, directory, wellbeing, youth_words
 from shared import accounts
 from shared.http import PLAIN_TEXT, state
@@ -39,6 +41,7 @@ HOME = "/social-prescribing"
 Box = Literal["following", "waiting", "sent"]
 Text = Annotated[str | None, Query(max_length=200, pattern=PLAIN_TEXT)]
 GOAL_ROWS = 2  # empty goal rows a new plan's form offers beside the current goals
+MAX_GOAL_ROWS = 50  # rows of a posted plan read at most (a plan holds 10 goals)
 
 
 def _operator(request: Request):
@@ -158,12 +161,21 @@ def youth_view(request: Request, youth_id: str, status_code: int = 200, **contex
     record = dataset.minimum_dataset(youth_id, path)
     referral = next((e["data"] for e in reversed(path) if e["type"] == sp.SocialPrescribingReferralReceived.type_name
                      and not e.get("withheld")), None)
-    own_words = may(operator.role, "own_words.read")
+    # the youth's own words: roles with need to know, at the agency following the youth or referring
+    own_words = may(operator.role, "wellbeing.read") and operator.agency in (
+        record["who"].get("referred_by"), record["who"].get("social_prescribing_agency"))
     with state(request).pool.connection() as conn, conn.transaction():
-        youth = {"youth_id": youth_id}
-        found = conn.execute("SELECT partner_case_ref FROM views.youths WHERE youth_id = %s::uuid", (youth_id,)).fetchone()
-        youth["partner_case_ref"] = found[0] if found else None
-        reads(request).add_names(conn, operator, [youth])
+        # the youth's name (for roles that read identity) under the consent rule, logged as read
+        found = conn.execute(f"SELECT y.partner_case_ref FROM views.youths y WHERE y.youth_id = %(youth)s::uuid"
+                             f" AND {VISIBLE_ROW_SQL}", reads(request).visibility_args(operator) | {"youth": youth_id}
+                             ).fetchone()
+        if found is None:  # consent withdrawn a moment ago
+            return refused(request, 404)
+        youth = {"youth_id": youth_id, "partner_case_ref": found[0]}
+        if may(operator.role, "identity.read"):
+            accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
+                                what="social prescribing youth name")
+            reads(request).add_names(conn, operator, [youth])
         words = None
         if own_words:
             accounts.log_access(conn, operator, purpose="case_management", youth_id=youth_id,
@@ -214,12 +226,11 @@ def _what_matters(youth: str, f: FormFields, operator) -> BaseModel:
 def _plan(youth: str, f: FormFields, operator) -> BaseModel:
     """The goals as the form lists them: the current ones (kept by their ids, unless ticked off)
     and new ones written in the empty rows."""
-    goals = []
-    for index in range(len(f.all("goal_text"))):
-        text, area = f.all("goal_text")[index].strip(), (f.all("goal_area") + [""] * 99)[index]
-        goal_id = (f.all("goal_id") + [""] * 99)[index] or str(uuid.uuid4())
-        if text and goal_id not in f.all("drop"):
-            goals.append(sp.PlanGoal(goal_id=goal_id, area=area, goal=text))
+    goals, dropped = [], set(f.all("drop"))
+    rows = zip_longest(f.all("goal_text"), f.all("goal_area"), f.all("goal_id"), fillvalue="")
+    for text, area, goal_id in islice(rows, MAX_GOAL_ROWS):  # more than a plan holds: refused, saying so
+        if text.strip() and goal_id not in dropped:
+            goals.append(sp.PlanGoal(goal_id=goal_id or str(uuid.uuid4()), area=area, goal=text.strip()))
     return sp.AgreePlan(youth_id=youth, plan_id=str(uuid.uuid4()), agreed_on=f("agreed_on", ""), goals=goals,
                         review_on=f("review_on"))
 

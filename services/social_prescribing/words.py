@@ -273,6 +273,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
     "what.social prescribing cases": ("casi della prescrizione sociale", "social prescribing cases"),
     "what.social prescribing cases with names": ("casi della prescrizione sociale, con i nomi",
                                                  "social prescribing cases, with names"),
+    "what.social prescribing youth name": ("nome del giovane nella prescrizione sociale",
+                                           "the youth's name in social prescribing"),
     "what.social prescribing youth page": ("pagina del giovane nella prescrizione sociale",
                                            "social prescribing youth page"),
     # why a questionnaire answer is refused (services.social_prescribing.wellbeing)

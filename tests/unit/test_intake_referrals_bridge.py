@@ -29,6 +29,13 @@ def test_given_intake_s_referral_to_social_prescribing_then_the_referrer_s_refer
                                                            birth_year=2006, reason="isolamento")
 
 
+def test_given_a_youth_born_outside_the_years_social_prescribing_takes_then_intake_s_referral_is_rejected_saying_so():
+    outgoing = referral_in(requested(), lambda youth: 2018)
+    assert (outgoing.service, outgoing.agency) == ("intake", RETE)
+    assert (outgoing.command.decision, outgoing.command.reason) == ("rejected",
+                                                                    "social prescribing takes youths born 1990 to 2015")
+
+
 def test_given_a_referral_to_another_service_then_nothing():
     assert referral_in(requested("ips_placement"), lambda youth: 2006) is None
 

@@ -65,7 +65,8 @@ CONVERSATIONS_AND_PLAN = [
 
 def test_given_a_path_then_the_four_parts():
     found = minimum_dataset(YOUTH, PATH)
-    assert found["who"] == {"youth_pseudonym": YOUTH, "birth_year": 2004, "referred_by": "comune-milano-m7",
+    assert found["who"] == {"youth_pseudonym": YOUTH, "referral_id": REFERRAL, "birth_year": 2004,
+                            "referred_by": "comune-milano-m7",
                             "social_prescribing_agency": "rete-quartiere-mi7", "referred_on": "2026-10-01",
                             "referral_status": "accepted", "link_worker": "lw-sara"}
     assert found["needs_and_concerns"] == {"referral_reason": "isolamento, nessuna attività",
@@ -103,3 +104,15 @@ def test_given_conversations_and_plans_then_the_areas_and_the_current_goals_prog
     assert found["outcomes"]["goals"] == [{"goal_id": KEPT_GOAL, "area": "loneliness", "progress": "achieved"}]
     assert found["outcomes"]["goals_achieved"] == 1
     assert "v1.sealed" not in str(found)
+
+
+def test_given_a_new_referral_after_a_decline_then_who_is_the_new_referral_waiting_for_its_answer():
+    again = str(uuid.uuid4())
+    path = PATH[:2] + [
+        step(sp.SocialPrescribingReferralDeclined(youth_id=YOUTH, referral_id=REFERRAL, reason="fuori zona"),
+             "2026-10-02"),
+        step(sp.SocialPrescribingReferralReceived(youth_id=YOUTH, referral_id=again, from_agency="comune-milano-m7",
+                                                  to_agency="rete-quartiere-mi7", birth_year=2004, reason="di nuovo"),
+             "2026-11-02")]
+    who = minimum_dataset(YOUTH, path)["who"]
+    assert who["referral_id"] == again and "referral_status" not in who and "declined_because" not in who

@@ -190,7 +190,7 @@ def end(prescription, ending, reason=None):
 
 
 def test_given_a_placed_prescription_when_completed_then_its_place_is_freed_with_the_days_held():
-    [ended], [freed] = decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), TODAY)
+    [ended], [freed] = decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), PROXIMO, TODAY)
     assert (ended.ending, ended.days, freed.held_place, freed.days) == ("completed", 30, True, 30)
     places = places_of(sp.ActivityPlacesSet(activity_id=ACTIVITY, available=0, maximum=5),
                        sp.PlaceTaken(activity_id=ACTIVITY, prescription_id=PLACED), freed)
@@ -198,7 +198,7 @@ def test_given_a_placed_prescription_when_completed_then_its_place_is_freed_with
 
 
 def test_given_a_waitlisted_prescription_when_withdrawn_then_it_leaves_the_waitlist():
-    _, [freed] = decisions.end(case_of(*WITH_TWO), end(WAITING, "withdrawn"), TODAY)
+    _, [freed] = decisions.end(case_of(*WITH_TWO), end(WAITING, "withdrawn"), PROXIMO, TODAY)
     assert not freed.held_place
     places = places_of(sp.WaitlistJoined(activity_id=freed.activity_id, prescription_id=WAITING, position=1), freed)
     assert places.waitlist == () and places.stays == ()
@@ -210,12 +210,12 @@ def test_given_a_waitlisted_prescription_when_withdrawn_then_it_leaves_the_waitl
     (end(str(uuid.uuid4()), "completed"), ("data.prescription_id", "unknown_prescription")),
 ])
 def test_given_an_ending_that_does_not_fit_then_refused(command, expected):
-    assert codes(decisions.end(case_of(*WITH_TWO), command, TODAY)) == [expected]
+    assert codes(decisions.end(case_of(*WITH_TWO), command, PROXIMO, TODAY)) == [expected]
 
 
 def test_given_an_ended_prescription_when_ended_again_then_refused():
-    [ended], _ = decisions.end(case_of(*WITH_TWO), end(PLACED, "dropped_out", "trasloco"), TODAY)
-    assert codes(decisions.end(case_of(*WITH_TWO, ended), end(PLACED, "completed"), TODAY)) == [
+    [ended], _ = decisions.end(case_of(*WITH_TWO), end(PLACED, "dropped_out", "trasloco"), PROXIMO, TODAY)
+    assert codes(decisions.end(case_of(*WITH_TWO, ended), end(PLACED, "completed"), PROXIMO, TODAY)) == [
         ("data.prescription_id", "already_ended")]
 
 
@@ -330,7 +330,7 @@ def test_given_sessions_then_the_first_attended_measures_the_time_from_referral_
     [second] = decisions.attend(case_of(*WITH_TWO, absent, first), attendance(day=date(2026, 11, 27)), YOUTH,
                                 FOOTBALL, PROXIMO, TODAY)
     assert not second.first_attendance
-    [ended], _ = decisions.end(case_of(*WITH_TWO, absent, first, second), end(PLACED, "completed"), TODAY)
+    [ended], _ = decisions.end(case_of(*WITH_TWO, absent, first, second), end(PLACED, "completed"), PROXIMO, TODAY)
     assert (ended.sessions_attended, ended.sessions_recorded) == (2, 3)
 
 
@@ -349,8 +349,8 @@ def test_a_youth_is_active_once_accepted_until_every_prescription_ended():
     assert not caseload.is_active(case_of(received()))
     assert caseload.is_active(case_of(received(), accepted()))
     assert caseload.is_active(case_of(*WITH_TWO))
-    ends = [decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), TODAY)[0][0]]
-    ends.append(decisions.end(case_of(*WITH_TWO, *ends), end(WAITING, "withdrawn"), TODAY)[0][0])
+    ends = [decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), PROXIMO, TODAY)[0][0]]
+    ends.append(decisions.end(case_of(*WITH_TWO, *ends), end(WAITING, "withdrawn"), PROXIMO, TODAY)[0][0])
     assert not caseload.is_active(case_of(*WITH_TWO, *ends))
 
 
@@ -506,6 +506,11 @@ def test_given_a_plan_that_does_not_fit_then_refused(given, command, sender, exp
 def test_given_the_youth_erased_when_a_plan_comes_then_refused_as_erased():
     assert codes(decisions.agree_plan(case_of(received(), accepted()), plan(), PROXIMO, TODAY, None)) == [
         ("data.youth_id", "erased")]
+
+
+def test_given_another_agency_s_youth_when_it_ends_a_prescription_then_refused():
+    assert codes(decisions.end(case_of(*WITH_TWO), end(PLACED, "dropped_out", "x"), MILAN, TODAY)) == [
+        ("data.youth_id", "not_your_youth")]
 
 
 def test_given_a_goal_reviewed_in_the_future_then_refused():
