@@ -9,7 +9,7 @@ server delivers them in.
   stream, applies everything in order, and acks the late redeliveries as the duplicates they are.
 - Per key, not per consumer: a message that keeps failing holds back only the later messages with
   its key (a youth's), which wait for it; the others are applied. After `dead_letter_after`
-  attempts it goes to `kit.dlq.<consumer>` with the reason, and its key flows again. A message the
+  attempts it goes to `kit.dlq.<consumer>.<sequence>` with the reason, and its key flows again. A message the
   server already delivered `max_deliveries` times (the process kept dying on it) is dead-lettered
   untried.
 
@@ -265,6 +265,11 @@ class Consumer:
 
     async def _apply(self, everything: list[Item]) -> None:
         self._acked: set[int] = set()
+        # a process that set a message aside and died before acking it: it comes again, and stays aside
+        aside = [i for i in everything if (i.delivery is None or i.num_delivered > 1) and await self._set_aside(i)]
+        for item in aside:  # (where one ack acks all before it, the fetch's settling acks it, in order)
+            await self._done_with(item, ack=not self.ack_all)
+        everything = [i for i in everything if i not in aside]
         worn = [i for i in everything if i.num_delivered > self.max_deliveries]
         for item in worn:  # the process kept dying on it: set it aside untried
             await self.dead_letter(item, RuntimeError(f"delivered {item.num_delivered} times without being acked"))
@@ -277,7 +282,8 @@ class Consumer:
                 log.info("%s: batch of %d failed (%s); retrying one by one", self.name, len(items), safe_error(e))
         if done is None:
             done = await self._one_by_one(items)
-        await self._settle(everything, set(done) | {i.seq for i in worn})
+        await self._settle(sorted([*everything, *aside], key=lambda i: i.seq),
+                           set(done) | {i.seq for i in worn} | {i.seq for i in aside})
 
     async def _one_by_one(self, items: list[Item]) -> list[int]:
         """Each item alone, in order, a failing one holding back only the later items of its key."""
@@ -357,13 +363,30 @@ class Consumer:
             "Kit-Deliveries": str(item.num_delivered),
             "Nats-Msg-Id": f"dlq:{self.name}:{stream}:{item.seq}",
         }
-        await self.js.publish(dlq_subject(self.name), item.data, headers=headers, stream=DLQ_STREAM)
-        if self.on_dead_letter is not None:
-            await self.on_dead_letter(item)
-        # done with it for good, even if this process dies before the rest of its fetch is settled
-        if item.delivery is not None:
-            await self._ack(item)
-        elif self.work_queue:  # read from the stream: remove it, as an ack would
-            await self.js.delete_msg(stream, item.seq)
+        await self.js.publish(dlq_subject(self.name, item.seq), item.data, headers=headers, stream=DLQ_STREAM)
+        await self._done_with(item)
         self.dead_lettered += 1
         log.error("%s: dead-lettered %s#%d: %s", self.name, stream, item.seq, headers["Kit-Error"])
+
+    async def _done_with(self, item: Item, ack: bool = True) -> None:
+        """A message set aside: for good, even if this process dies before the rest of its fetch is
+        settled (the read model's position moves past it; it is acked, or removed from its work
+        queue when it was read from the stream)."""
+        assert self.js is not None and self.declaration is not None
+        if self.on_dead_letter is not None:
+            await self.on_dead_letter(item)
+        if item.delivery is not None:
+            if ack:
+                await self._ack(item)
+        elif self.work_queue:
+            await self.js.delete_msg(self.declaration[0], item.seq)
+
+    async def _set_aside(self, item: Item) -> bool:
+        """Whether a process before this one dead-lettered the message (its dead letter is there)."""
+        assert self.js is not None
+        try:
+            await self.js.get_last_msg(DLQ_STREAM, dlq_subject(self.name, item.seq))
+        except NotFoundError:
+            return False
+        log.info("%s: %d was dead-lettered before; not applied again", self.name, item.seq)
+        return True

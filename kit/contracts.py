@@ -176,7 +176,9 @@ def asyncapi(platform: Platform, samples: dict[str, Any]) -> dict[str, Any]:
             "messages": {"Receipt": {"$ref": "#/components/messages/Receipt"}},
         },
         "deadLetters": {
-            "address": "kit.dlq.{consumer}", "parameters": {"consumer": {"description": "Durable consumer name."}},
+            "address": "kit.dlq.{consumer}.{sequence}",
+            "parameters": {"consumer": {"description": "Durable consumer name."},
+                           "sequence": {"description": "The message's sequence in its original stream."}},
             "description": f"Messages a consumer gave up on after bounded retries (stream {DLQ_STREAM}).",
             "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
         },

@@ -6,7 +6,7 @@
 | kit.commands.<service>.<agency>      | KIT_COMMANDS      | commands for one service (work queue until handled)   |
 | kit.receipts.<agency>                | KIT_RECEIPTS      | outcome of every command (retained)                   |
 | kit.events.<service>.<type>          | KIT_EVENTS_<SVC>  | integration events, in each service's log order       |
-| kit.dlq.<consumer>                   | KIT_DLQ           | messages that could not be handled, with reason       |
+| kit.dlq.<consumer>.<sequence>        | KIT_DLQ           | messages that could not be handled, with reason       |
 | kit.audit.checkpoints                | KIT_AUDIT         | signed tree heads of the audit log (kept)             |
 
 Partners publish on their own agency's ingest subject; the gateway routes each message to the
@@ -63,8 +63,10 @@ def event_subject(service: str, type_name: str) -> str:
     return f"kit.events.{service}.{type_name.removeprefix('kit.').split('.', 1)[1]}"
 
 
-def dlq_subject(consumer: str) -> str:
-    return f"kit.dlq.{consumer}"
+def dlq_subject(consumer: str, sequence: int) -> str:
+    """Where a consumer sets aside the message at `sequence` of its stream: one subject per message,
+    so that whether it was set aside can be looked up (`kit.dlq.<consumer>.>` reads them all)."""
+    return f"kit.dlq.{consumer}.{sequence}"
 
 
 def stream_configs(platform: Platform, replicas: int = 1) -> list[StreamConfig]:

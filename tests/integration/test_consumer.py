@@ -10,7 +10,7 @@ import pytest
 from events.builders import envelope
 from events.intake import YouthRegistered
 from kit.nats_setup import prepare
-from kit.streams import DLQ_STREAM, event_subject, events_stream
+from kit.streams import DLQ_STREAM, dlq_subject, event_subject, events_stream
 from projections.runner import ProjectionRunner
 from tests.conftest import PLATFORM, eventually
 from tests.integration.harness import running
@@ -116,6 +116,10 @@ async def test_a_message_that_keeps_failing_goes_to_the_dead_letter_subject_and_
     assert first.headers["Kit-Error"] == "UnreadableEvent: data must be an object"  # the reason, for the operator
     second = await js.get_msg(DLQ_STREAM, 2)
     assert "cannot apply position 4" in second.headers["Kit-Error"]
+    # one subject per message: whether a message was set aside can be looked up
+    name = service.consumers[0].name
+    assert (first.subject, second.subject) == (dlq_subject(name, 2), dlq_subject(name, 4))
+    assert (await js.get_last_msg(DLQ_STREAM, dlq_subject(name, 4))).seq == 2
     # the dead-lettered messages are acked: nothing is pending or redelivered forever
     consumer = await js.consumer_info(STREAM, service.consumers[0].name)
     assert consumer.num_ack_pending == 0 and consumer.num_pending == 0

@@ -57,7 +57,7 @@ def test_the_asyncapi_document_is_valid_asyncapi_3(asyncapi_3_schema):
     document = json.loads((contracts.CONTRACTS_DIR / "asyncapi.json").read_text())
     jsonschema.Draft7Validator(asyncapi_3_schema).validate(document)
     addresses = {c["address"] for c in document["channels"].values()}
-    assert {"kit.ingest.{agency}", "kit.receipts.{agency}", "kit.dlq.{consumer}",
+    assert {"kit.ingest.{agency}", "kit.receipts.{agency}", "kit.dlq.{consumer}.{sequence}",
             "kit.events.intake.youth_registered.v1"} <= addresses
 
 
