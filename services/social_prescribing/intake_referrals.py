@@ -11,7 +11,9 @@ goes back to intake: one referral, seen in both places, answered once.
   in intake at once: rejected, saying which years.
 - Back: the service's answer to such a referral (accepted with a link worker, declined with a
   reason) becomes intake's `respond_to_referral` from the receiving agency, by the same operator,
-  so intake's inbox and the referrer's sent list show it.
+  so intake's inbox and the referrer's sent list show it; and how it goes, as intake's
+  `update_referral`: in progress at the youth's first activity attended, completed once every
+  activity of the referral has ended with one completed (failed if none was).
 
 Only the referrals that came this way are answered back (`social_prescribing.intake_referrals`).
 The translations are pure (`referral_in`, `answer_back`); `IntakeReferrals` runs them on two
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,11 +43,15 @@ from kit.nats_auth import connect
 from kit.nats_permissions import service_user
 from kit.nats_setup import prepare
 from kit.service import Platform
+from kit.store import Store
 from kit.streams import COMMANDS_STREAM, command_subject, event_subject, events_filter, events_stream
 from projections.youth_directory import YouthDirectory
+from services.social_prescribing.case import Case
 from services.social_prescribing.directory import SCHEMA
 
 log = logging.getLogger("kit.social_prescribing.intake_referrals")
+ANSWERS = (sp.SocialPrescribingReferralAccepted.type_name, sp.SocialPrescribingReferralDeclined.type_name)
+BACK = (*ANSWERS, sp.AttendanceRecorded.type_name, sp.PrescriptionEnded.type_name)
 SERVICE = "social_prescribing"
 TABLE = f"{SCHEMA}.intake_referrals"
 DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -114,11 +121,36 @@ def answer_back(event: CloudEvent, came_from_intake: Callable[[str], str | None]
                                          reason=reason), actor=event.kitactor, role=event.kitrole)
 
 
+def progress_back(event: CloudEvent, case: Case | None, came_from_intake: Callable[[str], str | None]
+                  ) -> Outgoing | None:
+    """Intake's `update_referral` for a step of a referral that came from intake (`case`: the
+    youth's case now): in progress at the first activity attended; completed, or failed, once every
+    activity prescribed since the referral has ended. None for anything else."""
+    referral = case.referral if case is not None else None
+    if referral is None or referral.status != "accepted":
+        return None
+    agency = came_from_intake(referral.referral_id)
+    if agency is None:
+        return None
+    data = event.data or {}
+    if event.type == sp.AttendanceRecorded.type_name and data.get("present") and data.get("first_attendance"):
+        status, outcome = "in-progress", "prima attività frequentata"
+    elif event.type == sp.PrescriptionEnded.type_name and case.ended():
+        completed = sum(1 for p in case.episode if case.prescriptions[p].ended == "completed")
+        status = "completed" if completed else "failed"
+        outcome = f"attività completate: {completed} su {len(case.episode)}"
+    else:
+        return None
+    return Outgoing("intake", agency, f"social-prescribing-progress-{referral.referral_id}-{status}",
+                    ev.UpdateReferral(youth_id=data["youth_id"], referral_id=referral.referral_id, status=status,
+                                      outcome=outcome))
+
+
 class IntakeReferrals:
     """The two consumers, run beside the service's commands (a job of its command service)."""
 
-    def __init__(self, settings: Settings, platform: Platform):
-        self.settings, self.platform = settings, platform
+    def __init__(self, settings: Settings, platform: Platform, store: Store):
+        self.settings, self.platform, self.store = settings, platform, store
         self.url = database_url(settings)
         self.nats_url = nats_url(settings, service_user(platform.service(SERVICE)))
         retry = dict(dead_letter_after=settings.dead_letter_after, max_deliveries=settings.max_deliver,
@@ -195,20 +227,22 @@ class IntakeReferrals:
     async def _answer_back(self, items: list[Item]) -> list[int]:
         for item in items:
             event = _event(item)
-            if event is None or event.type not in (sp.SocialPrescribingReferralAccepted.type_name,
-                                                   sp.SocialPrescribingReferralDeclined.type_name):
+            if event is None or event.type not in BACK:
                 continue
-            outgoing = await asyncio.to_thread(self._answer_of, event)
+            outgoing = await asyncio.to_thread(self._back_of, event)
             if outgoing is not None:
                 await self._publish(outgoing)
         return [i.seq for i in items]
 
-    def _answer_of(self, event: CloudEvent) -> Outgoing | None:
+    def _back_of(self, event: CloudEvent) -> Outgoing | None:
         with psycopg.connect(self.url) as conn:
             def came_from_intake(referral_id: str) -> str | None:
                 row = conn.execute(f"SELECT to_agency FROM {TABLE} WHERE referral_id = %s", (referral_id,)).fetchone()
                 return row[0] if row else None
-            return answer_back(event, came_from_intake)
+            if event.type in ANSWERS:
+                return answer_back(event, came_from_intake)
+            history = self.store.get(uuid.UUID(str((event.data or {}).get("youth_id"))))
+            return progress_back(event, history.state if history is not None else None, came_from_intake)
 
 
 def _event(item: Item) -> CloudEvent | None:

@@ -85,7 +85,7 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
     try:
         views = [PlacesView(store), caseload.CaseloadView(store), CasesView(store), WordsView()]
         await CommandService(settings, platform, service, store, runtime, log_views=views,
-                             jobs=[IntakeReferrals(settings, platform).run]).run(stop)
+                             jobs=[IntakeReferrals(settings, platform, store).run]).run(stop)
     finally:
         reads.close()
         vault_keys.close()

@@ -458,9 +458,14 @@ async def test_a_referral_made_in_intake_reaches_social_prescribing_and_its_answ
     """Milan refers the youth in intake (its usual referral, service social prescribing): the
     service receives it as Milan's own `refer` (same referral id), Milan's receipts say so; a
     referral in intake to another service is left alone. The association accepts in social
-    prescribing, with its link worker: intake's referral is accepted too, by the same operator."""
+    prescribing, with its link worker: intake's referral is accepted too, by the same operator;
+    the youth's first session puts it in progress, the activity completed completes it."""
     js = nc.jetstream()
-    to_sp, to_other = str(uuid.uuid4()), str(uuid.uuid4())
+    to_sp, to_other, prescription = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    walk = activity("Gruppo di cammino", term=str(uuid.uuid4()), organization=str(uuid.uuid4()), places=4,
+                    minimum_age=15, maximum_age=30)
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        directory.import_records(conn, [walk], datetime.now(timezone.utc))
     async with running(*services(platform.settings, "gateway", "intake", "views", "social_prescribing")):
         await eventually(lambda: consumers_ready(js, {"social_prescribing-commands", "intake-commands"}), timeout=30)
         youth = await registered(js, database_url)
@@ -481,11 +486,27 @@ async def test_a_referral_made_in_intake_reaches_social_prescribing_and_its_answ
                        for e in await stream_events(js, events_stream("intake"))
                        if e.type == ev.ReferralStatusChanged.type_name)
         await eventually(intake_says_accepted, timeout=20)
+        for id, message in (
+                ("prescribe", sp.PrescribeActivity(youth_id=youth, prescription_id=prescription, activity_id=walk["id"])),
+                ("came", sp.RecordAttendance(activity_id=walk["id"], prescription_id=prescription, present=True,
+                                             session_on=datetime.now(timezone.utc).date())),
+                ("done", sp.EndPrescription(youth_id=youth, prescription_id=prescription, ending="completed"))):
+            await publish_ingest(js, RETE, send(RETE, message, id))
+            assert (await receipt_of(js, RETE, id))["status"] == "accepted"
+
+        async def intake_says_completed() -> bool:
+            return any(e.data["referral_id"] == to_sp and e.data["status"] == "completed"
+                       for e in await stream_events(js, events_stream("intake"))
+                       if e.type == ev.ReferralStatusChanged.type_name)
+        await eventually(intake_says_completed, timeout=20)
         received = [e for e in await stream_events(js, STREAM) if e.type == sp.SocialPrescribingReferralReceived.type_name]
         changes = [e for e in await stream_events(js, events_stream("intake")) if e.type == ev.ReferralStatusChanged.type_name]
 
     assert forwarded["status"] == "accepted" and answered["status"] == "accepted"
     assert [(e.data["referral_id"], e.data["from_agency"], e.data["to_agency"], e.data["birth_year"]) for e in received
             ] == [(to_sp, MILANO, RETE, 2004)]  # the other service's referral stays in intake
-    [accepted] = [e for e in changes if e.data["referral_id"] == to_sp]
+    accepted, started, completed = [e for e in changes if e.data["referral_id"] == to_sp]
     assert (accepted.data["by_agency"], accepted.kitactor, accepted.kitrole) == (RETE, "op-sara", "link_worker")
+    assert [(e.data["previous_status"], e.data["status"], e.data["note"]) for e in (started, completed)] == [
+        ("accepted", "in-progress", "prima attività frequentata"),
+        ("in-progress", "completed", "attività completate: 1 su 1")]
