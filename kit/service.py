@@ -61,6 +61,9 @@ class Service:
     routers: tuple[str, ...] = ()  # "module:attribute" FastAPI routers the HTTP service mounts
     words: str | None = None  # "module:attribute": its words in the operators' interface {key: (it, en)}
     menu: tuple[tuple[str, str, str], ...] = ()  # its pages in the operators' menu: (path, word, permission)
+    # the intake referrals it takes and answers on its own page: (intake `service` code, page path with
+    # {youth_id}); the referral inbox links there instead of offering intake's answer forms
+    answers_referrals: tuple[tuple[str, str], ...] = ()
     step_details: str | None = None  # "module:function": (event data, t, agency name) -> what a step of the
     #                                  youth's path shows besides its name; unset: the pages' generic words
     shared_reads: tuple[tuple[str, str], ...] = ()  # (schema.table, why) read beside its own schema
@@ -122,6 +125,11 @@ class Platform:
 
     def service(self, name: str) -> Service:
         return self.by_name[name]
+
+    @cached_property
+    def referral_pages(self) -> dict[str, str]:
+        """Intake referral service code -> the page (path with {youth_id}) of the service answering it."""
+        return {code: path for s in self.services for code, path in s.answers_referrals}
 
     @cached_property
     def registry(self) -> dict[str, type[Message]]:

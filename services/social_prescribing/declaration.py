@@ -18,6 +18,7 @@ SERVICE = Service(
     routers=("services.social_prescribing.http:router", "services.social_prescribing.http:operators",
              "services.social_prescribing.pages:router"),
     menu=(("/social-prescribing", "sp.title", "case.read"),),
+    answers_referrals=(("social_prescribing", "/social-prescribing/youths/{youth_id}"),),  # see intake_referrals.py
     read_your_writes=("timeline",),  # the youth's path, which its pages read after each command
     words="services.social_prescribing.words:WORDS",
     step_details="services.social_prescribing.steps:step_details",

@@ -46,10 +46,15 @@ def platform(tmp_path_factory):
         add_users(env, [(MILANO, "key_worker", "giulia"), (RETE, "link_worker", "sara"), (RETE, "operator", "piero")],
                   PASSWORD)
         public_key = httpx.get(f"{base}/api/v1/ingest-key").json()["public_key"]
-        youth, followed = (asyncio.run(register(nats_at, public_key, ref)) for ref in ("MI7-SP-1", "MI7-SP-2"))
+        youth, followed, from_intake = (asyncio.run(register(nats_at, public_key, ref))
+                                        for ref in ("MI7-SP-1", "MI7-SP-2", "MI7-SP-3"))
         giulia, sara = Operator(base, "giulia"), Operator(base, "sara")
         for who in (youth, followed):
             refer(giulia, who)
+        # the third, referred the way key workers refer in intake
+        asked = giulia.command("request_referral", youth_id=from_intake, referral_id=str(uuid.uuid4()), to_agency=RETE,
+                               service="social_prescribing", reason="Vorrebbe fare sport con altri")
+        assert asked.status_code == 200, asked.text
         # the second youth is followed already, with a conversation: the pages the other tests read
         referral = giulia.eventually(f"/api/v1/social_prescribing/youths/{followed}/dataset",
                                      lambda r: r.status_code == 200 and r.json()["who"].get("referred_by"))
@@ -57,7 +62,7 @@ def platform(tmp_path_factory):
                    decision="accepted", link_worker="sara")
         sp_command(sara, "record_what_matters", youth_id=followed, conversation_id=str(uuid.uuid4()),
                    conversation_on=date.today().isoformat(), needs=["confidence"], in_their_words=WORDS)
-        yield {"base": base, "youth": youth, "followed": followed}
+        yield {"base": base, "youth": youth, "followed": followed, "from_intake": from_intake}
     finally:
         stop_platform(proc, data_dir)
 
@@ -82,8 +87,10 @@ def referral_of(giulia: Operator, youth: str) -> str:
 async def register(nats_at, public_key: str, case_ref: str) -> str:
     nc = await nats_at.connect()
     try:
-        identity = IDENTITY if case_ref.endswith("1") else IDENTITY | {"given_names": "Tommaso", "family_name": "Brivio",
-                                                                        "national_id": None, "national_id_scheme": None}
+        names = {"MI7-SP-2": ("Tommaso", "Brivio"), "MI7-SP-3": ("Giada", "Colombo")}
+        identity = IDENTITY if case_ref not in names else IDENTITY | {
+            "given_names": names[case_ref][0], "family_name": names[case_ref][1], "national_id": None,
+            "national_id_scheme": None}
         receipt = await Partner(nc, MILANO).send("kit.intake.register_youth.v1", {
             "partner_case_ref": case_ref, "birth_year": 2005, "country": "IT", "region": "IT-25",
             "sealed_identity": seal(public_key, json.dumps({k: v for k, v in identity.items() if v}).encode()),
@@ -229,3 +236,19 @@ def test_in_english_on_a_phone_and_axe_finds_nothing(platform, browser):
         no_violations(sara, path)
     sara.goto("/social-prescribing?lang=en")
     assert sara.get_by_role("link", name="Referrals to answer").is_visible()
+
+
+def test_a_referral_made_in_intake_is_answered_on_the_social_prescribing_page_and_intake_hears_it(platform, browser):
+    sara = log_in(browser, platform["base"], "sara")
+    sara.goto("/referrals")
+    row = sara.get_by_role("row").filter(has_text="Giada Colombo")
+    assert row.get_by_role("button", name="Accetta").count() == 0  # not answered twice, in two places
+    row.get_by_role("link", name="Rispondi e segui in: Prescrizione sociale").click()
+    shown_within_seconds(sara, "Vorrebbe fare sport con altri")  # the referral, taken from intake
+    sara.get_by_role("button", name="Accetta e segui").click()
+    assert "Risposta all'invio registrata" in saved(sara, "answer")
+
+    giulia = log_in(browser, platform["base"], "giulia")
+    giulia.goto("/referrals?box=sent")
+    shown_within_seconds(giulia, "Accettato")
+    assert giulia.get_by_role("row").filter(has_text="Giada Colombo").get_by_text("Accettato").is_visible()

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from events import intake as ev
+from shared.http import state
 from shared.roles import may
 from shared.web.session import (PAGE_SIZE, PageNumber, Paging, form_errors, lang_of, options, page, reads, refused,
                                 same_origin, send, signed_in)
@@ -39,7 +40,8 @@ def referrals_view(request: Request, box: str, status_code: int = 200, number: i
                                                          offset=(number - 1) * PAGE_SIZE)
     return page(request, "referrals.html", status_code, operator=operator, box=box, referrals=rows,
                 paging=Paging(number, PAGE_SIZE, total), waiting_count=waiting if box == "inbox" else 0,
-                progress_options=options(ev.UpdateReferral, "status"), **context)
+                progress_options=options(ev.UpdateReferral, "status"),
+                answered_in=state(request).platform.referral_pages, **context)
 
 
 async def answer_with(request: Request, command_of, done: str) -> Response:

@@ -99,6 +99,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "with_lead": ("con passaggio di responsabilità", "with the lead role"),
     "reason_if_rejected": ("Motivo (obbligatorio se rifiuti)", "Reason (required to reject)"),
     "accept": ("Accetta", "Accept"),
+    "answer_on_its_page": ("Rispondi e segui in: {service}", "Answer and follow in: {service}"),
     "reject": ("Rifiuta", "Reject"),
     "progress": ("Avanzamento", "Progress"),
     "no_referrals": ("Nessun invio ricevuto.", "No referrals received."),
