@@ -93,10 +93,6 @@ class Places:
         return next((r for r in candidates if self.free[r["id"]] == 0), None)
 
 
-def provider_of(record: dict[str, Any]) -> str | None:
-    return directory.provider_agency(record)
-
-
 def plan(people: list[Any], step: Callable[..., Any], local: Callable[[Any, str], str],
          link_worker_of: Callable[[str], Any], phase: dict[str, int], today: date, now: datetime) -> None:
     """Append each referred youth's social prescribing steps (`step(phase, youth, name, agency,
@@ -158,7 +154,7 @@ def plan(people: list[Any], step: Callable[..., Any], local: Callable[[Any, str]
         y.steps.append(step(phase["sp-close"], y.key, "sp-accompanied", to, sp.RecordLinkWorkerContact, dict(
             contact_id=local(y, "sp-contact-2"), channel="accompanied_to_activity", outcome="reached",
             occurred_at=now - timedelta(minutes=30)), **lw))
-        provider = provider_of(activity)
+        provider = directory.provider_agency(activity)
         session = dict(prescription_id=prescription, activity_id=activity["id"], session_on=today, present=True)
         if provider:  # the provider's own system, knowing the participant by code only
             y.steps.append(step(phase["sp-close"], y.key, "sp-session-1", provider, sp.RecordAttendance, session,

@@ -26,6 +26,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     # identity from the vault (names, contacts)
     "identity.read": frozenset({"key_worker", "link_worker", "employment_specialist", "supervisor"}),
     "consent.override": frozenset({"supervisor", "agency_admin"}),
+    # import the agency's own activities into the social prescribing directory (HTTP)
+    "directory.import": frozenset({"agency_admin"}),
     "youth.merge": frozenset({"supervisor", "agency_admin"}),
     # act on an erasure or restriction request (the agency's data protection contact)
     "youth.erase": frozenset({"agency_admin"}),

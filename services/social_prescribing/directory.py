@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.directory_services (
     last_modified timestamptz NOT NULL,  -- the record's, else when it was imported
     imported_at timestamptz NOT NULL
 );
+ALTER TABLE {SCHEMA}.directory_services ADD COLUMN IF NOT EXISTS imported_by text;  -- NULL: the platform's own
 CREATE INDEX IF NOT EXISTS directory_services_modified ON {SCHEMA}.directory_services (last_modified);
 CREATE INDEX IF NOT EXISTS directory_services_organization ON {SCHEMA}.directory_services (organization_id);
 """
@@ -51,8 +52,9 @@ CREATE INDEX IF NOT EXISTS directory_services_organization ON {SCHEMA}.directory
 class InvalidDirectory(ValueError):
     """A file the directory refuses whole, with the first reason (record, JSON path, rule)."""
 
-    def __init__(self, invalid: hsds.Invalid | str):
+    def __init__(self, invalid: hsds.Invalid | str, not_yours: bool = False):
         self.invalid = invalid if isinstance(invalid, hsds.Invalid) else None
+        self.not_yours = not_yours  # valid HSDS, but not the importing agency's to import
         super().__init__(str(invalid))
 
 
@@ -133,9 +135,13 @@ def _row(record: dict[str, Any], now: datetime) -> dict[str, Any]:
     }
 
 
-def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> int:
+def import_records(conn: psycopg.Connection, document: Any, now: datetime, agency: str | None = None) -> int:
     """Every service of an HSDS file (a list, or a page), added or replaced by id, in the caller's
-    transaction; nothing written if any record fails (InvalidDirectory names the first)."""
+    transaction; nothing written if any record fails (InvalidDirectory names the first).
+
+    `agency`: an agency importing its own activities (the HTTP import), not the platform (`kit
+    directory import`): each record's organisation names no platform agency or this one, and it
+    replaces only activities this agency imported."""
     try:
         records, root = hsds.records_of(document)
     except ValueError as e:
@@ -144,13 +150,18 @@ def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> in
     if invalid is not None:
         raise InvalidDirectory(invalid)
     create_tables(conn)
+    if agency is not None:
+        refused = not_the_agencys(conn, records, root, agency)
+        if refused is not None:
+            raise InvalidDirectory(refused, not_yours=True)
     with conn.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {SCHEMA}.directory_services (id, organization_id, provider_agency, name, status, minimum_age, maximum_age,"
-            " taxonomy_term_ids, search_text, territories, weekdays, record, capacity, last_modified, imported_at)"
+            " taxonomy_term_ids, search_text, territories, weekdays, record, capacity, last_modified, imported_at,"
+            " imported_by)"
             " VALUES (%(id)s, %(organization_id)s, %(provider_agency)s, %(name)s, %(status)s, %(minimum_age)s, %(maximum_age)s,"
             " %(taxonomy_term_ids)s, %(search_text)s, %(territories)s, %(weekdays)s, %(record)s, %(capacity)s,"
-            " %(last_modified)s, %(imported_at)s)"
+            " %(last_modified)s, %(imported_at)s, %(imported_by)s)"
             " ON CONFLICT (id) DO UPDATE SET organization_id = EXCLUDED.organization_id, name = EXCLUDED.name,"
             " provider_agency = EXCLUDED.provider_agency,"
             " status = EXCLUDED.status, minimum_age = EXCLUDED.minimum_age, maximum_age = EXCLUDED.maximum_age,"
@@ -160,8 +171,25 @@ def import_records(conn: psycopg.Connection, document: Any, now: datetime) -> in
             f" capacity = CASE WHEN {SCHEMA}.directory_services.capacity_live THEN {SCHEMA}.directory_services.capacity"
             " ELSE EXCLUDED.capacity END,"
             " imported_at = EXCLUDED.imported_at",
-            [_row(record, now) for record in records])
+            [_row(record, now) | {"imported_by": agency} for record in records])
     return len(records)
+
+
+def not_the_agencys(conn: psycopg.Connection, records: list[dict[str, Any]], root: str,
+                    agency: str) -> hsds.Invalid | None:
+    """The first record an agency may not import: one whose organisation names another platform
+    agency, or one that replaces an activity the platform or another agency imported."""
+    owners = dict(conn.execute(f"SELECT id, coalesce(imported_by, '') FROM {SCHEMA}.directory_services"
+                               " WHERE id = ANY(%s)", ([r["id"] for r in records],)).fetchall())
+    for index, record in enumerate(records):
+        provider = provider_agency(record)
+        if provider not in (None, agency):
+            return hsds.Invalid(index, record["id"], hsds.json_path(root, [index, "organization"]),
+                                f"the organisation is the agency {provider}, not {agency}: it imports its own")
+        if record["id"] in owners and owners[record["id"]] != agency:
+            return hsds.Invalid(index, record["id"], hsds.json_path(root, [index, "id"]),
+                                "an activity another agency (or the platform) keeps in the directory has this id")
+    return None
 
 
 def _service(record: dict[str, Any], capacity: list[dict[str, Any]] | None) -> dict[str, Any]:

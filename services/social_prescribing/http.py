@@ -2,23 +2,29 @@
 description (`/hsds/`), its OpenAPI file, the services paged and searched, one service fully nested.
 
 The directory holds no personal data (activities, organisations, places, timetables, free places),
-so it is open like other HSDS directories; nothing here reads a youth's record.
+so it is open like other HSDS directories. Beside it, the operators' routes (`operators`): an
+agency's admin imports its activities; link workers' caseloads, a youth's minimum dataset and their
+own words, each consent-checked and logged.
 
 No `from __future__ import annotations`: FastAPI resolves the parameters at definition time."""
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 import os
-
 import uuid
 
+import psycopg
+
+from events.receipts import Reason
 from services.social_prescribing import caseload, dataset, directory, hsds, youth_words
-from shared.http import PLAIN_TEXT, CaseReader, state
+from shared.accounts import Operator
+from shared.http import PLAIN_TEXT, CaseReader, requires, state
 from shared.roles import may
 
 router = APIRouter(prefix="/hsds", tags=["directory (HSDS 3.0)"])
@@ -66,7 +72,10 @@ def list_services(request: Request,
                              modified_after=modified_after, territory=territory, age=age, weekday=day,
                              free_places=free_places)
     with state(request).pool.connection() as conn:
-        found, total = directory.services(conn, query, limit=per_page, offset=(page - 1) * per_page)
+        try:
+            found, total = directory.services(conn, query, limit=per_page, offset=(page - 1) * per_page)
+        except psycopg.errors.UndefinedTable:  # no directory yet: an empty one
+            found, total = [], 0
     return hsds.page(found, total=total, number=page, per_page=per_page)
 
 
@@ -75,7 +84,10 @@ def one_service(request: Request, service_id: Annotated[str, Path(max_length=200
                 ) -> dict[str, Any]:
     """One service, fully nested, with its free places."""
     with state(request).pool.connection() as conn:
-        found = directory.service(conn, service_id)
+        try:
+            found = directory.service(conn, service_id)
+        except psycopg.errors.UndefinedTable:
+            found = None
     if found is None:
         raise HTTPException(404, f"no service {service_id} in the directory")
     return found
@@ -131,3 +143,38 @@ def conversations_and_plan(request: Request, youth_id: uuid.UUID, operator: Case
                                  " reads their own words")
     with state(request).pool.connection() as conn:
         return youth_words.read(conn, state(request).extras["vault_keys"], str(youth_id))
+
+
+DirectoryImporter = Annotated[Operator, Depends(requires("directory.import", "role {role} may not import activities"
+                                                                          " (the agency's admin does)"))]
+
+
+class ImportRefused(BaseModel):
+    """Why nothing was imported: the first record that does not import (`detail` says which, by its
+    place and id); its reason's `field` is the JSON path in the file."""
+
+    detail: str
+    reasons: list[Reason]
+
+
+@operators.post("/directory", responses={422: {"model": ImportRefused, "description": "nothing imported"}})
+def import_activities(request: Request, operator: DirectoryImporter,
+                      document: Annotated[Any, Body(description="An Open Referral HSDS 3.0 file: a list of services,"
+                                                                " or a page of them (`contents`)")]) -> Any:
+    """The agency's own activities into the directory, as `kit directory import` does for the
+    platform: every record checked against HSDS 3.0 first, and nothing imported if one fails (422
+    naming it: which record, its id, the JSON path, the rule; code `not_hsds`, or
+    `not_your_activity` for a record whose organisation names another platform agency or that would
+    replace an activity the platform or another agency keeps). Places the service keeps for an
+    activity are not overwritten by a new import."""
+    with state(request).pool.connection() as conn, conn.transaction():
+        try:
+            count = directory.import_records(conn, document, datetime.now(timezone.utc), agency=operator.agency)
+        except directory.InvalidDirectory as refused:
+            invalid = refused.invalid
+            code = "not_your_activity" if refused.not_yours else "not_hsds"
+            reason = (Reason(field=invalid.path, code=code, message=invalid.message) if invalid is not None
+                      else Reason(field="", code="not_hsds", message=str(refused)))
+            return JSONResponse(status_code=422, content=ImportRefused(detail=str(refused), reasons=[reason])
+                                .model_dump())
+    return {"imported": count, "agency": operator.agency}

@@ -279,6 +279,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (italiano, English)
                                            "social prescribing youth page"),
     # why a questionnaire answer is refused (services.social_prescribing.wellbeing)
     "error.int_type": ("deve essere un numero intero", "must be a whole number"),
+    "error.not_hsds": ("non è un servizio HSDS 3.0 valido", "not a valid HSDS 3.0 service"),
     "error.answer_out_of_range": ("risposta fuori dalla scala della domanda", "an answer outside the question's scale"),
     "field.life_satisfaction": ("Soddisfazione per la vita", "Life satisfaction"),
     "field.worthwhile": ("Valore delle cose fatte", "Worthwhile"),

@@ -510,3 +510,45 @@ async def test_a_referral_made_in_intake_reaches_social_prescribing_and_its_answ
     assert [(e.data["previous_status"], e.data["status"], e.data["note"]) for e in (started, completed)] == [
         ("accepted", "in-progress", "prima attività frequentata"),
         ("in-progress", "completed", "attività completate: 1 su 1")]
+
+
+async def test_an_agency_imports_its_own_activities_over_http_all_or_nothing(platform, database_url):
+    """The association's admin imports its activities over HTTP: a file with one bad record
+    imports nothing and names it; the good file imports; another agency's admin may not replace
+    them, nor import an activity whose organisation names another agency; an operator may not
+    import at all."""
+    add_operators(database_url, (RETE, "agency_admin", "ada-rete"), (COOP, "agency_admin", "ada-coop"),
+                  (RETE, "operator", "piero"))
+    org = str(uuid.uuid4())
+    walk = activity("Gruppo di cammino", term=str(uuid.uuid4()), organization=org, places=4)
+    bad = activity("Scacchi", term=str(uuid.uuid4()), organization=org)
+    bad["schedules"] = [{"id": str(uuid.uuid4()), "freq": "FORTNIGHTLY"}]
+    theirs = activity("Calcio", term=str(uuid.uuid4()), organization=org)
+    theirs["organization"]["organization_identifiers"] = [{
+        "id": str(uuid.uuid4()), "organization_id": org, "identifier_scheme": "kit-agency",
+        "identifier_type": "KiT platform agency code", "identifier": COOP}]
+    async with running(*services(platform.settings, "api")):
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{platform.settings.http_port}", timeout=30) as client:
+            rete, coop, piero = [{"Authorization": f"Bearer {await eventually(lambda u=u: token(client, u), timeout=30)}"}
+                                 for u in ("ada-rete", "ada-coop", "piero")]
+            url = "/api/v1/social_prescribing/directory"
+            one_bad = await client.post(url, json=[walk, bad], headers=rete)
+            after_bad = (await client.get("/hsds/services")).json()["total_items"]
+            good = await client.post(url, json=[walk], headers=rete)
+            replaced = await client.post(url, json=[walk], headers=coop)
+            not_ours = await client.post(url, json=[theirs], headers=rete)
+            operator = await client.post(url, json=[walk], headers=piero)
+            listed = (await client.get("/hsds/services")).json()
+
+    assert one_bad.status_code == 422
+    assert one_bad.json() == {"detail": f"record 2 (id {bad['id']}), at $[1].schedules[0].freq: 'FORTNIGHTLY' is not"
+                                        " one of ['WEEKLY', 'MONTHLY']",
+                              "reasons": [{"field": "$[1].schedules[0].freq", "code": "not_hsds",
+                                           "message": "'FORTNIGHTLY' is not one of ['WEEKLY', 'MONTHLY']"}]}
+    assert after_bad == 0  # nothing imported
+    assert good.status_code == 200 and good.json() == {"imported": 1, "agency": RETE}
+    assert [s["name"] for s in listed["contents"]] == ["Gruppo di cammino"]
+    assert replaced.status_code == 422 and [(r["field"], r["code"]) for r in replaced.json()["reasons"]] == [
+        ("$[0].id", "not_your_activity")]
+    assert not_ours.status_code == 422 and COOP in not_ours.json()["reasons"][0]["message"]
+    assert operator.status_code == 403
