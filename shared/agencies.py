@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +22,13 @@ ZONES = {"IT": ZoneInfo("Europe/Rome"), "CH": ZoneInfo("Europe/Zurich")}
 
 def zone_of(country: str | None) -> ZoneInfo:
     return ZONES.get(country or "", ZONES["IT"])
+
+
+def today_in(register: Register, agency: str, now: datetime | None = None) -> date:
+    """Today (at `now`) where the agency is: a review due today is not overdue in Rome at 00:30
+    UTC, and a day that is today there is not in the future."""
+    found = register.agency(agency)
+    return (now or datetime.now(timezone.utc)).astimezone(zone_of(found.country if found else None)).date()
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[1] / "deploy" / "policy.toml"
 

@@ -10,7 +10,7 @@ import json
 import re
 import time
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import psycopg
@@ -24,11 +24,10 @@ from shared import accounts
 from shared.accounts import Operator
 from kit.service import Platform
 from kit.streams import events_stream
-from shared.agencies import Register
+from shared.agencies import Register, today_in
 from shared.pseudonyms import engagement_id
 from shared.case_notes import notes_of
 from shared.search_tokens import search_owners
-from shared.web.formats import zone_of
 
 STATUS_SQL = {
     "registered": "y.lead_agency IS NULL AND y.closed_on IS NULL",
@@ -553,12 +552,6 @@ def what_of(record: dict[str, Any]) -> str:
     """A record read as the access log names it: with identity, with special-category data."""
     return "youth record" + (" with identity" if record["identity"] else "") + (
         " with special-category data" if record["vulnerabilities"] is not None else "")
-
-
-def today_in(register: Register, agency: str) -> date:
-    """Today where the agency is (a review due today is not overdue in Rome at 00:30 UTC)."""
-    country = register.agencies[agency].country if agency in register.agencies else None
-    return datetime.now(zone_of(country)).date()
 
 
 def jsonable(row: dict[str, Any]) -> dict[str, Any]:

@@ -28,10 +28,11 @@ from events import social_prescribing as sp
 from projections.access import VISIBLE_ROW_SQL
 from services.social_prescribing import caseload, cases_view, dataset, directory, wellbeing, youth_words
 from shared import accounts
+from shared.agencies import today_in
 from shared.http import PLAIN_TEXT, state
 from shared.roles import may
 from shared.web import formats
-from shared.web.session import (PAGE_SIZE, PageNumber, Paging, add_templates, form_errors, lang_of, options, page,
+from shared.web.session import (PAGE_SIZE, PageNumber, Paging, add_templates, form_errors, lang_of, page,
                                 reads, refused, same_origin, send, signed_in)
 from shared.web.words import translator
 
@@ -62,7 +63,7 @@ def _zone(request: Request, agency: str):
 
 
 def _today(request: Request, agency: str) -> date:
-    return datetime.now(_zone(request, agency)).date()
+    return today_in(state(request).register, agency)
 
 
 # ---------------------------------------------------------------- the agency's cases
