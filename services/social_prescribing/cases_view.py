@@ -1,7 +1,8 @@
-"""The agency's social prescribing cases as its link workers' list shows them, kept from the
-service's own log: per youth, the referral (from whom, to whom, its status, the link worker) and
-how their prescriptions stand (placed and running, waiting, ended). Pseudonymous: no youth's words,
-no wellbeing; the list reads it under the consent rule at the time of the request."""
+"""The agency's social prescribing cases, kept from the service's own log: per youth, the referral
+(from whom, to whom, its status, the link worker), how their prescriptions stand (placed and
+running, waiting, ended) and whether the youth is active for their link worker (what the caseloads
+count, `caseload.py`). Pseudonymous: no youth's words, no wellbeing; the link workers' list reads it
+under the consent rule at the time of the request."""
 
 from __future__ import annotations
 
@@ -29,9 +30,11 @@ CREATE TABLE IF NOT EXISTS {TABLE} (
     running integer NOT NULL,        -- prescriptions with a place, not ended
     waiting integer NOT NULL,        -- prescriptions on a waitlist
     ended integer NOT NULL,
-    updated_at timestamptz NOT NULL
+    updated_at timestamptz NOT NULL,
+    active boolean NOT NULL          -- followed now (Case.active): what a link worker's caseload counts
 );
 CREATE INDEX IF NOT EXISTS cases_agency ON {TABLE} (to_agency, status, updated_at DESC);
+CREATE INDEX IF NOT EXISTS cases_link_worker ON {TABLE} (to_agency, link_worker) WHERE active;
 """
 
 
@@ -56,16 +59,16 @@ class CasesView:
                 continue
             prescriptions = case.prescriptions.values()
             conn.execute(
-                f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (youth_id) DO UPDATE"
+                f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (youth_id) DO UPDATE"
                 " SET referral_id = EXCLUDED.referral_id, from_agency = EXCLUDED.from_agency,"
                 " to_agency = EXCLUDED.to_agency, status = EXCLUDED.status, link_worker = EXCLUDED.link_worker,"
                 " received_on = EXCLUDED.received_on, running = EXCLUDED.running, waiting = EXCLUDED.waiting,"
-                " ended = EXCLUDED.ended, updated_at = EXCLUDED.updated_at",
+                " ended = EXCLUDED.ended, updated_at = EXCLUDED.updated_at, active = EXCLUDED.active",
                 (youth_id, referral.referral_id, referral.from_agency, referral.to_agency, referral.status,
                  referral.link_worker, referral.received_on,
                  sum(1 for p in prescriptions if p.placed and not p.ended),
                  sum(1 for p in prescriptions if not p.placed and not p.ended),
-                 sum(1 for p in prescriptions if p.ended), at))
+                 sum(1 for p in prescriptions if p.ended), at, case.active()))
 
 
 CASES_SQL = f"""

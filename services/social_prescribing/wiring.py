@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from functools import partial
 
 import psycopg
 
@@ -27,7 +28,7 @@ from services.social_prescribing.intake_referrals import IntakeReferrals
 from services.social_prescribing.places_view import PlacesView
 from services.social_prescribing.wellbeing import catalogue
 from services.social_prescribing.youth_words import Sealer, WordsView
-from shared.agencies import load_register, zone_of
+from shared.agencies import load_register, today_in
 from shared.roles import ROLES
 
 log = logging.getLogger("kit.social_prescribing")
@@ -70,20 +71,16 @@ async def main(settings: Settings, stop: asyncio.Event, platform: Platform) -> N
         with reads.connection() as conn:
             return may_access_youth(conn, youth_id, agency=agency, agency_category=register.category_of(agency), at=at)
 
-    def local_today(agency: str, now):
-        found = register.agency(agency)
-        return now.astimezone(zone_of(found.country if found else None)).date()
-
     service = platform.service("social_prescribing")
     runtime = Runtime(store=store, commands={m.type_name: m for m in service.commands},
                       handler=SocialPrescribing(activity, lambda code: register.agency(code) is not None,
                                                 instruments, may_access, active_youths,
                                                 caseload.threshold(os.environ), birth_year_of,
-                                                Sealer(vault_keys), local_today).handle,
+                                                Sealer(vault_keys), partial(today_in, register)).handle,
                       is_known_agency=lambda code: register.agency(code) is not None, roles=ROLES,
                       accepted_elsewhere=lambda: platform.command_owners)
     try:
-        views = [PlacesView(store), caseload.CaseloadView(store), CasesView(store), WordsView()]
+        views = [PlacesView(store), CasesView(store), WordsView()]
         await CommandService(settings, platform, service, store, runtime, log_views=views,
                              jobs=[IntakeReferrals(settings, platform, store).run]).run(stop)
     finally:

@@ -321,7 +321,7 @@ async def test_a_link_worker_over_the_caseload_threshold_is_assigned_with_a_noti
 
 def caseload_of(conn) -> int:
     try:
-        return conn.execute("SELECT count(*) FROM social_prescribing.caseload WHERE active").fetchone()[0]
+        return conn.execute("SELECT count(*) FROM social_prescribing.cases WHERE active").fetchone()[0]
     except psycopg.errors.UndefinedTable:
         return 0
 

@@ -346,12 +346,12 @@ def test_given_a_link_worker_s_active_youths_when_one_more_is_accepted_then_a_no
 
 
 def test_a_youth_is_active_once_accepted_until_every_prescription_ended():
-    assert not caseload.is_active(case_of(received()))
-    assert caseload.is_active(case_of(received(), accepted()))
-    assert caseload.is_active(case_of(*WITH_TWO))
+    assert not case_of(received()).active()
+    assert case_of(received(), accepted()).active()
+    assert case_of(*WITH_TWO).active()
     ends = [decisions.end(case_of(*WITH_TWO), end(PLACED, "completed"), PROXIMO, TODAY)[0][0]]
     ends.append(decisions.end(case_of(*WITH_TWO, *ends), end(WAITING, "withdrawn"), PROXIMO, TODAY)[0][0])
-    assert not caseload.is_active(case_of(*WITH_TWO, *ends))
+    assert not case_of(*WITH_TWO, *ends).active()
 
 
 @pytest.mark.parametrize("value, expected", [(None, 40), ("25", 25)])
