@@ -56,9 +56,9 @@ def platform(tmp_path_factory):
                                service="social_prescribing", reason="Vorrebbe fare sport con altri")
         assert asked.status_code == 200, asked.text
         # the second youth is followed already, with a conversation: the pages the other tests read
-        referral = giulia.eventually(f"/api/v1/social_prescribing/youths/{followed}/dataset",
-                                     lambda r: r.status_code == 200 and r.json()["who"].get("referred_by"))
-        sp_command(sara, "answer_referral", youth_id=followed, referral_id=referral_of(giulia, followed),
+        referred = giulia.eventually(f"/api/v1/social_prescribing/youths/{followed}/dataset",
+                                     lambda r: r.status_code == 200 and r.json()["who"].get("referral_id"))
+        sp_command(sara, "answer_referral", youth_id=followed, referral_id=referred.json()["who"]["referral_id"],
                    decision="accepted", link_worker="sara")
         sp_command(sara, "record_what_matters", youth_id=followed, conversation_id=str(uuid.uuid4()),
                    conversation_on=date.today().isoformat(), needs=["confidence"], in_their_words=WORDS)
@@ -76,12 +76,6 @@ def sp_command(operator: Operator, name: str, **body) -> None:
 def refer(giulia: Operator, youth: str) -> None:
     sp_command(giulia, "refer", youth_id=youth, referral_id=str(uuid.uuid4()), to_agency=RETE, birth_year=2005,
                reason="Isolamento: non esce di casa da mesi")
-
-
-def referral_of(giulia: Operator, youth: str) -> str:
-    path = giulia.get(f"/api/v1/youths/{youth}/timeline").json()
-    entries = path["entries"] if isinstance(path, dict) else path
-    return next(e["data"]["referral_id"] for e in entries if e["type"].endswith(".referral_received.v1"))
 
 
 async def register(nats_at, public_key: str, case_ref: str) -> str:
