@@ -21,8 +21,9 @@ from services.social_prescribing.consent import BirthYearOf, MayAccess
 from services.social_prescribing.decisions import Activity
 from services.social_prescribing.wellbeing import Instrument
 
-# (youth id, the youth's words) -> ciphertext under the youth's own vault key, None if it was destroyed
-Seal = Callable[[str, str], str | None]
+# (youth id, the youth's words) -> each one's ciphertext under the youth's own vault key, None if the
+# key was destroyed (the youth erased)
+Seal = Callable[[str, list[str]], list[str] | None]
 # activity id -> (what the directory says of it, its free places, at most), or None if it has no such activity
 Directory = Callable[[str], tuple[Activity, int | None, int | None] | None]
 
@@ -32,7 +33,7 @@ class SocialPrescribing:
                  instruments: Mapping[tuple[str, str], Instrument], may_access: MayAccess,
                  caseload: Callable[[str, str], int] = lambda agency, link_worker: 0,
                  caseload_threshold: int = DEFAULT_THRESHOLD, birth_year_of: BirthYearOf = lambda youth: None,
-                 seal: Seal = lambda youth, text: None,
+                 seal: Seal = lambda youth, texts: None,
                  today_of: Callable[[str, datetime], date] = lambda agency, now: now.date()):
         self.directory, self.known_agency, self.instruments = directory, known_agency, instruments
         self.may_access, self.caseload, self.caseload_threshold = may_access, caseload, caseload_threshold
@@ -64,12 +65,13 @@ class SocialPrescribing:
             return self._record(work, youth, case, decisions.record_wellbeing(state, command, sender.agency, today,
                                                                               self.instruments), sender)
         if isinstance(command, sp.RecordWhatMatters):
-            words = self.seal(command.youth_id, command.in_their_words)
+            sealed = self.seal(command.youth_id, [command.in_their_words])
+            words = sealed[0] if sealed is not None else None
             return self._record(work, youth, case, decisions.record_what_matters(state, command, sender.agency,
                                                                                   today, words), sender)
         if isinstance(command, sp.AgreePlan):
-            sealed = {goal.goal_id: self.seal(command.youth_id, goal.goal) for goal in command.goals}
-            goals = None if None in sealed.values() else sealed
+            sealed = self.seal(command.youth_id, [goal.goal for goal in command.goals])
+            goals = None if sealed is None else {g.goal_id: text for g, text in zip(command.goals, sealed)}
             return self._record(work, youth, case, decisions.agree_plan(state, command, sender.agency, today,
                                                                         goals), sender)  # type: ignore[arg-type]
         if isinstance(command, sp.ReviewGoal):

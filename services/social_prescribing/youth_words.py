@@ -41,12 +41,14 @@ class Sealer:
     def __init__(self, keys: VaultKeys):
         self.keys = keys
 
-    def __call__(self, youth_id: str, text: str) -> str | None:
-        """The ciphertext, or None if the youth's key was destroyed (erased)."""
+    def __call__(self, youth_id: str, texts: list[str]) -> list[str] | None:
+        """Each text's ciphertext (the key read once), or None if the youth's key was destroyed
+        (erased)."""
         try:
-            return encrypt_for(self.keys.ensure(youth_id), youth_id, text.encode())
+            key = self.keys.ensure(youth_id)
         except KeyDestroyed:
             return None
+        return [encrypt_for(key, youth_id, text.encode()) for text in texts]
 
 
 class WordsView:
