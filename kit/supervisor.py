@@ -14,6 +14,7 @@ log file."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import os
 import signal
 import subprocess
@@ -133,7 +134,7 @@ class Supervisor:
                 with urllib.request.urlopen(f"{url}/health", timeout=1):
                     print(self.addresses(), flush=True)
                     return
-            except OSError:
+            except (OSError, http.client.HTTPException):  # not up yet, or something else answers there
                 time.sleep(0.2)
         if not self.stopping:
             print(f"warning: {url}/health does not answer yet; services keep starting (`kit up --verbose` shows"

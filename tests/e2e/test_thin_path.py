@@ -16,7 +16,7 @@ import nats
 import psutil
 import pytest
 
-from kit.embedded import free_port
+from kit.embedded import free_port, free_ports
 from kit.nats_auth import ADMIN_USER, connect, password_of, with_user
 from tests.integration.harness import receipts
 
@@ -45,7 +45,7 @@ class EmbeddedNatsOf:
 def platform_env(data_dir: Path, **settings: str) -> tuple[dict[str, str], str, EmbeddedNatsOf]:
     """The environment of a `kit up` on free ports with its data in `data_dir` (no KIT_* inherited);
     returns it with the HTTP base URL and its NATS server."""
-    http_port, nats_port = free_port(), free_port()
+    http_port, nats_port = free_ports(2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIT_")}
     env.update(KIT_DATA_DIR=str(data_dir), KIT_HTTP_PORT=str(http_port), KIT_NATS_PORT=str(nats_port), **settings)
     return env, f"http://127.0.0.1:{http_port}", EmbeddedNatsOf(nats_port, data_dir)
